@@ -1,0 +1,160 @@
+// Package gate bounds the OS threads that blocked goroutines cost.
+//
+// A goroutine blocked inside a C call holds an OS thread. To keep thousands of
+// blocked goroutines from costing thousands of threads, every object and
+// direction (a queue's receivers, a semaphore's waiters, ...) has a Gate: the
+// one goroutine that holds it may block inside C, the others park in Go,
+// where they cost no thread, until it is their turn, their context is done or
+// the object is closed.
+//
+// The one inside C must be reachable by cancellation: a Canceller watches its
+// context from a long-lived goroutine (no allocation per call) and, when the
+// context is done, runs a kick function that makes the C call return (write an
+// eventfd that C polls, signal the thread, set a flag that C checks).
+package gate
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+)
+
+// Gate admits one goroutine at a time. The zero value is not usable: call New.
+type Gate struct {
+	tok       chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns an open gate.
+func New() *Gate {
+	return &Gate{tok: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+// Enter waits for the gate. It returns ctx.Err() when ctx is done first and
+// an error wrapping os.ErrClosed when the gate is closed. After a nil return
+// the caller must call Leave.
+func (g *Gate) Enter(ctx context.Context) error {
+	select {
+	case g.tok <- struct{}{}:
+	default:
+		select {
+		case g.tok <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-g.closed:
+			return os.ErrClosed
+		}
+	}
+	select {
+	case <-g.closed:
+		<-g.tok
+		return os.ErrClosed
+	default:
+	}
+	return nil
+}
+
+// TryEnter takes the gate only if it is free at once.
+func (g *Gate) TryEnter() bool {
+	select {
+	case g.tok <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Leave gives the gate to the next waiter.
+func (g *Gate) Leave() { <-g.tok }
+
+// Close wakes every goroutine parked in Enter (they return os.ErrClosed) and
+// makes later Enters fail. It does not wait for the holder: the owner of the
+// object kicks the holder out of C and then waits with Drain.
+func (g *Gate) Close() { g.closeOnce.Do(func() { close(g.closed) }) }
+
+// Drain waits until the current holder, if any, has left. Call it after Close.
+func (g *Gate) Drain() {
+	g.tok <- struct{}{}
+	<-g.tok
+}
+
+// Canceller runs kick when the context of the goroutine inside C is done.
+// One Canceller serves one Gate: only the gate's holder arms it.
+type Canceller struct {
+	kick     func()
+	repeat   time.Duration
+	arm      chan (<-chan struct{})
+	disarm   chan struct{}
+	stop     chan struct{}
+	once     sync.Once
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// NewCanceller returns a Canceller that calls kick when an armed context is
+// done. With repeat > 0 it calls kick again every repeat until the holder
+// disarms (for kicks that can be lost, like a signal that arrives just before
+// the thread sleeps). Its goroutine starts on the first Arm; Stop ends it.
+func NewCanceller(kick func(), repeat time.Duration) *Canceller {
+	return &Canceller{kick: kick, repeat: repeat,
+		arm: make(chan (<-chan struct{})), disarm: make(chan struct{}), stop: make(chan struct{})}
+}
+
+func (c *Canceller) loop() {
+	defer c.wg.Done()
+	for {
+		var done <-chan struct{}
+		select {
+		case done = <-c.arm:
+		case <-c.stop:
+			return
+		}
+		select {
+		case <-c.disarm:
+			continue
+		case <-done:
+		}
+		c.kick()
+		if c.repeat <= 0 {
+			<-c.disarm
+			continue
+		}
+		t := time.NewTicker(c.repeat)
+	again:
+		select {
+		case <-c.disarm:
+			t.Stop()
+		case <-t.C:
+			c.kick()
+			goto again
+		}
+	}
+}
+
+// Arm watches done (a context's Done channel) until Disarm. A nil done needs
+// no watching and Arm does nothing. Only the gate holder may call Arm.
+func (c *Canceller) Arm(done <-chan struct{}) {
+	if done == nil {
+		return
+	}
+	c.once.Do(func() { c.wg.Add(1); go c.loop() })
+	c.arm <- done
+}
+
+// Disarm ends the watch begun by Arm(done). When it returns, no kick for that
+// watch is running or will run.
+func (c *Canceller) Disarm(done <-chan struct{}) {
+	if done == nil {
+		return
+	}
+	c.disarm <- struct{}{}
+}
+
+// Stop ends the goroutine. No Arm may follow.
+func (c *Canceller) Stop() {
+	c.once.Do(func() {})
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.wg.Wait()
+}

@@ -1,0 +1,98 @@
+// Package peer builds and runs the C peer programs of crt/ for tests,
+// benchmarks, the demo and the CLI.
+//
+// A peer is crt/NAME.c, compiled on first use with the system C compiler
+// (cc, or $CC) into a cache directory keyed by the hash of the sources, so
+// plain `go test ./...` works with no prior `make`. Concurrent test binaries
+// share the cache safely: each build is written to a temporary file and
+// renamed into place.
+package peer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// SourceDir returns the crt/ directory: $POSIXIPC_CRT when set, else the one
+// of the module this package was compiled from.
+func SourceDir() string {
+	if d := os.Getenv("POSIXIPC_CRT"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "crt")
+}
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+)
+
+// Path returns the path of the compiled peer NAME (crt/NAME.c), building it
+// first when needed. The peer is linked with -lrt -lpthread and may include
+// any header of crt/.
+func Path(name string) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[name]; ok {
+		return p, nil
+	}
+	dir := SourceDir()
+	src := filepath.Join(dir, name+".c")
+	h := sha256.New()
+	files := []string{src}
+	hdrs, _ := filepath.Glob(filepath.Join(dir, "*.h"))
+	sort.Strings(hdrs)
+	files = append(files, hdrs...)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("peer %s: %w", name, err)
+		}
+		h.Write([]byte(filepath.Base(f)))
+		h.Write(b)
+	}
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	h.Write([]byte(cc))
+	cache := filepath.Join(os.TempDir(), "posixipc-peers-"+fmt.Sprint(os.Getuid()))
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", err
+	}
+	out := filepath.Join(cache, name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(out); err == nil {
+		built[name] = out
+		return out, nil
+	}
+	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
+	args := []string{"-O2", "-Wall", "-D_GNU_SOURCE", "-I", dir, "-o", tmp, src, "-lrt", "-lpthread"}
+	cmd := exec.Command(cc, args...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("peer %s: %s %s: %v\n%s", name, cc, strings.Join(args, " "), err, b)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", err
+	}
+	built[name] = out
+	return out, nil
+}
+
+// Command returns an exec.Cmd that runs peer NAME with args.
+func Command(name string, args ...string) (*exec.Cmd, error) {
+	p, err := Path(name)
+	if err != nil {
+		return nil, err
+	}
+	return exec.Command(p, args...), nil
+}

@@ -1,0 +1,153 @@
+package posixipc
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// Mqd is a POSIX message queue descriptor (mqd_t). On Linux it is a file
+// descriptor, so it can be polled.
+type Mqd int
+
+// MqAttr mirrors struct mq_attr.
+type MqAttr struct {
+	Flags   int64 // mq_flags: 0 or O_NONBLOCK
+	MaxMsg  int64 // mq_maxmsg: the capacity in messages
+	MsgSize int64 // mq_msgsize: the largest message in bytes
+	CurMsgs int64 // mq_curmsgs: the messages queued now
+}
+
+// bufPtr returns a C pointer to b's first byte, or nil for an empty slice.
+// The memory is Go memory: C uses it only for the duration of the call.
+func bufPtr(b []byte) *C.char {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b)))
+}
+
+// MqOpen wraps mq_open(3). attr may be nil (the system defaults); only its
+// MaxMsg and MsgSize are used, and only with O_CREAT.
+func MqOpen(name string, oflag int, mode uint32, attr *MqAttr) (Mqd, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var has C.int
+	var maxmsg, msgsize C.long
+	if attr != nil {
+		has, maxmsg, msgsize = 1, C.long(attr.MaxMsg), C.long(attr.MsgSize)
+	}
+	var q C.int
+	if e := C.pi_mq_open(cname, C.int(oflag), C.uint(mode), has, maxmsg, msgsize, &q); e != 0 {
+		return -1, errnoErr(e)
+	}
+	return Mqd(q), nil
+}
+
+// MqClose wraps mq_close(3).
+func MqClose(mqd Mqd) error { return errnoErr(C.pi_mq_close(C.int(mqd))) }
+
+// MqUnlink wraps mq_unlink(3).
+func MqUnlink(name string) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	return errnoErr(C.pi_mq_unlink(cname))
+}
+
+// MqGetattr wraps mq_getattr(3).
+func MqGetattr(mqd Mqd) (MqAttr, error) {
+	var f, m, s, c C.long
+	if e := C.pi_mq_getattr(C.int(mqd), &f, &m, &s, &c); e != 0 {
+		return MqAttr{}, errnoErr(e)
+	}
+	return MqAttr{Flags: int64(f), MaxMsg: int64(m), MsgSize: int64(s), CurMsgs: int64(c)}, nil
+}
+
+// MqSetattr wraps mq_setattr(3): it sets mq_flags (only O_NONBLOCK can change)
+// and returns the flags that were in force before.
+func MqSetattr(mqd Mqd, flags int64) (oldFlags int64, err error) {
+	var o C.long
+	if e := C.pi_mq_setattr(C.int(mqd), C.long(flags), &o); e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int64(o), nil
+}
+
+// MqSend wraps mq_send(3). It blocks in C when the queue is full and
+// O_NONBLOCK is not set.
+func MqSend(mqd Mqd, msg []byte, prio uint) error {
+	return errnoErr(C.pi_mq_send(C.int(mqd), bufPtr(msg), C.size_t(len(msg)), C.uint(prio)))
+}
+
+// MqReceive wraps mq_receive(3). It blocks in C when the queue is empty and
+// O_NONBLOCK is not set. buf must hold at least mq_msgsize bytes.
+func MqReceive(mqd Mqd, buf []byte) (n int, prio uint, err error) {
+	var p C.uint
+	var r C.ssize_t
+	if e := C.pi_mq_receive(C.int(mqd), bufPtr(buf), C.size_t(len(buf)), &p, &r); e != 0 {
+		return 0, 0, errnoErr(e)
+	}
+	return int(r), uint(p), nil
+}
+
+// MqTimedsend wraps mq_timedsend(3); the timeout is an absolute
+// CLOCK_REALTIME time, as POSIX defines it.
+func MqTimedsend(mqd Mqd, msg []byte, prio uint, absSec, absNsec int64) error {
+	return errnoErr(C.pi_mq_timedsend(C.int(mqd), bufPtr(msg), C.size_t(len(msg)), C.uint(prio),
+		C.int64_t(absSec), C.int64_t(absNsec)))
+}
+
+// MqTimedreceive wraps mq_timedreceive(3); the timeout is an absolute
+// CLOCK_REALTIME time.
+func MqTimedreceive(mqd Mqd, buf []byte, absSec, absNsec int64) (n int, prio uint, err error) {
+	var p C.uint
+	var r C.ssize_t
+	if e := C.pi_mq_timedreceive(C.int(mqd), bufPtr(buf), C.size_t(len(buf)), &p,
+		C.int64_t(absSec), C.int64_t(absNsec), &r); e != 0 {
+		return 0, 0, errnoErr(e)
+	}
+	return int(r), uint(p), nil
+}
+
+// MqSendPoll sends msg with mq_timedsend(3), waiting in poll(2) for room in
+// the queue. It returns ECANCELED as soon as cancelFD (an eventfd, or -1 for
+// none) becomes readable, and ETIMEDOUT once CLOCK_MONOTONIC passes deadline
+// (nanoseconds; negative means none). Nothing is sent when it fails.
+func MqSendPoll(mqd Mqd, cancelFD int, deadline int64, msg []byte, prio uint) error {
+	return errnoErr(C.pi_mq_send_poll(C.int(mqd), C.int(cancelFD), C.int64_t(deadline),
+		bufPtr(msg), C.size_t(len(msg)), C.uint(prio)))
+}
+
+// MqReceivePoll receives with mq_timedreceive(3), waiting in poll(2) for a
+// message, with the cancellation and deadline of MqSendPoll. A message is
+// taken from the queue only when the call succeeds.
+func MqReceivePoll(mqd Mqd, cancelFD int, deadline int64, buf []byte) (n int, prio uint, err error) {
+	var p C.uint
+	var r C.ssize_t
+	if e := C.pi_mq_receive_poll(C.int(mqd), C.int(cancelFD), C.int64_t(deadline),
+		bufPtr(buf), C.size_t(len(buf)), &p, &r); e != 0 {
+		return 0, 0, errnoErr(e)
+	}
+	return int(r), uint(p), nil
+}
+
+// MqNotifyThread wraps mq_notify(3) with SIGEV_THREAD: glibc calls back on a
+// thread of its own, which runs the function registered under handle with
+// RegisterNotify. handle is an integer (a runtime/cgo.Handle), not a pointer.
+func MqNotifyThread(mqd Mqd, handle uintptr) error {
+	return errnoErr(C.pi_mq_notify_thread(C.int(mqd), C.uintptr_t(handle)))
+}
+
+// MqNotifySignal wraps mq_notify(3) with SIGEV_SIGNAL: the kernel sends signo
+// with value as its si_value.
+func MqNotifySignal(mqd Mqd, signo int, value int) error {
+	return errnoErr(C.pi_mq_notify_signal(C.int(mqd), C.int(signo), C.intptr_t(value)))
+}
+
+// MqNotifyNone wraps mq_notify(3) with a NULL notification: it removes this
+// process's registration.
+func MqNotifyNone(mqd Mqd) error { return errnoErr(C.pi_mq_notify_none(C.int(mqd))) }

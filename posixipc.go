@@ -1,0 +1,67 @@
+// Package posixipc is the raw layer of the posixipc module: Go-typed mirrors of
+// thin C shims (shim.c) over glibc's POSIX IPC calls.
+//
+// This is the only package of the module that imports "C". Its functions
+// carry no policy and own no lifetimes: each one calls one shim, which calls
+// one libc function, and returns what it returned. Errors are bare
+// syscall.Errno values (never wrapped here, and never allocated), so the
+// binding packages can wrap them in *fs.PathError or *os.SyscallError with the
+// operation and object name.
+//
+// Most users want the idiomatic packages under binding/ instead (binding/mq,
+// binding/sem, binding/shm, binding/pthread, binding/popen, binding/fifo,
+// binding/flock).
+//
+// Rules kept here:
+//   - C types never leave this package: every argument and result is a Go type.
+//   - Go memory passed to C (message buffers, names) is used by C only for the
+//     duration of the call; no Go pointer is stored in C or in shared memory.
+//   - The pthread_* calls return their error number and the others set errno;
+//     the shims turn both into one form: 0 or the error number.
+package posixipc
+
+/*
+#cgo CFLAGS: -O2 -Wall -D_GNU_SOURCE
+#cgo LDFLAGS: -lrt -lpthread
+#include "shim.h"
+*/
+import "C"
+
+import "syscall"
+
+// Frequent error numbers, boxed once so that returning them does not allocate
+// (as golang.org/x/sys/unix does).
+var (
+	errEAGAIN    error = syscall.EAGAIN
+	errEINTR     error = syscall.EINTR
+	errETIMEDOUT error = syscall.ETIMEDOUT
+	errECANCELED error = syscall.ECANCELED
+	errEINVAL    error = syscall.EINVAL
+	errENOENT    error = syscall.ENOENT
+)
+
+// errnoErr turns a shim's return value into an error: nil for 0, otherwise the
+// syscall.Errno, without allocating for the frequent ones.
+func errnoErr(e C.int) error {
+	switch syscall.Errno(e) {
+	case 0:
+		return nil
+	case syscall.EAGAIN:
+		return errEAGAIN
+	case syscall.EINTR:
+		return errEINTR
+	case syscall.ETIMEDOUT:
+		return errETIMEDOUT
+	case syscall.ECANCELED:
+		return errECANCELED
+	case syscall.EINVAL:
+		return errEINVAL
+	case syscall.ENOENT:
+		return errENOENT
+	}
+	return syscall.Errno(e)
+}
+
+// Noop calls an empty C function (pi_noop): the floor cost of one cgo call,
+// reported next to the benchmarks.
+func Noop() { C.pi_noop() }

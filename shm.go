@@ -1,0 +1,27 @@
+package posixipc
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import "unsafe"
+
+// ShmOpen wraps shm_open(3) and returns the file descriptor.
+func ShmOpen(name string, oflag int, mode uint32) (int, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var fd C.int
+	if e := C.pi_shm_open(cname, C.int(oflag), C.uint(mode), &fd); e != 0 {
+		return -1, errnoErr(e)
+	}
+	return int(fd), nil
+}
+
+// ShmUnlink wraps shm_unlink(3).
+func ShmUnlink(name string) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	return errnoErr(C.pi_shm_unlink(cname))
+}
