@@ -1,0 +1,78 @@
+// Package testutil holds helpers shared by the module's tests: unique object
+// names, OS thread and file descriptor counts read from /proc, and cleanup of
+// POSIX objects.
+package testutil
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var seq atomic.Int64
+
+// Name returns a POSIX IPC name ("/...") unique to this process and call, so
+// parallel test binaries never share an object by accident.
+func Name(prefix string) string {
+	return fmt.Sprintf("/pit-%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano()%1e6, seq.Add(1))
+}
+
+// Threads returns the OS threads of this process (Threads: in /proc/self/status).
+func Threads() int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return -1
+}
+
+// FDs returns the number of open file descriptors of this process.
+func FDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents) - 1 // the directory's own descriptor
+}
+
+// CheckFDs records the open descriptors now and, at cleanup, fails t if more
+// are open (after giving closes in flight a moment to land).
+func CheckFDs(t testing.TB) {
+	t.Helper()
+	before := FDs()
+	t.Cleanup(func() {
+		var now int
+		for i := 0; i < 50; i++ {
+			if now = FDs(); now <= before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("file descriptors leaked: %d open before, %d after", before, now)
+	})
+}
+
+// Eventually polls cond every 2 ms until it is true or d passes.
+func Eventually(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if cond() {
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return cond()
+}
