@@ -86,12 +86,16 @@ func MqSend(mqd Mqd, msg []byte, prio uint) error {
 // MqReceive wraps mq_receive(3). It blocks in C when the queue is empty and
 // O_NONBLOCK is not set. buf must hold at least mq_msgsize bytes.
 func MqReceive(mqd Mqd, buf []byte) (n int, prio uint, err error) {
-	var p C.uint
-	var r C.ssize_t
-	if e := C.pi_mq_receive(C.int(mqd), bufPtr(buf), C.size_t(len(buf)), &p, &r); e != 0 {
-		return 0, 0, errnoErr(e)
+	return unpackReceive(C.pi_mq_receive(C.int(mqd), bufPtr(buf), C.size_t(len(buf))))
+}
+
+// unpackReceive splits a receive shim's result: priority<<32 | length, or
+// -errno.
+func unpackReceive(r C.int64_t) (n int, prio uint, err error) {
+	if r < 0 {
+		return 0, 0, errnoErr(C.int(-r))
 	}
-	return int(r), uint(p), nil
+	return int(r & 0xffffffff), uint(r >> 32), nil
 }
 
 // MqTimedsend wraps mq_timedsend(3); the timeout is an absolute
@@ -104,35 +108,25 @@ func MqTimedsend(mqd Mqd, msg []byte, prio uint, absSec, absNsec int64) error {
 // MqTimedreceive wraps mq_timedreceive(3); the timeout is an absolute
 // CLOCK_REALTIME time.
 func MqTimedreceive(mqd Mqd, buf []byte, absSec, absNsec int64) (n int, prio uint, err error) {
-	var p C.uint
-	var r C.ssize_t
-	if e := C.pi_mq_timedreceive(C.int(mqd), bufPtr(buf), C.size_t(len(buf)), &p,
-		C.int64_t(absSec), C.int64_t(absNsec), &r); e != 0 {
-		return 0, 0, errnoErr(e)
-	}
-	return int(r), uint(p), nil
+	return unpackReceive(C.pi_mq_timedreceive(C.int(mqd), bufPtr(buf), C.size_t(len(buf)),
+		C.int64_t(absSec), C.int64_t(absNsec)))
 }
 
 // MqSendPoll sends msg with mq_timedsend(3), waiting in poll(2) for room in
 // the queue. It returns ECANCELED as soon as cancelFD (an eventfd, or -1 for
-// none) becomes readable, and ETIMEDOUT once CLOCK_MONOTONIC passes deadline
-// (nanoseconds; negative means none). Nothing is sent when it fails.
-func MqSendPoll(mqd Mqd, cancelFD int, deadline int64, msg []byte, prio uint) error {
-	return errnoErr(C.pi_mq_send_poll(C.int(mqd), C.int(cancelFD), C.int64_t(deadline),
+// none) becomes readable, and ETIMEDOUT once timeout nanoseconds have passed
+// on CLOCK_MONOTONIC (negative: no timeout). Nothing is sent when it fails.
+func MqSendPoll(mqd Mqd, cancelFD int, timeout int64, msg []byte, prio uint) error {
+	return errnoErr(C.pi_mq_send_poll(C.int(mqd), C.int(cancelFD), C.int64_t(timeout),
 		bufPtr(msg), C.size_t(len(msg)), C.uint(prio)))
 }
 
 // MqReceivePoll receives with mq_timedreceive(3), waiting in poll(2) for a
 // message, with the cancellation and deadline of MqSendPoll. A message is
 // taken from the queue only when the call succeeds.
-func MqReceivePoll(mqd Mqd, cancelFD int, deadline int64, buf []byte) (n int, prio uint, err error) {
-	var p C.uint
-	var r C.ssize_t
-	if e := C.pi_mq_receive_poll(C.int(mqd), C.int(cancelFD), C.int64_t(deadline),
-		bufPtr(buf), C.size_t(len(buf)), &p, &r); e != 0 {
-		return 0, 0, errnoErr(e)
-	}
-	return int(r), uint(p), nil
+func MqReceivePoll(mqd Mqd, cancelFD int, timeout int64, buf []byte) (n int, prio uint, err error) {
+	return unpackReceive(C.pi_mq_receive_poll(C.int(mqd), C.int(cancelFD), C.int64_t(timeout),
+		bufPtr(buf), C.size_t(len(buf))))
 }
 
 // MqNotifyThread wraps mq_notify(3) with SIGEV_THREAD: glibc calls back on a

@@ -105,34 +105,37 @@ int pi_mq_timedsend(int mqd, const char *msg, size_t len, unsigned int prio,
 	return mq_timedsend((mqd_t)mqd, msg, len, prio, &ts) < 0 ? errno : 0;
 }
 
-int pi_mq_timedreceive(int mqd, char *buf, size_t len, unsigned int *prio,
-                       int64_t abs_sec, int64_t abs_nsec, ssize_t *n) {
+/* The receive shims return (priority << 32 | length) on success and -errno
+ * on failure: no out-parameters, so the Go side passes no pointer to its
+ * stack (which would make the variables escape and allocate). */
+int64_t pi_mq_timedreceive(int mqd, char *buf, size_t len, int64_t abs_sec, int64_t abs_nsec) {
 	struct timespec ts = { .tv_sec = abs_sec, .tv_nsec = abs_nsec };
-	ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, prio, &ts);
+	unsigned prio;
+	ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, &prio, &ts);
 	if (r < 0)
-		return errno;
-	*n = r;
-	return 0;
+		return -(int64_t)errno;
+	return (int64_t)prio << 32 | (int64_t)r;
 }
 
 int pi_mq_send(int mqd, const char *msg, size_t len, unsigned int prio) {
 	return mq_send((mqd_t)mqd, msg, len, prio) < 0 ? errno : 0;
 }
 
-int pi_mq_receive(int mqd, char *buf, size_t len, unsigned int *prio, ssize_t *n) {
-	ssize_t r = mq_receive((mqd_t)mqd, buf, len, prio);
+int64_t pi_mq_receive(int mqd, char *buf, size_t len) {
+	unsigned prio;
+	ssize_t r = mq_receive((mqd_t)mqd, buf, len, &prio);
 	if (r < 0)
-		return errno;
-	*n = r;
-	return 0;
+		return -(int64_t)errno;
+	return (int64_t)prio << 32 | (int64_t)r;
 }
 
 /* An absolute CLOCK_REALTIME time in the past: a timed call that would block
  * returns ETIMEDOUT at once, whatever O_NONBLOCK says. */
 static const struct timespec past = { 0, 0 };
 
-int pi_mq_send_poll(int mqd, int cancelfd, int64_t deadline_ns, const char *msg,
+int pi_mq_send_poll(int mqd, int cancelfd, int64_t timeout_ns, const char *msg,
                     size_t len, unsigned int prio) {
+	int64_t deadline_ns = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
 	for (;;) {
 		if (mq_timedsend((mqd_t)mqd, msg, len, prio, &past) == 0)
 			return 0;
@@ -144,19 +147,18 @@ int pi_mq_send_poll(int mqd, int cancelfd, int64_t deadline_ns, const char *msg,
 	}
 }
 
-int pi_mq_receive_poll(int mqd, int cancelfd, int64_t deadline_ns, char *buf,
-                       size_t len, unsigned int *prio, ssize_t *n) {
+int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len) {
+	int64_t deadline_ns = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
 	for (;;) {
-		ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, prio, &past);
-		if (r >= 0) {
-			*n = r;
-			return 0;
-		}
+		unsigned prio;
+		ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, &prio, &past);
+		if (r >= 0)
+			return (int64_t)prio << 32 | (int64_t)r;
 		if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
-			return errno;
+			return -(int64_t)errno;
 		int e = wait_ready(mqd, POLLIN, cancelfd, deadline_ns);
 		if (e)
-			return e;
+			return -(int64_t)e;
 	}
 }
 
@@ -186,6 +188,81 @@ int pi_mq_notify_none(int mqd) { return mq_notify((mqd_t)mqd, NULL) < 0 ? errno 
 
 /* ==== sem ==== */
 
+#include <sys/syscall.h>
+
+int pi_sem_open(const char *name, int oflag, unsigned int mode, unsigned int value, sem_t **sem) {
+	sem_t *s = sem_open(name, oflag, (mode_t)mode, value);
+	if (s == SEM_FAILED)
+		return errno;
+	*sem = s;
+	return 0;
+}
+
+int pi_sem_close(sem_t *sem) { return sem_close(sem) < 0 ? errno : 0; }
+
+int pi_sem_unlink(const char *name) { return sem_unlink(name) < 0 ? errno : 0; }
+
+int pi_sem_init(sem_t *sem, int pshared, unsigned int value) {
+	return sem_init(sem, pshared, value) < 0 ? errno : 0;
+}
+
+int pi_sem_destroy(sem_t *sem) { return sem_destroy(sem) < 0 ? errno : 0; }
+
+int pi_sem_post(sem_t *sem) { return sem_post(sem) < 0 ? errno : 0; }
+
+int pi_sem_wait(sem_t *sem) { return sem_wait(sem) < 0 ? errno : 0; }
+
+int pi_sem_trywait(sem_t *sem) { return sem_trywait(sem) < 0 ? errno : 0; }
+
+int pi_sem_clockwait(sem_t *sem, int clock, int64_t abs_sec, int64_t abs_nsec) {
+	struct timespec ts = { .tv_sec = abs_sec, .tv_nsec = abs_nsec };
+	return sem_clockwait(sem, (clockid_t)clock, &ts) < 0 ? errno : 0;
+}
+
+int pi_sem_getvalue(sem_t *sem, int *value) { return sem_getvalue(sem, value) < 0 ? errno : 0; }
+
+static __thread int sem_tid;
+
+int pi_sem_wait_cancel(sem_t *sem, struct pi_sem_waiter *w, int64_t rel_ns) {
+	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
+	if (sem_tid == 0)
+		sem_tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&w->tid, sem_tid, __ATOMIC_SEQ_CST);
+	int r;
+	for (;;) {
+		/* Checked after tid is published: a kick either sees the tid (and
+		 * signals) or set the flag before this load (Dekker, seq_cst). */
+		if (__atomic_load_n(&w->closed, __ATOMIC_SEQ_CST) ||
+		    __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST)) {
+			r = ECANCELED;
+			break;
+		}
+		/* Timed, so that a signal interrupts it (EINTR): the untimed
+		 * futex wait is restarted under Go's SA_RESTART handlers. */
+		int64_t d = deadline >= 0 ? deadline : now_ns() + (int64_t)3600 * 1000000000;
+		struct timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
+		if (sem_clockwait(sem, CLOCK_MONOTONIC, &ts) == 0) {
+			r = 0; /* a unit is taken: report it whatever the flags say */
+			break;
+		}
+		if (errno == EINTR || (errno == ETIMEDOUT && deadline < 0))
+			continue;
+		r = errno;
+		break;
+	}
+	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
+	return r;
+}
+
+void pi_sem_kick(struct pi_sem_waiter *w, int closing) {
+	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
+	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
+	/* A stale tid reaches a thread of this process that has left the wait:
+	 * SIGURG is Go's preemption signal, which every thread tolerates. */
+	if (tid != 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+}
+
 /* ==== shm ==== */
 
 int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd) {
@@ -198,6 +275,320 @@ int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd) {
 
 int pi_shm_unlink(const char *name) { return shm_unlink(name) < 0 ? errno : 0; }
 
+#include <sys/ipc.h>
+
+int pi_ftok(const char *path, int proj_id, int *key) {
+	key_t k = ftok(path, proj_id);
+	if (k == (key_t)-1)
+		return errno;
+	*key = (int)k;
+	return 0;
+}
+
 /* ==== pthread ==== */
 
+#include <stdlib.h>
+
+void *pi_pthread_handle_new(void) { return calloc(1, sizeof(pi_pthread_handle)); }
+
+void pi_pthread_handle_free(void *h) { free(h); }
+
+void pi_pthread_cancel_set(void *hv, int v) {
+	__atomic_store_n(&((pi_pthread_handle *)hv)->cancel, v, __ATOMIC_SEQ_CST);
+}
+
+static int pthread_canceled(pi_pthread_handle *h) {
+	return __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST);
+}
+
+/* pi_pthread_owned reports whether the calling thread holds the lock
+ * through handle h. */
+int pi_pthread_owned(void *hv) {
+	pi_pthread_handle *h = hv;
+	return __atomic_load_n(&h->owner, __ATOMIC_ACQUIRE) == pthread_self();
+}
+
+/* pthread_own records that the calling thread took the lock once more. */
+static void pthread_own(pi_pthread_handle *h) {
+	h->depth++;
+	__atomic_store_n(&h->owner, pthread_self(), __ATOMIC_RELEASE);
+}
+
+/* pthread_disown undoes one pthread_own before the unlock; the caller
+ * restores it with pthread_own when the unlock fails. */
+static void pthread_disown(pi_pthread_handle *h) {
+	if (--h->depth == 0)
+		__atomic_store_n(&h->owner, (pthread_t)0, __ATOMIC_RELEASE);
+}
+
+/* pthread_slice_end fills ts with the end of the next wait slice: at most
+ * PI_PTHREAD_SLICE_NS from now, and never past deadline (if >= 0). */
+static void pthread_slice_end(int64_t deadline, struct timespec *ts) {
+	int64_t end = now_ns() + PI_PTHREAD_SLICE_NS;
+	if (deadline >= 0 && deadline < end)
+		end = deadline;
+	ts->tv_sec = end / 1000000000;
+	ts->tv_nsec = end % 1000000000;
+}
+
+static void pthread_abs(int64_t rel_ns, struct timespec *ts) {
+	int64_t end = now_ns() + rel_ns;
+	ts->tv_sec = end / 1000000000;
+	ts->tv_nsec = end % 1000000000;
+}
+
+int pi_pthread_mutex_init(void *m, int type, int robust, int pshared) {
+	pthread_mutexattr_t a;
+	int r = pthread_mutexattr_init(&a);
+	if (r)
+		return r;
+	if ((r = pthread_mutexattr_settype(&a, type)) == 0 &&
+	    (r = pthread_mutexattr_setrobust(&a, robust ? PTHREAD_MUTEX_ROBUST : PTHREAD_MUTEX_STALLED)) == 0 &&
+	    (r = pthread_mutexattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0)
+		r = pthread_mutex_init((pthread_mutex_t *)m, &a);
+	pthread_mutexattr_destroy(&a);
+	return r;
+}
+
+int pi_pthread_mutex_destroy(void *m) { return pthread_mutex_destroy((pthread_mutex_t *)m); }
+
+/* pi_pthread_mutex_state reads glibc's own fields (struct __pthread_mutex_s
+ * of <bits/struct_mutex.h>) without taking the lock: the futex word, the
+ * owner (or PTHREAD_MUTEX_INCONSISTENT / _NOTRECOVERABLE) and the kind. */
+int pi_pthread_mutex_state(void *m, int *lock, int *owner, int *kind) {
+	pthread_mutex_t *pm = m;
+	*lock = __atomic_load_n(&pm->__data.__lock, __ATOMIC_ACQUIRE);
+	*owner = __atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED);
+	*kind = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int pi_pthread_mutex_trylock(void *m, void *hv) {
+	/* The holder relocking through its handle: EDEADLK, whatever the type
+	 * (a normal mutex would deadlock), except a recursive mutex. */
+	if (pi_pthread_owned(hv) &&
+	    (((pthread_mutex_t *)m)->__data.__kind & 3) != PTHREAD_MUTEX_RECURSIVE)
+		return EDEADLK;
+	int r = pthread_mutex_trylock((pthread_mutex_t *)m);
+	if (r == 0 || r == EOWNERDEAD)
+		pthread_own(hv);
+	return r;
+}
+
+/*
+ * pi_pthread_mutex_lock waits for the mutex in slices of pthread_mutex_clocklock
+ * on CLOCK_MONOTONIC, returning ECANCELED once h's cancel flag is set and
+ * ETIMEDOUT once rel_ns (if >= 0) has passed.
+ */
+int pi_pthread_mutex_lock(void *m, void *hv, int64_t rel_ns) {
+	pi_pthread_handle *h = hv;
+	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
+	for (;;) {
+		if (pthread_canceled(h))
+			return ECANCELED;
+		struct timespec ts;
+		pthread_slice_end(deadline, &ts);
+		int r = pthread_mutex_clocklock((pthread_mutex_t *)m, CLOCK_MONOTONIC, &ts);
+		if (r == ETIMEDOUT) {
+			if (deadline >= 0 && now_ns() >= deadline)
+				return ETIMEDOUT;
+			continue;
+		}
+		if (r == 0 || r == EOWNERDEAD)
+			pthread_own(h);
+		return r;
+	}
+}
+
+int pi_pthread_mutex_unlock(void *m, void *hv) {
+	pi_pthread_handle *h = hv;
+	if (!pi_pthread_owned(h))
+		return EPERM;
+	pthread_disown(h);
+	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
+	if (r)
+		pthread_own(h);
+	return r;
+}
+
+int pi_pthread_mutex_consistent(void *m, void *hv) {
+	if (!pi_pthread_owned(hv))
+		return EPERM;
+	return pthread_mutex_consistent((pthread_mutex_t *)m);
+}
+
+int pi_pthread_cond_init(void *c, int pshared, int monotonic) {
+	pthread_condattr_t a;
+	int r = pthread_condattr_init(&a);
+	if (r)
+		return r;
+	if ((r = pthread_condattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0 &&
+	    (r = pthread_condattr_setclock(&a, monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME)) == 0)
+		r = pthread_cond_init((pthread_cond_t *)c, &a);
+	pthread_condattr_destroy(&a);
+	return r;
+}
+
+int pi_pthread_cond_destroy(void *c) { return pthread_cond_destroy((pthread_cond_t *)c); }
+
+/* pi_pthread_cond_state reads __wrefs (bit 0: process-shared, bit 1:
+ * CLOCK_MONOTONIC) of glibc's <bits/thread-shared-types.h>. */
+int pi_pthread_cond_state(void *c, unsigned int *wrefs) {
+	pthread_cond_t *pc = c;
+	*wrefs = __atomic_load_n(&pc->__data.__wrefs, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * pi_pthread_cond_wait waits on c with mutex m, which the calling thread
+ * holds through hm (once). It returns with m held again except on
+ * ENOTRECOVERABLE (and on EPERM/EINVAL before waiting, where nothing
+ * changed). The canceller kicks it out by setting hc's flag and broadcasting
+ * (pi_pthread_cond_kick): a wake-up that finds the flag set returns
+ * ECANCELED and passes on the signal it may have consumed.
+ */
+int pi_pthread_cond_wait(void *c, void *m, void *hmv, void *hcv, int64_t rel_ns) {
+	pi_pthread_handle *hm = hmv, *hc = hcv;
+	if (!pi_pthread_owned(hm))
+		return EPERM;
+	if (hm->depth != 1)
+		return EINVAL; /* a recursive mutex locked more than once */
+	if (pthread_canceled(hc))
+		return ECANCELED;
+	pthread_disown(hm);
+	int r;
+	if (rel_ns < 0) {
+		r = pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
+	} else {
+		struct timespec ts;
+		pthread_abs(rel_ns, &ts);
+		r = pthread_cond_clockwait((pthread_cond_t *)c, (pthread_mutex_t *)m, CLOCK_MONOTONIC, &ts);
+	}
+	if (r != ENOTRECOVERABLE)
+		pthread_own(hm);
+	if (r == 0 && pthread_canceled(hc)) {
+		pthread_cond_signal((pthread_cond_t *)c);
+		r = ECANCELED;
+	}
+	return r;
+}
+
+int pi_pthread_cond_signal(void *c) { return pthread_cond_signal((pthread_cond_t *)c); }
+
+int pi_pthread_cond_broadcast(void *c) { return pthread_cond_broadcast((pthread_cond_t *)c); }
+
+void pi_pthread_cond_kick(void *c, void *hc) {
+	pi_pthread_cancel_set(hc, 1);
+	pthread_cond_broadcast((pthread_cond_t *)c);
+}
+
+int pi_pthread_rwlock_init(void *rw, int pshared, int prefer_writer) {
+	pthread_rwlockattr_t a;
+	int r = pthread_rwlockattr_init(&a);
+	if (r)
+		return r;
+	if ((r = pthread_rwlockattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0 &&
+	    (r = pthread_rwlockattr_setkind_np(&a, prefer_writer ? PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+	                                                         : PTHREAD_RWLOCK_PREFER_READER_NP)) == 0)
+		r = pthread_rwlock_init((pthread_rwlock_t *)rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	return r;
+}
+
+int pi_pthread_rwlock_destroy(void *rw) { return pthread_rwlock_destroy((pthread_rwlock_t *)rw); }
+
+/* pi_pthread_rwlock_state reads __shared of glibc's <bits/struct_rwlock.h>. */
+int pi_pthread_rwlock_state(void *rw, int *shared) {
+	pthread_rwlock_t *p = rw;
+	*shared = __atomic_load_n(&p->__data.__shared, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int pi_pthread_rwlock_tryrdlock(void *rw) { return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw); }
+
+int pi_pthread_rwlock_trywrlock(void *rw, void *hv) {
+	int r = pthread_rwlock_trywrlock((pthread_rwlock_t *)rw);
+	if (r == 0)
+		pthread_own(hv);
+	return r;
+}
+
+/* The sliced waits of pi_pthread_mutex_lock, for read and write locks. */
+int pi_pthread_rwlock_rdlock(void *rw, void *hv, int64_t rel_ns) {
+	pi_pthread_handle *h = hv;
+	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
+	for (;;) {
+		if (pthread_canceled(h))
+			return ECANCELED;
+		struct timespec ts;
+		pthread_slice_end(deadline, &ts);
+		int r = pthread_rwlock_clockrdlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, &ts);
+		if (r == ETIMEDOUT) {
+			if (deadline >= 0 && now_ns() >= deadline)
+				return ETIMEDOUT;
+			continue;
+		}
+		return r;
+	}
+}
+
+int pi_pthread_rwlock_wrlock(void *rw, void *hv, int64_t rel_ns) {
+	pi_pthread_handle *h = hv;
+	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
+	for (;;) {
+		if (pthread_canceled(h))
+			return ECANCELED;
+		struct timespec ts;
+		pthread_slice_end(deadline, &ts);
+		int r = pthread_rwlock_clockwrlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, &ts);
+		if (r == ETIMEDOUT) {
+			if (deadline >= 0 && now_ns() >= deadline)
+				return ETIMEDOUT;
+			continue;
+		}
+		if (r == 0)
+			pthread_own(h);
+		return r;
+	}
+}
+
+int pi_pthread_rwlock_unlock(void *rw, void *hv, int writer) {
+	pi_pthread_handle *h = hv;
+	if (writer) {
+		if (!pi_pthread_owned(h))
+			return EPERM;
+		pthread_disown(h);
+	}
+	int r = pthread_rwlock_unlock((pthread_rwlock_t *)rw);
+	if (r && writer)
+		pthread_own(h);
+	return r;
+}
+
+int pi_pthread_mutex_lock_plain(void *m) { return pthread_mutex_lock((pthread_mutex_t *)m); }
+
+int pi_pthread_mutex_unlock_plain(void *m) { return pthread_mutex_unlock((pthread_mutex_t *)m); }
+
+int pi_pthread_cond_wait_plain(void *c, void *m) {
+	return pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
+}
+
 /* ==== popen ==== */
+
+int pi_popen(const char *command, const char *mode, uintptr_t *fp, int *fd) {
+	errno = 0;
+	FILE *f = popen(command, mode);
+	if (f == NULL)
+		return errno ? errno : ENOMEM;
+	*fp = (uintptr_t)f;
+	*fd = fileno(f);
+	return 0;
+}
+
+int pi_pclose(uintptr_t fp, int *status) {
+	int r = pclose((FILE *)fp);
+	if (r == -1)
+		return errno;
+	*status = r;
+	return 0;
+}

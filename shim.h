@@ -32,26 +32,125 @@ int pi_mq_getattr(int mqd, long *flags, long *maxmsg, long *msgsize, long *curms
 int pi_mq_setattr(int mqd, long flags, long *oflags);
 int pi_mq_timedsend(int mqd, const char *msg, size_t len, unsigned int prio,
                     int64_t abs_sec, int64_t abs_nsec);
-int pi_mq_timedreceive(int mqd, char *buf, size_t len, unsigned int *prio,
-                       int64_t abs_sec, int64_t abs_nsec, ssize_t *n);
+int64_t pi_mq_timedreceive(int mqd, char *buf, size_t len, int64_t abs_sec, int64_t abs_nsec);
 int pi_mq_send(int mqd, const char *msg, size_t len, unsigned int prio);
-int pi_mq_receive(int mqd, char *buf, size_t len, unsigned int *prio, ssize_t *n);
-int pi_mq_send_poll(int mqd, int cancelfd, int64_t deadline_ns, const char *msg,
+int64_t pi_mq_receive(int mqd, char *buf, size_t len);
+int pi_mq_send_poll(int mqd, int cancelfd, int64_t timeout_ns, const char *msg,
                     size_t len, unsigned int prio);
-int pi_mq_receive_poll(int mqd, int cancelfd, int64_t deadline_ns, char *buf,
-                       size_t len, unsigned int *prio, ssize_t *n);
+int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len);
 int pi_mq_notify_thread(int mqd, uintptr_t handle);
 int pi_mq_notify_signal(int mqd, int signo, intptr_t value);
 int pi_mq_notify_none(int mqd);
 
 /* ==== sem ==== */
 
+/* SEM_VALUE_MAX, the largest value of a semaphore. */
+#include <limits.h>
+enum { PI_SEM_SIZE = sizeof(sem_t), PI_SEM_ALIGN = _Alignof(sem_t), PI_SEM_VALUE_MAX = SEM_VALUE_MAX };
+
+/*
+ * pi_sem_waiter is the C-memory state of the one goroutine of a semaphore
+ * handle that waits inside C (see pi_sem_wait_cancel). cancel and closed are
+ * set by pi_sem_kick from another thread; tid is the waiting thread, 0 when
+ * nobody is inside.
+ */
+struct pi_sem_waiter {
+	int cancel;
+	int closed;
+	int tid;
+};
+
+int pi_sem_open(const char *name, int oflag, unsigned int mode, unsigned int value, sem_t **sem);
+int pi_sem_close(sem_t *sem);
+int pi_sem_unlink(const char *name);
+int pi_sem_init(sem_t *sem, int pshared, unsigned int value);
+int pi_sem_destroy(sem_t *sem);
+int pi_sem_post(sem_t *sem);
+int pi_sem_wait(sem_t *sem);
+int pi_sem_trywait(sem_t *sem);
+int pi_sem_clockwait(sem_t *sem, int clock, int64_t abs_sec, int64_t abs_nsec);
+int pi_sem_getvalue(sem_t *sem, int *value);
+/* pi_sem_wait_cancel waits like sem_clockwait on CLOCK_MONOTONIC (rel_ns < 0:
+ * no deadline) until it takes a unit (0), the deadline passes (ETIMEDOUT) or
+ * w->cancel or w->closed is set (ECANCELED; no unit taken). */
+int pi_sem_wait_cancel(sem_t *sem, struct pi_sem_waiter *w, int64_t rel_ns);
+/* pi_sem_kick sets w->cancel (closing: w->closed) and signals the waiting
+ * thread, if any, with SIGURG so that its sem_clockwait returns EINTR. */
+void pi_sem_kick(struct pi_sem_waiter *w, int closing);
+
 /* ==== shm ==== */
 int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd);
 int pi_shm_unlink(const char *name);
+int pi_ftok(const char *path, int proj_id, int *key);
 
 /* ==== pthread ==== */
+/* Sizes and alignments of glibc's pthread objects (the Go constants). */
+enum {
+	PI_SIZEOF_PTHREAD_MUTEX = sizeof(pthread_mutex_t),
+	PI_ALIGNOF_PTHREAD_MUTEX = _Alignof(pthread_mutex_t),
+	PI_SIZEOF_PTHREAD_COND = sizeof(pthread_cond_t),
+	PI_ALIGNOF_PTHREAD_COND = _Alignof(pthread_cond_t),
+	PI_SIZEOF_PTHREAD_RWLOCK = sizeof(pthread_rwlock_t),
+	PI_ALIGNOF_PTHREAD_RWLOCK = _Alignof(pthread_rwlock_t),
+	/* A blocked lock call waits in slices of this length and checks its
+	 * handle's cancel flag between them (glibc retries robust futex waits
+	 * on EINTR, so a signal cannot interrupt it). */
+	PI_PTHREAD_SLICE_NS = 2000000,
+};
+
+/*
+ * pi_pthread_handle is the per-handle C state of one Go object (malloc'd C
+ * memory, never Go memory, never shared memory): the cancel flag a Go
+ * canceller sets, and the thread that holds the lock through this handle
+ * with its recursion depth (written only by the holder, under the lock).
+ */
+typedef struct pi_pthread_handle {
+	int cancel;
+	int depth;
+	pthread_t owner;
+} pi_pthread_handle;
+
+void *pi_pthread_handle_new(void);
+void pi_pthread_handle_free(void *h);
+void pi_pthread_cancel_set(void *h, int v);
+int pi_pthread_owned(void *h);
+
+int pi_pthread_mutex_init(void *m, int type, int robust, int pshared);
+int pi_pthread_mutex_destroy(void *m);
+int pi_pthread_mutex_state(void *m, int *lock, int *owner, int *kind);
+int pi_pthread_mutex_trylock(void *m, void *h);
+int pi_pthread_mutex_lock(void *m, void *h, int64_t rel_ns);
+int pi_pthread_mutex_unlock(void *m, void *h);
+int pi_pthread_mutex_consistent(void *m, void *h);
+
+int pi_pthread_cond_init(void *c, int pshared, int monotonic);
+int pi_pthread_cond_destroy(void *c);
+int pi_pthread_cond_state(void *c, unsigned int *wrefs);
+int pi_pthread_cond_wait(void *c, void *m, void *hm, void *hc, int64_t rel_ns);
+int pi_pthread_cond_signal(void *c);
+int pi_pthread_cond_broadcast(void *c);
+void pi_pthread_cond_kick(void *c, void *hc);
+
+int pi_pthread_rwlock_init(void *rw, int pshared, int prefer_writer);
+int pi_pthread_rwlock_destroy(void *rw);
+int pi_pthread_rwlock_state(void *rw, int *shared);
+int pi_pthread_rwlock_tryrdlock(void *rw);
+int pi_pthread_rwlock_trywrlock(void *rw, void *h);
+int pi_pthread_rwlock_rdlock(void *rw, void *h, int64_t rel_ns);
+int pi_pthread_rwlock_wrlock(void *rw, void *h, int64_t rel_ns);
+int pi_pthread_rwlock_unlock(void *rw, void *h, int writer);
+
+/* Plain blocking calls with no handle, no slices: the cgo baseline. */
+int pi_pthread_mutex_lock_plain(void *m);
+int pi_pthread_mutex_unlock_plain(void *m);
+int pi_pthread_cond_wait_plain(void *c, void *m);
 
 /* ==== popen ==== */
+/* pi_popen wraps popen(3): the FILE * comes back as an opaque handle, with its
+ * file descriptor (fileno). */
+int pi_popen(const char *command, const char *mode, uintptr_t *fp, int *fd);
+/* pi_pclose wraps pclose(3): it closes the stream, waits for the shell
+ * (blocking in waitpid) and returns its wait status. */
+int pi_pclose(uintptr_t fp, int *status);
 
 #endif

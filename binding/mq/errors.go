@@ -1,0 +1,104 @@
+package mq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrDeadline is wrapped by the error of a call whose context deadline
+// passed while it waited. errors.Is matches it against both
+// context.DeadlineExceeded and syscall.ETIMEDOUT.
+var ErrDeadline error = deadlineError{}
+
+type deadlineError struct{}
+
+func (deadlineError) Error() string   { return "timed out: context deadline exceeded" }
+func (deadlineError) Timeout() bool   { return true }
+func (deadlineError) Temporary() bool { return true }
+func (deadlineError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == syscall.ETIMEDOUT
+}
+
+// LimitError reports a system limit that stopped a queue from being created,
+// and the setting to raise. It unwraps to the syscall.Errno the call returned.
+type LimitError struct {
+	Errno   syscall.Errno
+	Setting string // e.g. "/proc/sys/fs/mqueue/msg_max" or "RLIMIT_MSGQUEUE"
+	Detail  string
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s: %s (raise %s)", e.Errno.Error(), e.Detail, e.Setting)
+}
+
+// Unwrap returns the errno.
+func (e *LimitError) Unwrap() error { return e.Errno }
+
+func pathErr(op, name string, err error) error {
+	return &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+// readProcInt reads an integer from a /proc file, -1 when it cannot.
+func readProcInt(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+const procMQ = "/proc/sys/fs/mqueue/"
+
+// explainCreate turns the errno of a failed mq_open(O_CREAT) into a
+// LimitError naming the limit, when one applies.
+func explainCreate(err error, attr *Attr) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	switch errno {
+	case syscall.EINVAL:
+		if attr == nil {
+			return err
+		}
+		if m := readProcInt(procMQ + "msg_max"); m >= 0 && int64(attr.MaxMsg) > m {
+			return &LimitError{errno, procMQ + "msg_max",
+				fmt.Sprintf("maxmsg %d is above the system limit %d (privileged processes with CAP_SYS_RESOURCE may exceed it)", attr.MaxMsg, m)}
+		}
+		if m := readProcInt(procMQ + "msgsize_max"); m >= 0 && int64(attr.MsgSize) > m {
+			return &LimitError{errno, procMQ + "msgsize_max",
+				fmt.Sprintf("msgsize %d is above the system limit %d", attr.MsgSize, m)}
+		}
+	case syscall.EMFILE:
+		var rl unix.Rlimit
+		q := "unknown"
+		if unix.Getrlimit(unix.RLIMIT_MSGQUEUE, &rl) == nil {
+			q = strconv.FormatUint(rl.Cur, 10)
+		}
+		var nf unix.Rlimit
+		f := "unknown"
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &nf) == nil {
+			f = strconv.FormatUint(nf.Cur, 10)
+		}
+		return &LimitError{errno, "RLIMIT_MSGQUEUE (ulimit -q) or RLIMIT_NOFILE (ulimit -n)",
+			fmt.Sprintf("the user's queues would need more than RLIMIT_MSGQUEUE = %s bytes (each queue counts about maxmsg*(msgsize+pointer size)), or this process has RLIMIT_NOFILE = %s descriptors open", q, f)}
+	case syscall.ENOSPC:
+		return &LimitError{errno, procMQ + "queues_max",
+			fmt.Sprintf("the system already holds queues_max = %d queues", readProcInt(procMQ+"queues_max"))}
+	case syscall.ENFILE:
+		return &LimitError{errno, "/proc/sys/fs/file-max", "the system-wide limit on open files was reached"}
+	}
+	return err
+}

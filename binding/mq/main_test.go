@@ -1,0 +1,168 @@
+package mq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/mq"
+	"github.com/posixipc/posixipc/internal/peer"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// The test binary doubles as a Go peer process: with POSIXIPC_MQ_HELPER set
+// it runs that helper instead of the tests (as os/exec's tests do).
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("POSIXIPC_MQ_HELPER"); mode != "" {
+		os.Exit(helper(mode, strings.Fields(os.Getenv("POSIXIPC_MQ_ARGS"))))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func helper(mode string, args []string) int {
+	switch mode {
+	case "echo": // the binding on both queues; stop on an empty message
+		rq, err := mq.Open(args[0], mq.O_RDONLY, 0, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		wq, err := mq.Open(args[1], mq.O_WRONLY, 0, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		buf := make([]byte, rq.MsgSize())
+		ctx := context.Background()
+		for {
+			n, p, err := rq.Receive(ctx, buf)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			if n == 0 {
+				return 0
+			}
+			if err := wq.Send(ctx, buf[:n], p); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+	case "echo-raw": // plain blocking cgo mq_receive/mq_send: the baseline
+		rq, err1 := posixipc.MqOpen(args[0], os.O_RDONLY, 0, nil)
+		wq, err2 := posixipc.MqOpen(args[1], os.O_WRONLY, 0, nil)
+		if err := errors.Join(err1, err2); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		a, _ := posixipc.MqGetattr(rq)
+		buf := make([]byte, a.MsgSize)
+		for {
+			n, p, err := posixipc.MqReceive(rq, buf)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			if n == 0 {
+				return 0
+			}
+			for posixipc.MqSend(wq, buf[:n], p) == syscall.EINTR {
+			}
+		}
+	case "open": // report what opening the queue gives this process
+		q, err := mq.Open(args[0], mq.O_RDWR, 0, nil)
+		if err != nil {
+			fmt.Println(err)
+			if errors.Is(err, syscall.EACCES) && errors.Is(err, os.ErrPermission) {
+				return 13
+			}
+			return 1
+		}
+		q.Close()
+		fmt.Println("opened")
+		return 0
+	case "create-limited": // lower RLIMIT_MSGQUEUE, then create a queue that needs more
+		var rl syscall.Rlimit
+		rl.Cur, rl.Max = 1024, 1024
+		if err := syscall.Setrlimit(12 /* RLIMIT_MSGQUEUE */, &rl); err != nil {
+			fmt.Println("setrlimit:", err)
+			return 1
+		}
+		q, err := mq.Create(args[0], 0o600, &mq.Attr{MaxMsg: 10, MsgSize: 1024})
+		if err == nil {
+			q.Close()
+			mq.Unlink(args[0])
+			fmt.Println("created")
+			return 0
+		}
+		fmt.Println(err)
+		var le *mq.LimitError
+		if errors.As(err, &le) && errors.Is(err, syscall.EMFILE) {
+			return 24
+		}
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "unknown helper", mode)
+	return 2
+}
+
+// helperCmd returns a command that runs this test binary as helper mode.
+func helperCmd(t testing.TB, mode string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "POSIXIPC_MQ_HELPER="+mode, "POSIXIPC_MQ_ARGS="+strings.Join(args, " "))
+	return cmd
+}
+
+// unprivilegedHelper returns helperCmd run as uid/gid 65534 (nobody), from a
+// copy of the test binary that nobody may execute.
+func unprivilegedHelper(t *testing.T, mode string, args ...string) *exec.Cmd {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "posixipc-helper")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "helper.test")
+	src, err := os.Open(os.Args[0])
+	require.NoError(t, err)
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	require.NoError(t, err)
+	_, err = io.Copy(dst, src)
+	require.NoError(t, err)
+	require.NoError(t, dst.Close())
+	cmd := helperCmd(t, mode, args...)
+	cmd.Path = bin
+	cmd.Args[0] = bin
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return cmd
+}
+
+// cPeer returns a command running crt/mqpeer with args.
+func cPeer(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd, err := peer.Command("mqpeer", args...)
+	require.NoError(t, err)
+	return cmd
+}
+
+// runPeer runs crt/mqpeer to completion and returns its output.
+func runPeer(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := cPeer(t, args...).CombinedOutput()
+	require.NoError(t, err, "mqpeer %v: %s", args, out)
+	return string(out)
+}

@@ -1,0 +1,422 @@
+package mq
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/name"
+	"golang.org/x/sys/unix"
+)
+
+// Open flags, as for os.OpenFile. Open always adds O_CLOEXEC.
+const (
+	O_RDONLY   = unix.O_RDONLY   // receive only
+	O_WRONLY   = unix.O_WRONLY   // send only
+	O_RDWR     = unix.O_RDWR     // send and receive
+	O_CREAT    = unix.O_CREAT    // create the queue if it does not exist
+	O_EXCL     = unix.O_EXCL     // with O_CREAT: fail with EEXIST if it exists
+	O_NONBLOCK = unix.O_NONBLOCK // Send and Receive fail with EAGAIN instead of waiting
+)
+
+// PrioMax is MQ_PRIO_MAX: priorities run from 0 to PrioMax-1.
+const PrioMax = 32768
+
+// Attr describes a queue. MaxMsg and MsgSize are fixed when the queue is
+// created; CurMsgs and Flags are what Attr reports about the queue now.
+type Attr struct {
+	MaxMsg  int // the capacity in messages (mq_maxmsg)
+	MsgSize int // the largest message in bytes (mq_msgsize)
+	CurMsgs int // the messages queued now (mq_curmsgs); ignored by Open
+	Flags   int // 0 or O_NONBLOCK for this descriptor (mq_flags); ignored by Open
+}
+
+// Queue is an open POSIX message queue descriptor. Its methods are safe for
+// concurrent use.
+type Queue struct {
+	name    string
+	mqd     posixipc.Mqd
+	msgSize int
+	canSend bool
+	canRecv bool
+
+	// mu is held shared by every call that uses mqd and exclusively by Close,
+	// so Close never closes a descriptor another goroutine is inside.
+	mu       sync.RWMutex
+	closed   atomic.Bool
+	nonblock atomic.Bool
+
+	send, recv direction
+
+	notifyMu sync.Mutex
+	notify   uintptr // the cgo.Handle of the SIGEV_THREAD registration, 0 for none
+}
+
+// direction is one way through the queue: its gate admits one goroutine into
+// C at a time, and an eventfd that C polls beside the queue cancels it.
+type direction struct {
+	gate   *gate.Gate
+	efd    int
+	cancel *gate.Canceller
+}
+
+func newDirection() (direction, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return direction{}, os.NewSyscallError("eventfd", err)
+	}
+	d := direction{gate: gate.New(), efd: efd}
+	d.cancel = gate.NewCanceller(d.kick, 0)
+	return d, nil
+}
+
+var one = []byte{1, 0, 0, 0, 0, 0, 0, 0}
+
+// kick wakes the goroutine waiting in C, if any: C polls the eventfd.
+func (d direction) kick() { unix.Write(d.efd, one) }
+
+// drain clears a kick that was meant for a call that has ended.
+func (d *direction) drain() {
+	var b [8]byte
+	unix.Read(d.efd, b[:])
+}
+
+func (d *direction) close() {
+	d.cancel.Stop()
+	unix.Close(d.efd)
+}
+
+// Open opens the queue name (mq_open(3)). name is "/" followed by 1 to 251
+// bytes and no other '/'; the leading '/' may be left out. flag is O_RDONLY,
+// O_WRONLY or O_RDWR, possibly or'ed with O_CREAT, O_EXCL and O_NONBLOCK.
+// With O_CREAT, perm sets the new queue's permission bits and attr its
+// capacity (nil: the system defaults, /proc/sys/fs/mqueue/msg_default and
+// msgsize_default). Errors are *fs.PathError; when a system limit stopped the
+// creation, its Err is a *LimitError naming the setting to raise.
+func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, error) {
+	n, err := name.Canonical(queueName)
+	if err != nil {
+		return nil, pathErr("mq_open", queueName, err)
+	}
+	if flag&^(O_RDONLY|O_WRONLY|O_RDWR|O_CREAT|O_EXCL|O_NONBLOCK) != 0 || flag&unix.O_ACCMODE == unix.O_ACCMODE {
+		return nil, pathErr("mq_open", n, fmt.Errorf("flags %#x: only O_RDONLY, O_WRONLY or O_RDWR with O_CREAT, O_EXCL, O_NONBLOCK: %w", flag, syscall.EINVAL))
+	}
+	if perm&^os.ModePerm != 0 {
+		return nil, pathErr("mq_open", n, fmt.Errorf("mode %v: only permission bits are allowed: %w", perm, syscall.EINVAL))
+	}
+	var ra *posixipc.MqAttr
+	if attr != nil && flag&O_CREAT != 0 {
+		if attr.MaxMsg <= 0 || attr.MsgSize <= 0 {
+			return nil, pathErr("mq_open", n, fmt.Errorf("maxmsg %d and msgsize %d must both be positive: %w", attr.MaxMsg, attr.MsgSize, syscall.EINVAL))
+		}
+		ra = &posixipc.MqAttr{MaxMsg: int64(attr.MaxMsg), MsgSize: int64(attr.MsgSize)}
+	}
+	mqd, err := posixipc.MqOpen(n, flag|unix.O_CLOEXEC, uint32(perm), ra)
+	if err != nil {
+		if flag&O_CREAT != 0 {
+			err = explainCreate(err, attr)
+		}
+		return nil, pathErr("mq_open", n, err)
+	}
+	a, err := posixipc.MqGetattr(mqd)
+	if err != nil {
+		posixipc.MqClose(mqd)
+		return nil, pathErr("mq_getattr", n, err)
+	}
+	q := &Queue{name: n, mqd: mqd, msgSize: int(a.MsgSize),
+		canSend: flag&unix.O_ACCMODE != O_RDONLY, canRecv: flag&unix.O_ACCMODE != O_WRONLY}
+	q.nonblock.Store(flag&O_NONBLOCK != 0)
+	if q.send, err = newDirection(); err == nil {
+		if q.recv, err = newDirection(); err != nil {
+			q.send.close()
+		}
+	}
+	if err != nil {
+		posixipc.MqClose(mqd)
+		return nil, err
+	}
+	return q, nil
+}
+
+// Create creates a new queue with O_RDWR|O_CREAT|O_EXCL: it fails with an
+// error matching fs.ErrExist when the queue exists.
+func Create(queueName string, perm os.FileMode, attr *Attr) (*Queue, error) {
+	return Open(queueName, O_RDWR|O_CREAT|O_EXCL, perm, attr)
+}
+
+// Unlink removes the queue name (mq_unlink(3)). Descriptors open on it keep
+// working; the queue goes away when the last one is closed.
+func Unlink(queueName string) error {
+	n, err := name.Canonical(queueName)
+	if err != nil {
+		return pathErr("mq_unlink", queueName, err)
+	}
+	if err := posixipc.MqUnlink(n); err != nil {
+		return pathErr("mq_unlink", n, err)
+	}
+	return nil
+}
+
+// Name returns the queue's name, with its leading '/'.
+func (q *Queue) Name() string { return q.name }
+
+// MsgSize returns the largest message of the queue: the smallest buffer
+// Receive accepts.
+func (q *Queue) MsgSize() int { return q.msgSize }
+
+// enter takes the shared lock for one call on the descriptor. It fails when
+// the queue is closed; otherwise the caller must call q.mu.RUnlock.
+func (q *Queue) enter(op string) error {
+	q.mu.RLock()
+	if q.closed.Load() {
+		q.mu.RUnlock()
+		return pathErr(op, q.name, os.ErrClosed)
+	}
+	return nil
+}
+
+// Attr returns the queue's attributes and its current depth (mq_getattr(3)).
+func (q *Queue) Attr() (Attr, error) {
+	if err := q.enter("mq_getattr"); err != nil {
+		return Attr{}, err
+	}
+	defer q.mu.RUnlock()
+	a, err := posixipc.MqGetattr(q.mqd)
+	if err != nil {
+		return Attr{}, pathErr("mq_getattr", q.name, err)
+	}
+	return Attr{MaxMsg: int(a.MaxMsg), MsgSize: int(a.MsgSize), CurMsgs: int(a.CurMsgs), Flags: int(a.Flags)}, nil
+}
+
+// SetNonblock sets or clears O_NONBLOCK on the descriptor (mq_setattr(3)).
+// While it is set, Send and Receive fail with EAGAIN instead of waiting.
+func (q *Queue) SetNonblock(on bool) error {
+	if err := q.enter("mq_setattr"); err != nil {
+		return err
+	}
+	defer q.mu.RUnlock()
+	var f int64
+	if on {
+		f = O_NONBLOCK
+	}
+	if _, err := posixipc.MqSetattr(q.mqd, f); err != nil {
+		return pathErr("mq_setattr", q.name, err)
+	}
+	q.nonblock.Store(on)
+	return nil
+}
+
+// checkSend validates a message before any C call.
+func (q *Queue) checkSend(msg []byte, prio uint) error {
+	if q.closed.Load() {
+		return pathErr("mq_send", q.name, os.ErrClosed)
+	}
+	if !q.canSend {
+		return pathErr("mq_send", q.name, fmt.Errorf("queue opened for receiving only: %w", syscall.EBADF))
+	}
+	if prio >= PrioMax {
+		return pathErr("mq_send", q.name, fmt.Errorf("priority %d: at most %d: %w", prio, PrioMax-1, syscall.EINVAL))
+	}
+	if len(msg) > q.msgSize {
+		return pathErr("mq_send", q.name, fmt.Errorf("%d bytes, the queue's msgsize is %d: %w", len(msg), q.msgSize, syscall.EMSGSIZE))
+	}
+	return nil
+}
+
+func (q *Queue) checkRecv(buf []byte) error {
+	if q.closed.Load() {
+		return pathErr("mq_receive", q.name, os.ErrClosed)
+	}
+	if !q.canRecv {
+		return pathErr("mq_receive", q.name, fmt.Errorf("queue opened for sending only: %w", syscall.EBADF))
+	}
+	if len(buf) < q.msgSize {
+		return pathErr("mq_receive", q.name, fmt.Errorf("buffer of %d bytes is smaller than the queue's msgsize %d: %w", len(buf), q.msgSize, syscall.EMSGSIZE))
+	}
+	return nil
+}
+
+// timeoutOf returns the nanoseconds left until ctx's deadline, or -1.
+func timeoutOf(ctx context.Context) int64 {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return -1
+	}
+	left := time.Until(d)
+	if left < 0 {
+		return 0
+	}
+	return int64(left)
+}
+
+// waitErr turns the errno of a waiting call into the error to return.
+func (q *Queue) waitErr(op string, ctx context.Context, err error) error {
+	switch err {
+	case syscall.ECANCELED:
+		if q.closed.Load() {
+			return pathErr(op, q.name, os.ErrClosed)
+		}
+		if ctx.Err() == context.DeadlineExceeded {
+			return pathErr(op, q.name, ErrDeadline)
+		}
+		return pathErr(op, q.name, ctx.Err())
+	case syscall.ETIMEDOUT:
+		return pathErr(op, q.name, ErrDeadline)
+	}
+	return pathErr(op, q.name, err)
+}
+
+// gateErr turns the error of gate.Enter into the error to return.
+func (q *Queue) gateErr(op string, err error) error {
+	if err == context.DeadlineExceeded {
+		err = ErrDeadline
+	}
+	return pathErr(op, q.name, err)
+}
+
+// Send sends msg with priority prio (0 to PrioMax-1; higher is received
+// first), waiting while the queue is full until ctx is done. A deadline of
+// ctx bounds the wait on CLOCK_MONOTONIC; when it passes the error matches
+// syscall.ETIMEDOUT and context.DeadlineExceeded. When Send fails, the
+// message was not sent. It does not allocate.
+//
+// At most one goroutine per queue waits inside C (in poll(2) on the queue
+// descriptor and an eventfd); other senders wait in Go and cost no thread.
+func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
+	if err := q.checkSend(msg, prio); err != nil {
+		return err
+	}
+	if q.nonblock.Load() {
+		return q.TrySend(msg, prio)
+	}
+	if err := ctx.Err(); err != nil {
+		return q.gateErr("mq_send", err)
+	}
+	if err := q.send.gate.Enter(ctx); err != nil {
+		return q.gateErr("mq_send", err)
+	}
+	defer q.send.gate.Leave()
+	if err := q.enter("mq_send"); err != nil {
+		return err
+	}
+	defer q.mu.RUnlock()
+	done := ctx.Done()
+	q.send.cancel.Arm(done)
+	err := posixipc.MqSendPoll(q.mqd, q.send.efd, timeoutOf(ctx), msg, prio)
+	q.send.cancel.Disarm(done)
+	if done != nil && ctx.Err() != nil {
+		q.send.drain() // the canceller may have kicked after C had returned
+	}
+	if err == nil {
+		return nil
+	}
+	return q.waitErr("mq_send", ctx, err)
+}
+
+// TrySend sends msg without waiting: when the queue is full it fails at once
+// with an error matching syscall.EAGAIN.
+func (q *Queue) TrySend(msg []byte, prio uint) error {
+	if err := q.checkSend(msg, prio); err != nil {
+		return err
+	}
+	if err := q.enter("mq_send"); err != nil {
+		return err
+	}
+	defer q.mu.RUnlock()
+	err := posixipc.MqTimedsend(q.mqd, msg, prio, 0, 0)
+	if err == syscall.ETIMEDOUT {
+		err = syscall.EAGAIN
+	}
+	if err != nil {
+		return pathErr("mq_send", q.name, err)
+	}
+	return nil
+}
+
+// Receive takes the oldest message of the highest priority into buf, waiting
+// while the queue is empty until ctx is done, and returns its length and
+// priority. buf must hold at least MsgSize bytes (a smaller buffer is an
+// error matching syscall.EMSGSIZE, not a truncation). A message is taken from
+// the queue only when Receive succeeds: a cancelled or timed-out Receive
+// leaves every message in the queue. It does not allocate.
+func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err error) {
+	if err := q.checkRecv(buf); err != nil {
+		return 0, 0, err
+	}
+	if q.nonblock.Load() {
+		return q.TryReceive(buf)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, 0, q.gateErr("mq_receive", err)
+	}
+	if err := q.recv.gate.Enter(ctx); err != nil {
+		return 0, 0, q.gateErr("mq_receive", err)
+	}
+	defer q.recv.gate.Leave()
+	if err := q.enter("mq_receive"); err != nil {
+		return 0, 0, err
+	}
+	defer q.mu.RUnlock()
+	done := ctx.Done()
+	q.recv.cancel.Arm(done)
+	n, prio, err = posixipc.MqReceivePoll(q.mqd, q.recv.efd, timeoutOf(ctx), buf)
+	q.recv.cancel.Disarm(done)
+	if done != nil && ctx.Err() != nil {
+		q.recv.drain() // the canceller may have kicked after C had returned
+	}
+	if err == nil {
+		return n, prio, nil
+	}
+	return 0, 0, q.waitErr("mq_receive", ctx, err)
+}
+
+// TryReceive receives without waiting: when the queue is empty it fails at
+// once with an error matching syscall.EAGAIN.
+func (q *Queue) TryReceive(buf []byte) (n int, prio uint, err error) {
+	if err := q.checkRecv(buf); err != nil {
+		return 0, 0, err
+	}
+	if err := q.enter("mq_receive"); err != nil {
+		return 0, 0, err
+	}
+	defer q.mu.RUnlock()
+	n, prio, err = posixipc.MqTimedreceive(q.mqd, buf, 0, 0)
+	if err == syscall.ETIMEDOUT {
+		err = syscall.EAGAIN
+	}
+	if err != nil {
+		return 0, 0, pathErr("mq_receive", q.name, err)
+	}
+	return n, prio, nil
+}
+
+// Close closes the descriptor (mq_close(3)); the queue itself stays until
+// Unlink. It is idempotent and safe while other goroutines are blocked in
+// Send or Receive: they return an error wrapping os.ErrClosed. Close waits
+// for them to leave C before it closes the descriptor. A notification this
+// process registered through the descriptor is removed.
+func (q *Queue) Close() error {
+	if !q.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	q.send.gate.Close()
+	q.recv.gate.Close()
+	q.send.kick()
+	q.recv.kick()
+	q.mu.Lock() // every call inside C has returned: the kicks reached them
+	defer q.mu.Unlock()
+	q.dropNotify()
+	err := posixipc.MqClose(q.mqd)
+	q.send.close()
+	q.recv.close()
+	if err != nil {
+		return pathErr("mq_close", q.name, err)
+	}
+	return nil
+}

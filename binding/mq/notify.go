@@ -1,0 +1,126 @@
+package mq
+
+import (
+	"fmt"
+	"runtime/cgo"
+	"syscall"
+
+	"github.com/posixipc/posixipc"
+)
+
+// Notify asks for one notification when a message arrives on the empty queue
+// (mq_notify(3) with SIGEV_THREAD): fn then runs once, on a thread that glibc
+// creates for it, so it should be short (send on a channel, say).
+//
+// POSIX semantics apply exactly:
+//   - Only one process at a time may be registered on a queue; while another
+//     holds the registration, Notify fails with an error matching
+//     syscall.EBUSY.
+//   - The notification fires only on the transition from empty to non-empty,
+//     and not when another process is blocked in mq_receive on the queue.
+//   - It is one-shot: after it fires the registration is gone; call Notify
+//     again to be told of the next message. Registering again replaces a
+//     registration of this process only after StopNotify.
+//
+// C keeps no Go pointer: the callback is found through a runtime/cgo.Handle,
+// an integer.
+func (q *Queue) Notify(fn func()) error {
+	if fn == nil {
+		return pathErr("mq_notify", q.name, fmt.Errorf("nil callback: %w", syscall.EINVAL))
+	}
+	if err := q.enter("mq_notify"); err != nil {
+		return err
+	}
+	defer q.mu.RUnlock()
+	q.notifyMu.Lock()
+	defer q.notifyMu.Unlock()
+	var h cgo.Handle
+	h = cgo.NewHandle(func() {
+		q.notifyMu.Lock()
+		mine := q.notify == uintptr(h)
+		if mine {
+			q.notify = 0
+			h.Delete()
+		}
+		q.notifyMu.Unlock()
+		if mine {
+			fn()
+		}
+	})
+	if err := posixipc.MqNotifyThread(q.mqd, uintptr(h)); err != nil {
+		h.Delete()
+		return pathErr("mq_notify", q.name, err)
+	}
+	if q.notify != 0 {
+		cgo.Handle(q.notify).Delete()
+	}
+	q.notify = uintptr(h)
+	return nil
+}
+
+// NotifyChan is Notify with a channel: the returned channel (buffered, one
+// element) receives a value when a message arrives on the empty queue. It
+// fires at most once.
+func (q *Queue) NotifyChan() (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	if err := q.Notify(func() { ch <- struct{}{} }); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// NotifySignal asks for one notification by signal (mq_notify(3) with
+// SIGEV_SIGNAL): the kernel sends sig to this process when a message arrives
+// on the empty queue. Receive it with os/signal.Notify, set up before. The
+// rules of Notify apply (one process, one shot, empty to non-empty only).
+func (q *Queue) NotifySignal(sig syscall.Signal) error {
+	if sig <= 0 || sig > 64 {
+		return pathErr("mq_notify", q.name, fmt.Errorf("signal %d: %w", int(sig), syscall.EINVAL))
+	}
+	if err := q.enter("mq_notify"); err != nil {
+		return err
+	}
+	defer q.mu.RUnlock()
+	q.notifyMu.Lock()
+	defer q.notifyMu.Unlock()
+	if err := posixipc.MqNotifySignal(q.mqd, int(sig), 0); err != nil {
+		return pathErr("mq_notify", q.name, err)
+	}
+	if q.notify != 0 {
+		cgo.Handle(q.notify).Delete()
+		q.notify = 0
+	}
+	return nil
+}
+
+// StopNotify removes this process's registration (mq_notify(3) with a NULL
+// notification). When this process holds no registration it does nothing
+// and succeeds, as mq_notify(NULL) does on Linux.
+func (q *Queue) StopNotify() error {
+	if err := q.enter("mq_notify"); err != nil {
+		return err
+	}
+	defer q.mu.RUnlock()
+	q.notifyMu.Lock()
+	defer q.notifyMu.Unlock()
+	if err := posixipc.MqNotifyNone(q.mqd); err != nil {
+		return pathErr("mq_notify", q.name, err)
+	}
+	if q.notify != 0 {
+		cgo.Handle(q.notify).Delete()
+		q.notify = 0
+	}
+	return nil
+}
+
+// dropNotify forgets a callback registration; Close calls it (closing the
+// descriptor removes the registration in the kernel).
+func (q *Queue) dropNotify() {
+	q.notifyMu.Lock()
+	defer q.notifyMu.Unlock()
+	if q.notify != 0 {
+		posixipc.MqNotifyNone(q.mqd)
+		cgo.Handle(q.notify).Delete()
+		q.notify = 0
+	}
+}
