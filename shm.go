@@ -25,3 +25,14 @@ func ShmUnlink(name string) error {
 	defer C.free(unsafe.Pointer(cname))
 	return errnoErr(C.pi_shm_unlink(cname))
 }
+
+// Ftok wraps ftok(3): the System V IPC key of path and projID.
+func Ftok(path string, projID int) (int, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var k C.int
+	if e := C.pi_ftok(cpath, C.int(projID), &k); e != 0 {
+		return -1, errnoErr(e)
+	}
+	return int(k), nil
+}

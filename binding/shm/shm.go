@@ -1,44 +1,134 @@
 // Package shm maps shared memory that C programs share: POSIX shared memory
-// objects (shm_open), System V segments and file mappings, all as a Segment.
+// objects (shm_open), System V segments (shmget/shmat) and file mappings, all
+// as a Segment.
 //
-// Model: a Segment owns one mapping. Objects placed in it (unnamed semaphores,
-// process-shared mutexes) Pin it while they are open, and Close refuses to
-// unmap a pinned segment (it returns an error wrapping syscall.EBUSY), so no
-// object is ever used after its memory is gone.
+// # Model
+//
+// A Segment owns one mapping, read-write and MAP_SHARED, at the address the
+// kernel chose. Its layout is the C program's: nothing is added to it.
+//
+//   - Creation is published whole: Create and CreateWith build the POSIX
+//     object unnamed (O_TMPFILE in /dev/shm, glibc's shm_open directory),
+//     size it, run the caller's initialisation and only then give it its name
+//     with linkat, which fails with EEXIST like shm_open's O_EXCL. A peer that
+//     opens the name therefore never sees a half-made segment (glibc's
+//     sem_open publishes named semaphores the same way). Where O_TMPFILE is
+//     not available Create falls back to shm_open(O_CREAT|O_EXCL)+ftruncate,
+//     and Open reports a segment still of size 0 with an error wrapping
+//     syscall.EAGAIN.
+//   - Opening never changes a segment's size: a segment smaller than asked
+//     is an error wrapping syscall.EINVAL (OpenSize, OpenSysV, MapFile).
+//   - Objects placed in a segment (unnamed semaphores, process-shared
+//     mutexes) Pin it while they are open, and Close refuses to unmap a
+//     pinned segment (an error wrapping syscall.EBUSY), so no object is used
+//     after its memory is gone.
+//   - The safe accessors (ReadAt, WriteAt, Load*/Store*/Add*/CompareAndSwap*)
+//     check bounds and alignment and run under debug.SetPanicOnFault: when a
+//     peer truncated the object below the mapping, they return an error
+//     wrapping syscall.EFAULT instead of crashing with SIGBUS. Bytes gives
+//     the raw memory without that protection.
+//
+// A Segment is safe for concurrent use. Close waits for accessors in flight.
+// Not supported: growing a mapping (remap), read-only mappings, huge pages.
 package shm
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/name"
 	"golang.org/x/sys/unix"
 )
 
+// Dir is where glibc's shm_open keeps POSIX shared memory objects: the object
+// "/name" is the file Dir+"/name".
+const Dir = "/dev/shm"
+
+type kind uint8
+
+const (
+	kindPOSIX kind = iota
+	kindSysV
+	kindFile
+)
+
 // Segment is one mapping of shared memory.
 type Segment struct {
-	name string // "/name" for POSIX objects, a path for files, "" otherwise
+	name  string // "/name" for POSIX objects, the path for files, "sysv:KEY" for System V
+	kind  kind
+	shmid int // System V identifier
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // held for reading by accessors, for writing by Close and Pin
 	data   []byte
 	pins   int
 	closed bool
 }
 
-// Create creates the POSIX shared memory object name (shm_open with
-// O_CREAT|O_EXCL), sizes it to size bytes and maps it.
+// Create creates the POSIX shared memory object name of size bytes with the
+// permission bits perm (less the umask) and maps it. It fails with an error
+// wrapping syscall.EEXIST when the name exists. See CreateWith.
 func Create(n string, size int, perm os.FileMode) (*Segment, error) {
+	return CreateWith(n, size, perm, nil)
+}
+
+// CreateWith is Create with an initialisation step: init runs on the mapped,
+// sized segment before the object gets its name, so no peer can open it
+// before init returns. When init fails, nothing is created and its error is
+// returned (init must close what it opened in the segment).
+func CreateWith(n string, size int, perm os.FileMode, init func(*Segment) error) (*Segment, error) {
 	cn, err := name.Canonical(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "shm_open", Path: n, Err: err}
 	}
-	if size <= 0 {
-		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: fmt.Errorf("size %d: must be positive: %w", size, syscall.EINVAL)}
+	if err := checkSize(size); err != nil {
+		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: err}
 	}
+	fd, err := unix.Open(Dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return createFallback(cn, size, perm, init)
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return nil, &fs.PathError{Op: "ftruncate", Path: cn, Err: err}
+	}
+	s, err := mapFD(cn, kindPOSIX, fd, size)
+	if err != nil {
+		return nil, err
+	}
+	if init != nil {
+		if err := init(s); err != nil {
+			s.forceClose()
+			return nil, err
+		}
+	}
+	// Publish: the name appears with the object whole, or not at all.
+	dst := Dir + cn
+	err = unix.Linkat(fd, "", unix.AT_FDCWD, dst, unix.AT_EMPTY_PATH)
+	if err != nil && err != unix.EEXIST {
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+	}
+	if err != nil {
+		s.forceClose()
+		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: err}
+	}
+	return s, nil
+}
+
+// createFallback creates with shm_open(O_CREAT|O_EXCL) and ftruncate: a
+// peer may see the object at size 0 for a moment.
+func createFallback(cn string, size int, perm os.FileMode, init func(*Segment) error) (*Segment, error) {
 	fd, err := posixipc.ShmOpen(cn, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm.Perm()))
 	if err != nil {
 		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: err}
@@ -48,14 +138,36 @@ func Create(n string, size int, perm os.FileMode) (*Segment, error) {
 		posixipc.ShmUnlink(cn)
 		return nil, &fs.PathError{Op: "ftruncate", Path: cn, Err: err}
 	}
-	return mapFD(cn, fd, size)
+	s, err := mapFD(cn, kindPOSIX, fd, size)
+	if err != nil {
+		posixipc.ShmUnlink(cn)
+		return nil, err
+	}
+	if init != nil {
+		if err := init(s); err != nil {
+			s.forceClose()
+			posixipc.ShmUnlink(cn)
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
-// Open maps the existing POSIX shared memory object name, whole.
-func Open(n string) (*Segment, error) {
+// Open maps the existing POSIX shared memory object name (shm_open), whole.
+// A segment of size 0 (its creator has not sized it yet) is an error
+// wrapping syscall.EAGAIN.
+func Open(n string) (*Segment, error) { return OpenSize(n, 0) }
+
+// OpenSize maps the existing POSIX shared memory object name, whole, and
+// fails with an error wrapping syscall.EINVAL when it is smaller than size
+// bytes. It never changes the object's size.
+func OpenSize(n string, size int) (*Segment, error) {
 	cn, err := name.Canonical(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "shm_open", Path: n, Err: err}
+	}
+	if size < 0 {
+		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: fmt.Errorf("size %d is negative: %w", size, syscall.EINVAL)}
 	}
 	fd, err := posixipc.ShmOpen(cn, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -66,13 +178,33 @@ func Open(n string) (*Segment, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "fstat", Path: cn, Err: err}
 	}
-	if st.Size == 0 {
-		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: fmt.Errorf("segment has size 0 (not initialised yet): %w", syscall.EINVAL)}
+	if err := checkExisting(st.Size, size); err != nil {
+		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: err}
 	}
-	return mapFD(cn, fd, int(st.Size))
+	return mapFD(cn, kindPOSIX, fd, int(st.Size))
 }
 
-// Unlink removes the POSIX shared memory object name (shm_unlink).
+// CreateOrOpen opens the POSIX shared memory object name when it exists (and
+// is at least size bytes, see OpenSize) and creates it otherwise (Create).
+func CreateOrOpen(n string, size int, perm os.FileMode) (*Segment, error) {
+	for i := 0; ; i++ {
+		s, err := Create(n, size, perm)
+		if !errors.Is(err, syscall.EEXIST) {
+			return s, err
+		}
+		s, err = OpenSize(n, size)
+		// Unlinked between the two calls, or still being sized by a peer
+		// that creates without O_TMPFILE: try again a few times.
+		if (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EAGAIN)) && i < 100 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		return s, err
+	}
+}
+
+// Unlink removes the POSIX shared memory object name (shm_unlink). Mappings
+// stay valid until closed.
 func Unlink(n string) error {
 	cn, err := name.Canonical(n)
 	if err != nil {
@@ -84,18 +216,209 @@ func Unlink(n string) error {
 	return nil
 }
 
-func mapFD(n string, fd, size int) (*Segment, error) {
+// Info describes a POSIX shared memory object.
+type Info struct {
+	Name    string      // "/name"
+	Size    int64       // bytes
+	Mode    os.FileMode // permission bits
+	UID     int
+	GID     int
+	ModTime time.Time
+}
+
+// Stat describes the POSIX shared memory object name (shm_open read-only and
+// fstat) without mapping it.
+func Stat(n string) (Info, error) {
+	cn, err := name.Canonical(n)
+	if err != nil {
+		return Info{}, &fs.PathError{Op: "shm_open", Path: n, Err: err}
+	}
+	fd, err := posixipc.ShmOpen(cn, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Info{}, &fs.PathError{Op: "shm_open", Path: cn, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return Info{}, &fs.PathError{Op: "fstat", Path: cn, Err: err}
+	}
+	return Info{Name: cn, Size: st.Size, Mode: os.FileMode(st.Mode & 0o777), UID: int(st.Uid), GID: int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Unix())}, nil
+}
+
+// Ftok returns the System V key of path and projID (ftok(3)); projID's low
+// 8 bits are used and must not be 0.
+func Ftok(path string, projID int) (int, error) {
+	if projID&0xff == 0 {
+		return -1, &fs.PathError{Op: "ftok", Path: path, Err: fmt.Errorf("project id %d has low byte 0: %w", projID, syscall.EINVAL)}
+	}
+	k, err := posixipc.Ftok(path, projID)
+	if err != nil {
+		return -1, &fs.PathError{Op: "ftok", Path: path, Err: err}
+	}
+	return k, nil
+}
+
+// CreateSysV creates a System V segment of size bytes under key
+// (shmget with IPC_CREAT|IPC_EXCL, or a new private segment for key 0,
+// IPC_PRIVATE) and attaches it (shmat). The kernel zeroes it and sizes it
+// at once, so no peer sees it half-made.
+func CreateSysV(key int, size int, perm os.FileMode) (*Segment, error) {
+	nm := sysvName(key)
+	if err := checkSize(size); err != nil {
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
+	}
+	id, err := unix.SysvShmGet(key, size, unix.IPC_CREAT|unix.IPC_EXCL|int(perm.Perm()))
+	if err != nil {
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
+	}
+	s, err := attach(nm, id, 0)
+	if err != nil {
+		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	}
+	return s, err
+}
+
+// OpenSysV attaches the existing System V segment key (shmget, shmat), whole.
+// It fails with an error wrapping syscall.EINVAL when the segment is smaller
+// than size bytes (size 0: any size).
+func OpenSysV(key int, size int) (*Segment, error) {
+	nm := sysvName(key)
+	if size < 0 {
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: fmt.Errorf("size %d is negative: %w", size, syscall.EINVAL)}
+	}
+	id, err := unix.SysvShmGet(key, 0, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
+	}
+	return attach(nm, id, size)
+}
+
+// RemoveSysV marks the System V segment key for removal (shmctl IPC_RMID): it
+// goes when the last process detaches.
+func RemoveSysV(key int) error {
+	nm := sysvName(key)
+	id, err := unix.SysvShmGet(key, 0, 0)
+	if err != nil {
+		return &fs.PathError{Op: "shmget", Path: nm, Err: err}
+	}
+	if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil {
+		return &fs.PathError{Op: "shmctl", Path: nm, Err: err}
+	}
+	return nil
+}
+
+func sysvName(key int) string { return fmt.Sprintf("sysv:%#x", uint32(key)) }
+
+func attach(nm string, id, size int) (*Segment, error) {
+	var ds unix.SysvShmDesc
+	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &ds); err != nil {
+		return nil, &fs.PathError{Op: "shmctl", Path: nm, Err: err}
+	}
+	if err := checkExisting(int64(ds.Segsz), size); err != nil {
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
+	}
+	b, err := unix.SysvShmAttach(id, 0, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "shmat", Path: nm, Err: err}
+	}
+	return &Segment{name: nm, kind: kindSysV, shmid: id, data: b}, nil
+}
+
+// MapFile maps the file path read-write and shared. flag may hold os.O_CREATE
+// and os.O_EXCL: a file created by the call is sized to size bytes (a file
+// that exists is never resized, and one smaller than size is an error
+// wrapping syscall.EINVAL). size 0 maps an existing file whole.
+func MapFile(path string, size int, flag int, perm os.FileMode) (*Segment, error) {
+	if size < 0 || (size == 0 && flag&os.O_CREATE != 0) {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("size %d: must be positive: %w", size, syscall.EINVAL)}
+	}
+	created := false
+	var fd int
+	var err error
+	if flag&os.O_CREATE != 0 {
+		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm.Perm()))
+		created = err == nil
+		if err == unix.EEXIST && flag&os.O_EXCL == 0 {
+			fd, err = unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		}
+	} else {
+		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if created {
+		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+			unix.Unlink(path)
+			return nil, &fs.PathError{Op: "ftruncate", Path: path, Err: err}
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if err := checkExisting(st.Size, size); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	n := size
+	if n == 0 {
+		n = int(st.Size)
+	}
+	abs, _ := filepath.Abs(path)
+	return mapFD(abs, kindFile, fd, n)
+}
+
+// maxSize is the largest size accepted (the address space, not a promise that
+// the system has the memory).
+const maxSize = 1 << 46
+
+func checkSize(size int) error {
+	if size <= 0 {
+		return fmt.Errorf("size %d: must be positive: %w", size, syscall.EINVAL)
+	}
+	if size > maxSize {
+		return fmt.Errorf("size %d: larger than %d: %w", size, maxSize, syscall.EINVAL)
+	}
+	return nil
+}
+
+func checkExisting(have int64, want int) error {
+	switch {
+	case have == 0:
+		return fmt.Errorf("segment has size 0 (its creator has not sized it yet): %w", syscall.EAGAIN)
+	case have < int64(want):
+		return fmt.Errorf("segment is %d bytes, smaller than the %d asked (opening never resizes): %w", have, want, syscall.EINVAL)
+	case have > maxSize:
+		return fmt.Errorf("segment is %d bytes, larger than %d: %w", have, maxSize, syscall.EFBIG)
+	}
+	return nil
+}
+
+func mapFD(n string, k kind, fd, size int) (*Segment, error) {
 	b, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, &fs.PathError{Op: "mmap", Path: n, Err: err}
 	}
-	return &Segment{name: n, data: b}, nil
+	return &Segment{name: n, kind: k, data: b}, nil
 }
 
-// Name returns the segment's name ("" when it has none).
+// Name returns the segment's name: "/name" for a POSIX object, the absolute
+// path for a file, "sysv:0xKEY" for a System V segment.
 func (s *Segment) Name() string { return s.name }
 
-// Bytes returns the mapped memory. It is valid until Close.
+// SysVID returns the System V shared memory identifier, or -1.
+func (s *Segment) SysVID() int {
+	if s.kind != kindSysV {
+		return -1
+	}
+	return s.shmid
+}
+
+// Bytes returns the mapped memory. It is valid until Close. Access through it
+// is not protected against a peer truncating the object (SIGBUS); use the
+// accessors for that.
 func (s *Segment) Bytes() []byte { return s.data }
 
 // Size returns the mapped size in bytes.
@@ -120,8 +443,26 @@ func (s *Segment) Unpin() {
 	s.mu.Unlock()
 }
 
-// Close unmaps the segment. It is idempotent. It fails with an error wrapping
-// syscall.EBUSY while objects placed in the segment are still open.
+// Sync flushes the mapping to its object (msync MS_SYNC): needed only for
+// file mappings that must reach the disk.
+func (s *Segment) Sync() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return &fs.PathError{Op: "msync", Path: s.name, Err: os.ErrClosed}
+	}
+	if s.kind == kindSysV {
+		return nil
+	}
+	if err := unix.Msync(s.data, unix.MS_SYNC); err != nil {
+		return &fs.PathError{Op: "msync", Path: s.name, Err: err}
+	}
+	return nil
+}
+
+// Close unmaps the segment (munmap, or shmdt for System V). It is idempotent.
+// It fails with an error wrapping syscall.EBUSY while objects placed in the
+// segment are still open. It does not remove the object (see Unlink).
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,11 +472,189 @@ func (s *Segment) Close() error {
 	if s.pins > 0 {
 		return &fs.PathError{Op: "close", Path: s.name, Err: fmt.Errorf("%d objects placed in the segment are still open (close them first): %w", s.pins, syscall.EBUSY)}
 	}
+	return s.unmapLocked()
+}
+
+func (s *Segment) forceClose() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.unmapLocked()
+	}
+}
+
+func (s *Segment) unmapLocked() error {
 	s.closed = true
-	err := unix.Munmap(s.data)
+	var err error
+	op := "munmap"
+	if s.kind == kindSysV {
+		op = "shmdt"
+		err = unix.SysvShmDetach(s.data)
+	} else {
+		err = unix.Munmap(s.data)
+	}
 	s.data = nil
 	if err != nil {
-		return &fs.PathError{Op: "munmap", Path: s.name, Err: err}
+		return &fs.PathError{Op: op, Path: s.name, Err: err}
 	}
 	return nil
+}
+
+// FaultError reports a memory fault (SIGBUS or SIGSEGV) in a safe accessor:
+// the object was truncated below the mapping by a peer. It unwraps to
+// syscall.EFAULT.
+type FaultError struct{ Addr uintptr }
+
+func (e *FaultError) Error() string {
+	return fmt.Sprintf("memory fault at %#x (was the object truncated by a peer?)", e.Addr)
+}
+
+// Unwrap returns syscall.EFAULT.
+func (e *FaultError) Unwrap() error { return syscall.EFAULT }
+
+// enter read-locks s and checks that [off, off+n) is inside the mapping and
+// aligned to align. On success the caller must RUnlock.
+func (s *Segment) enter(op string, off int64, n int, align int64) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return &fs.PathError{Op: op, Path: s.name, Err: os.ErrClosed}
+	}
+	if off < 0 || off > int64(len(s.data)) || int64(n) > int64(len(s.data))-off {
+		size := len(s.data)
+		s.mu.RUnlock()
+		return &fs.PathError{Op: op, Path: s.name, Err: fmt.Errorf("%d bytes at offset %d are outside the %d-byte segment: %w", n, off, size, syscall.EINVAL)}
+	}
+	if align > 1 && off%align != 0 {
+		s.mu.RUnlock()
+		return &fs.PathError{Op: op, Path: s.name, Err: fmt.Errorf("offset %d is not %d-byte aligned: %w", off, align, syscall.EINVAL)}
+	}
+	return nil
+}
+
+// leave ends an accessor: it unlocks s and turns a memory fault recovered
+// under SetPanicOnFault into *err.
+func (s *Segment) leave(op string, err *error) {
+	r := recover()
+	s.mu.RUnlock()
+	if r == nil {
+		return
+	}
+	if f, ok := r.(interface{ Addr() uintptr }); ok {
+		*err = &fs.PathError{Op: op, Path: s.name, Err: &FaultError{Addr: f.Addr()}}
+		return
+	}
+	panic(r)
+}
+
+// ReadAt copies len(p) bytes at off into p (io.ReaderAt): fewer, with io.EOF,
+// at the end of the segment.
+func (s *Segment) ReadAt(p []byte, off int64) (n int, err error) {
+	if err := s.enter("read", off, 0, 1); err != nil {
+		return 0, err
+	}
+	defer s.leave("read", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	n = copy(p, s.data[off:])
+	if n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// WriteAt copies p into the segment at off (io.WriterAt). A write that does
+// not fit writes nothing and fails with an error wrapping syscall.EINVAL.
+func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
+	if err := s.enter("write", off, len(p), 1); err != nil {
+		return 0, err
+	}
+	defer s.leave("write", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	n = copy(s.data[off:], p)
+	return n, nil
+}
+
+func (s *Segment) u32(off int64) *uint32 { return (*uint32)(unsafe.Pointer(&s.data[off])) }
+func (s *Segment) u64(off int64) *uint64 { return (*uint64)(unsafe.Pointer(&s.data[off])) }
+
+// LoadUint32 atomically loads the 4-byte-aligned uint32 at off.
+func (s *Segment) LoadUint32(off int64) (v uint32, err error) {
+	if err := s.enter("load", off, 4, 4); err != nil {
+		return 0, err
+	}
+	defer s.leave("load", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return atomic.LoadUint32(s.u32(off)), nil
+}
+
+// StoreUint32 atomically stores v at the 4-byte-aligned offset off.
+func (s *Segment) StoreUint32(off int64, v uint32) (err error) {
+	if err := s.enter("store", off, 4, 4); err != nil {
+		return err
+	}
+	defer s.leave("store", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	atomic.StoreUint32(s.u32(off), v)
+	return nil
+}
+
+// AddUint32 atomically adds delta to the uint32 at off and returns the new value.
+func (s *Segment) AddUint32(off int64, delta uint32) (v uint32, err error) {
+	if err := s.enter("add", off, 4, 4); err != nil {
+		return 0, err
+	}
+	defer s.leave("add", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return atomic.AddUint32(s.u32(off), delta), nil
+}
+
+// CompareAndSwapUint32 atomically replaces old by new at off.
+func (s *Segment) CompareAndSwapUint32(off int64, old, new uint32) (swapped bool, err error) {
+	if err := s.enter("cas", off, 4, 4); err != nil {
+		return false, err
+	}
+	defer s.leave("cas", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return atomic.CompareAndSwapUint32(s.u32(off), old, new), nil
+}
+
+// LoadUint64 atomically loads the 8-byte-aligned uint64 at off.
+func (s *Segment) LoadUint64(off int64) (v uint64, err error) {
+	if err := s.enter("load", off, 8, 8); err != nil {
+		return 0, err
+	}
+	defer s.leave("load", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return atomic.LoadUint64(s.u64(off)), nil
+}
+
+// StoreUint64 atomically stores v at the 8-byte-aligned offset off.
+func (s *Segment) StoreUint64(off int64, v uint64) (err error) {
+	if err := s.enter("store", off, 8, 8); err != nil {
+		return err
+	}
+	defer s.leave("store", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	atomic.StoreUint64(s.u64(off), v)
+	return nil
+}
+
+// AddUint64 atomically adds delta to the uint64 at off and returns the new value.
+func (s *Segment) AddUint64(off int64, delta uint64) (v uint64, err error) {
+	if err := s.enter("add", off, 8, 8); err != nil {
+		return 0, err
+	}
+	defer s.leave("add", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return atomic.AddUint64(s.u64(off), delta), nil
+}
+
+// CompareAndSwapUint64 atomically replaces old by new at off.
+func (s *Segment) CompareAndSwapUint64(off int64, old, new uint64) (swapped bool, err error) {
+	if err := s.enter("cas", off, 8, 8); err != nil {
+		return false, err
+	}
+	defer s.leave("cas", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return atomic.CompareAndSwapUint64(s.u64(off), old, new), nil
 }

@@ -1,0 +1,382 @@
+// Package sem gives Go programs the POSIX semaphores that C programs use:
+// named ones (sem_open) and unnamed ones placed in shared memory (sem_init
+// with pshared=1 in a shm.Segment), byte for byte the glibc sem_t.
+//
+// # Model
+//
+// A *Sem is a handle: the sem_t belongs to the system (named) or to the
+// segment (unnamed), and a C peer may use it at the same time. Close releases
+// the handle (sem_close, or Unpin of the segment); it does not remove the
+// semaphore (Unlink) or destroy it (Destroy).
+//
+// Waiting. Wait first tries sem_trywait. When it must block, at most one
+// goroutine per handle waits inside C (in sem_clockwait on CLOCK_MONOTONIC);
+// the others park in Go (internal/gate), where they cost no OS thread, so
+// thousands of blocked goroutines cost a bounded number of threads. The
+// goroutine inside C is reached by cancellation through flags in C memory
+// and a SIGURG sent to its thread (tgkill): Go's handler is installed with
+// SA_RESTART, but the timed futex wait under sem_clockwait returns EINTR on
+// a handled signal, and the loop in C then sees the flag. The kick is
+// repeated every millisecond until the waiter leaves, so a signal that lands
+// just before the futex sleep is not lost. SIGURG is Go's own preemption
+// signal: every thread of a Go process already receives it at any time.
+//
+// Exactness. A Wait that returns nil took exactly one unit; a Wait that
+// returns an error (cancelled, timed out, closed) took none. A unit taken in
+// C while the context is being cancelled is reported as success, never
+// dropped.
+//
+// Deadlines come from the context and are measured on CLOCK_MONOTONIC
+// (sem_clockwait), so wall-clock jumps do not move them.
+//
+// Close is idempotent and safe while other goroutines wait: they return an
+// error wrapping os.ErrClosed, and the sem_t is released only after the last
+// call in flight has left C.
+//
+// Names follow internal/name.Canonical (a leading '/' is optional, 1 to 251
+// bytes, no other '/'). Errors are *fs.PathError wrapping syscall.Errno (or
+// the context's error), so errors.Is(err, fs.ErrNotExist),
+// errors.Is(err, syscall.EAGAIN) and errors.Is(err, context.Canceled) work.
+//
+// Not supported: a peer truncating a segment under an unnamed semaphore
+// (the C call faults: keep the segment's size fixed while semaphores in it
+// are in use).
+package sem
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/name"
+)
+
+// Size and Align are the size and alignment of a sem_t: an unnamed semaphore
+// occupies Size bytes at an offset that is a multiple of Align.
+const (
+	Size  = posixipc.SemSize
+	Align = posixipc.SemAlign
+)
+
+// ValueMax is the largest value of a semaphore (SEM_VALUE_MAX). A Post that
+// would pass it fails with an error wrapping syscall.EOVERFLOW.
+const ValueMax = posixipc.SemValueMax
+
+// kickRepeat is how often a cancellation is re-signalled until the waiter
+// inside C has left (a signal can land just before the futex sleep).
+const kickRepeat = time.Millisecond
+
+const closingBit = 1 << 62
+
+// Sem is a handle on a POSIX semaphore. It is safe for concurrent use.
+type Sem struct {
+	name string // "/name", or "SEGMENT@OFFSET" for an unnamed one
+	raw  posixipc.Sem
+	seg  *shm.Segment // unnamed only: pinned while the handle is open
+
+	w posixipc.SemWaiter // C state of the goroutine waiting inside C
+	g *gate.Gate         // admits that goroutine
+	c *gate.Canceller    // kicks it when its context is done
+
+	state atomic.Int64 // calls in flight, plus closingBit once Close began
+
+	closeMu sync.Mutex
+	closed  bool
+
+	errAgain  error // preallocated, so TryWait allocates nothing
+	errClosed error
+}
+
+func newSem(nm string, raw posixipc.Sem, seg *shm.Segment) *Sem {
+	s := &Sem{name: nm, raw: raw, seg: seg, w: posixipc.NewSemWaiter(), g: gate.New()}
+	s.c = gate.NewCanceller(func() { s.w.Kick(false) }, kickRepeat)
+	s.errAgain = &fs.PathError{Op: "sem_trywait", Path: nm, Err: syscall.EAGAIN}
+	s.errClosed = &fs.PathError{Op: "sem", Path: nm, Err: os.ErrClosed}
+	return s
+}
+
+// Open opens the named semaphore name (sem_open). flag is 0 (open an existing
+// one) or os.O_CREATE, optionally with os.O_EXCL; perm and value (0 to
+// ValueMax) are used only when the call creates the semaphore.
+func Open(n string, flag int, perm os.FileMode, value int) (*Sem, error) {
+	cn, err := name.Canonical(n)
+	if err != nil {
+		return nil, &fs.PathError{Op: "sem_open", Path: n, Err: err}
+	}
+	if flag&^(os.O_CREATE|os.O_EXCL) != 0 || flag == os.O_EXCL {
+		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: fmt.Errorf("flag %#x: only 0, O_CREATE and O_CREATE|O_EXCL are supported: %w", flag, syscall.EINVAL)}
+	}
+	if err := checkValue(value); err != nil {
+		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: err}
+	}
+	if perm&^os.ModePerm != 0 {
+		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: fmt.Errorf("mode %v: only permission bits are allowed: %w", perm, syscall.EINVAL)}
+	}
+	raw, err := posixipc.SemOpen(cn, flag, uint32(perm), uint32(value))
+	if err != nil {
+		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: err}
+	}
+	return newSem(cn, raw, nil), nil
+}
+
+// Unlink removes the named semaphore name (sem_unlink). Open handles stay
+// usable.
+func Unlink(n string) error {
+	cn, err := name.Canonical(n)
+	if err != nil {
+		return &fs.PathError{Op: "sem_unlink", Path: n, Err: err}
+	}
+	if err := posixipc.SemUnlink(cn); err != nil {
+		return &fs.PathError{Op: "sem_unlink", Path: cn, Err: err}
+	}
+	return nil
+}
+
+func checkValue(v int) error {
+	if v < 0 || v > ValueMax {
+		return fmt.Errorf("value %d: must be 0 to %d (SEM_VALUE_MAX): %w", v, ValueMax, syscall.EINVAL)
+	}
+	return nil
+}
+
+// place checks that a sem_t fits at off in seg and pins seg.
+func place(op string, seg *shm.Segment, off int) (string, posixipc.Sem, error) {
+	if seg == nil {
+		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: "", Err: fmt.Errorf("nil segment: %w", syscall.EINVAL)}
+	}
+	nm := fmt.Sprintf("%s@%d", seg.Name(), off)
+	if off < 0 || off%Align != 0 {
+		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: fmt.Errorf("offset %d: must be a non-negative multiple of %d (sem_t alignment): %w", off, Align, syscall.EINVAL)}
+	}
+	if err := seg.Pin(); err != nil {
+		return "", posixipc.Sem{}, err
+	}
+	b := seg.Bytes()
+	if off > len(b)-Size {
+		seg.Unpin()
+		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: fmt.Errorf("a %d-byte sem_t at offset %d does not fit in the %d-byte segment: %w", Size, off, len(b), syscall.EINVAL)}
+	}
+	return nm, posixipc.SemAt(unsafePointer(b, off)), nil
+}
+
+// Init initialises an unnamed, process-shared semaphore with value at offset
+// off of seg (sem_init with pshared=1) and returns a handle on it. off must
+// be a multiple of Align with Size bytes inside the segment. The segment is
+// pinned until the handle is closed.
+func Init(seg *shm.Segment, off int, value int) (*Sem, error) {
+	if err := checkValue(value); err != nil {
+		return nil, &fs.PathError{Op: "sem_init", Path: "", Err: err}
+	}
+	nm, raw, err := place("sem_init", seg, off)
+	if err != nil {
+		return nil, err
+	}
+	if err := posixipc.SemInit(raw, true, uint32(value)); err != nil {
+		seg.Unpin()
+		return nil, &fs.PathError{Op: "sem_init", Path: nm, Err: err}
+	}
+	return newSem(nm, raw, seg), nil
+}
+
+// At returns a handle on the unnamed semaphore that a peer initialised at
+// offset off of seg. The same checks as Init apply; the segment is pinned
+// until the handle is closed.
+func At(seg *shm.Segment, off int) (*Sem, error) {
+	nm, raw, err := place("sem_at", seg, off)
+	if err != nil {
+		return nil, err
+	}
+	return newSem(nm, raw, seg), nil
+}
+
+// Name returns "/name" for a named semaphore, "SEGMENT@OFFSET" otherwise.
+func (s *Sem) Name() string { return s.name }
+
+func (s *Sem) acquire() bool {
+	if s.state.Add(1)&closingBit != 0 {
+		s.state.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Sem) release() { s.state.Add(-1) }
+
+// Post increments the semaphore (sem_post). At ValueMax it fails with an
+// error wrapping syscall.EOVERFLOW.
+func (s *Sem) Post() error {
+	if !s.acquire() {
+		return s.errClosed
+	}
+	err := posixipc.SemPost(s.raw)
+	s.release()
+	if err != nil {
+		if err == syscall.EOVERFLOW {
+			err = fmt.Errorf("value is already SEM_VALUE_MAX (%d): %w", ValueMax, err)
+		}
+		return &fs.PathError{Op: "sem_post", Path: s.name, Err: err}
+	}
+	return nil
+}
+
+// TryWait takes a unit if one is available at once (sem_trywait), and
+// otherwise fails with an error wrapping syscall.EAGAIN.
+func (s *Sem) TryWait() error {
+	if !s.acquire() {
+		return s.errClosed
+	}
+	err := posixipc.SemTryWait(s.raw)
+	s.release()
+	switch err {
+	case nil:
+		return nil
+	case syscall.EAGAIN:
+		return s.errAgain
+	}
+	return &fs.PathError{Op: "sem_trywait", Path: s.name, Err: err}
+}
+
+// Wait takes a unit, blocking until one is available, ctx is done (an error
+// wrapping ctx.Err(); with a deadline also syscall.ETIMEDOUT) or the handle
+// is closed (an error wrapping os.ErrClosed). A Wait that returns an error
+// took no unit. The deadline of ctx is kept on CLOCK_MONOTONIC
+// (sem_clockwait).
+func (s *Sem) Wait(ctx context.Context) error {
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return s.ctxErr(ctx)
+		default:
+		}
+	}
+	if !s.acquire() {
+		return s.errClosed
+	}
+	defer s.release()
+	if posixipc.SemTryWait(s.raw) == nil {
+		return nil
+	}
+	if err := s.g.Enter(ctx); err != nil {
+		if err == os.ErrClosed {
+			return s.errClosed
+		}
+		return s.ctxErr(ctx)
+	}
+	rel := int64(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		if rel = int64(time.Until(dl)); rel < 0 {
+			rel = 0
+		}
+	}
+	s.w.Reset()
+	s.c.Arm(done)
+	err := posixipc.SemWaitCancel(s.raw, s.w, rel)
+	s.c.Disarm(done)
+	s.g.Leave()
+	switch err {
+	case nil:
+		return nil
+	case syscall.ECANCELED:
+		if s.state.Load()&closingBit != 0 {
+			return s.errClosed
+		}
+		return s.ctxErr(ctx)
+	case syscall.ETIMEDOUT:
+		return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: timeoutError{}}
+	}
+	return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: err}
+}
+
+func (s *Sem) ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if err == context.DeadlineExceeded {
+		err = timeoutError{}
+	}
+	return &fs.PathError{Op: "sem_wait", Path: s.name, Err: err}
+}
+
+// timeoutError is a deadline that passed: it is both
+// context.DeadlineExceeded and syscall.ETIMEDOUT for errors.Is.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "deadline exceeded (ETIMEDOUT)" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Unwrap() []error { return []error{context.DeadlineExceeded, syscall.ETIMEDOUT} }
+
+// Value returns the semaphore's value (sem_getvalue): a snapshot that may be
+// stale at once. glibc reports 0, never a negative count, while some wait.
+func (s *Sem) Value() (int, error) {
+	if !s.acquire() {
+		return 0, s.errClosed
+	}
+	v, err := posixipc.SemGetValue(s.raw)
+	s.release()
+	if err != nil {
+		return 0, &fs.PathError{Op: "sem_getvalue", Path: s.name, Err: err}
+	}
+	return v, nil
+}
+
+// Close releases the handle: goroutines blocked in Wait return an error
+// wrapping os.ErrClosed, and once every call in flight has left C the
+// handle's resources go (sem_close for a named semaphore, Unpin of the
+// segment for an unnamed one). It is idempotent. The semaphore itself stays.
+func (s *Sem) Close() error { return s.shutdown(false) }
+
+// Destroy closes the handle like Close and then destroys the unnamed
+// semaphore (sem_destroy): no process may use it afterwards. For a named
+// semaphore it fails with an error wrapping syscall.EINVAL (use Unlink).
+func (s *Sem) Destroy() error {
+	if s.seg == nil {
+		return &fs.PathError{Op: "sem_destroy", Path: s.name, Err: fmt.Errorf("a named semaphore is removed with Unlink: %w", syscall.EINVAL)}
+	}
+	return s.shutdown(true)
+}
+
+func (s *Sem) shutdown(destroy bool) error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		if destroy {
+			return s.errClosed
+		}
+		return nil
+	}
+	s.closed = true
+	s.state.Add(closingBit)
+	s.g.Close()
+	// Kick the waiter out of C (the closed flag is sticky) until every call
+	// in flight has left.
+	for i := 0; s.state.Load() != closingBit; i++ {
+		s.w.Kick(true)
+		time.Sleep(min(time.Duration(20<<min(i, 10))*time.Microsecond, time.Millisecond))
+	}
+	s.c.Stop()
+	s.w.Free()
+	if s.seg == nil {
+		if err := posixipc.SemClose(s.raw); err != nil {
+			return &fs.PathError{Op: "sem_close", Path: s.name, Err: err}
+		}
+		return nil
+	}
+	var err error
+	if destroy {
+		if e := posixipc.SemDestroy(s.raw); e != nil {
+			err = &fs.PathError{Op: "sem_destroy", Path: s.name, Err: e}
+		}
+	}
+	s.seg.Unpin()
+	return err
+}
+
+func unsafePointer(b []byte, off int) unsafe.Pointer { return unsafe.Pointer(&b[off]) }

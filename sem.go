@@ -1,0 +1,128 @@
+package posixipc
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Sizes of sem_t and the largest semaphore value (SEM_VALUE_MAX).
+const (
+	SemSize     = int(C.PI_SEM_SIZE)      // sizeof(sem_t)
+	SemAlign    = int(C.PI_SEM_ALIGN)     // _Alignof(sem_t)
+	SemValueMax = int(C.PI_SEM_VALUE_MAX) // SEM_VALUE_MAX
+)
+
+// Sem is a sem_t* in C memory: one returned by sem_open, or one placed in a
+// mapping of shared memory (SemAt). The zero Sem is invalid.
+type Sem struct{ p *C.sem_t }
+
+// Valid reports whether s points at a semaphore.
+func (s Sem) Valid() bool { return s.p != nil }
+
+// Addr returns the address of the sem_t, for identity and diagnostics.
+func (s Sem) Addr() uintptr { return uintptr(unsafe.Pointer(s.p)) }
+
+// SemAt returns the semaphore at p. p must point into memory that is not
+// managed by Go (a shared mapping), aligned to SemAlign, with SemSize bytes.
+func SemAt(p unsafe.Pointer) Sem { return Sem{(*C.sem_t)(p)} }
+
+// SemOpen wraps sem_open(3). value is used only when the call creates the
+// semaphore.
+func SemOpen(name string, oflag int, mode uint32, value uint32) (Sem, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var s *C.sem_t
+	if e := C.pi_sem_open(cname, C.int(oflag), C.uint(mode), C.uint(value), &s); e != 0 {
+		return Sem{}, errnoErr(e)
+	}
+	return Sem{s}, nil
+}
+
+// SemClose wraps sem_close(3).
+func SemClose(s Sem) error { return errnoErr(C.pi_sem_close(s.p)) }
+
+// SemUnlink wraps sem_unlink(3).
+func SemUnlink(name string) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	return errnoErr(C.pi_sem_unlink(cname))
+}
+
+// SemInit wraps sem_init(3).
+func SemInit(s Sem, pshared bool, value uint32) error {
+	var ps C.int
+	if pshared {
+		ps = 1
+	}
+	return errnoErr(C.pi_sem_init(s.p, ps, C.uint(value)))
+}
+
+// SemDestroy wraps sem_destroy(3).
+func SemDestroy(s Sem) error { return errnoErr(C.pi_sem_destroy(s.p)) }
+
+// SemPost wraps sem_post(3).
+func SemPost(s Sem) error { return errnoErr(C.pi_sem_post(s.p)) }
+
+// SemWait wraps sem_wait(3): it blocks the calling OS thread in C. Under Go's
+// SA_RESTART signal handlers it is restarted, not interrupted, by signals.
+func SemWait(s Sem) error { return errnoErr(C.pi_sem_wait(s.p)) }
+
+// SemTryWait wraps sem_trywait(3).
+func SemTryWait(s Sem) error { return errnoErr(C.pi_sem_trywait(s.p)) }
+
+// SemClockWait wraps sem_clockwait(3) with an absolute deadline on clock
+// (e.g. unix.CLOCK_MONOTONIC), in nanoseconds.
+func SemClockWait(s Sem, clock int, absNs int64) error {
+	return errnoErr(C.pi_sem_clockwait(s.p, C.int(clock), C.int64_t(absNs/1e9), C.int64_t(absNs%1e9)))
+}
+
+// SemGetValue wraps sem_getvalue(3).
+func SemGetValue(s Sem) (int, error) {
+	var v C.int
+	if e := C.pi_sem_getvalue(s.p, &v); e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(v), nil
+}
+
+// SemWaiter is the C-memory state through which another goroutine reaches
+// the one goroutine waiting inside C on a semaphore (pi_sem_wait_cancel):
+// a cancel flag, a closed flag and the waiting thread's id. It is allocated
+// with malloc and must be freed with Free once nobody is inside.
+type SemWaiter struct{ w *C.struct_pi_sem_waiter }
+
+// NewSemWaiter allocates a SemWaiter.
+func NewSemWaiter() SemWaiter {
+	return SemWaiter{(*C.struct_pi_sem_waiter)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_pi_sem_waiter{}))))}
+}
+
+// Free releases w.
+func (w SemWaiter) Free() { C.free(unsafe.Pointer(w.w)) }
+
+// Reset clears the cancel flag before a new wait (the closed flag stays).
+// No kick may be in flight for an earlier wait.
+func (w SemWaiter) Reset() { atomic.StoreInt32((*int32)(unsafe.Pointer(&w.w.cancel)), 0) }
+
+// Kick sets the cancel flag (closing: the sticky closed flag) and signals the
+// thread waiting inside SemWaitCancel, if any, with SIGURG.
+func (w SemWaiter) Kick(closing bool) {
+	var c C.int
+	if closing {
+		c = 1
+	}
+	C.pi_sem_kick(w.w, c)
+}
+
+// SemWaitCancel waits on s with sem_clockwait on CLOCK_MONOTONIC until it
+// takes a unit (nil), relNs nanoseconds pass (ETIMEDOUT; relNs < 0: no
+// deadline) or w is kicked (ECANCELED). EINTR is retried inside C. A wait
+// that returns an error took no unit.
+func SemWaitCancel(s Sem, w SemWaiter, relNs int64) error {
+	return errnoErr(C.pi_sem_wait_cancel(s.p, w.w, C.int64_t(relNs)))
+}
