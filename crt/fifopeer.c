@@ -1,0 +1,201 @@
+/*
+ * fifopeer: the C side of binding/fifo's tests, benchmarks and demo.
+ *
+ *   fifopeer write PATH BYTES BLOCK         open PATH O_WRONLY (blocking), write BYTES
+ *                                           bytes (byte i is i%251) in BLOCK-byte writes
+ *   fifopeer read PATH [check]              open PATH O_RDONLY (blocking), read to EOF;
+ *                                           print "BYTES NANOSECONDS [ok|bad]" (time
+ *                                           from the open's return to EOF)
+ *   fifopeer records PATH ID COUNT SIZE     open PATH O_WRONLY, write COUNT records of
+ *                                           SIZE bytes, each filled with byte 'A'+ID,
+ *                                           one write(2) per record
+ *   fifopeer checkrecords PATH SIZE         read SIZE-byte records to EOF; print
+ *                                           "RECORDS MIXED" (MIXED: records that are
+ *                                           not one byte repeated)
+ *   fifopeer pipebuf PATH                   print fpathconf(fd, _PC_PIPE_BUF)
+ *   fifopeer upper IN OUT                   open IN for reading, then OUT for writing;
+ *                                           copy IN to OUT upper-cased until EOF
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void die(const char *what) {
+	perror(what);
+	exit(111);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static ssize_t read_full(int fd, char *p, size_t n) {
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3) {
+		fprintf(stderr, "usage: fifopeer write|read|records|checkrecords|pipebuf|upper PATH ...\n");
+		return 2;
+	}
+	const char *m = argv[1], *path = argv[2];
+	if (!strcmp(m, "write") && argc == 5) {
+		long long total = atoll(argv[3]);
+		size_t block = (size_t)atol(argv[4]);
+		char *buf = malloc(block + 251);
+		for (size_t i = 0; i < block + 251; i++)
+			buf[i] = (char)(i % 251);
+		int fd = open(path, O_WRONLY);
+		if (fd < 0)
+			die("open");
+		long long off = 0;
+		while (off < total) {
+			size_t n = total - off < (long long)block ? (size_t)(total - off) : block;
+			if (write_all(fd, buf + off % 251, n) < 0)
+				die("write");
+			off += (long long)n;
+		}
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(m, "read") && (argc == 3 || argc == 4)) {
+		int check = argc == 4;
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		static char buf[65536];
+		long long got = 0, t0 = now_ns();
+		int ok = 1;
+		for (;;) {
+			ssize_t r = read(fd, buf, sizeof buf);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				die("read");
+			if (r == 0)
+				break;
+			if (check)
+				for (ssize_t i = 0; i < r; i++)
+					if ((unsigned char)buf[i] != (got + i) % 251)
+						ok = 0;
+			got += r;
+		}
+		long long t1 = now_ns();
+		close(fd);
+		if (check)
+			printf("%lld %lld %s\n", got, t1 - t0, ok ? "ok" : "bad");
+		else
+			printf("%lld %lld\n", got, t1 - t0);
+		return 0;
+	}
+	if (!strcmp(m, "records") && argc == 6) {
+		int id = atoi(argv[3]), count = atoi(argv[4]);
+		size_t size = (size_t)atol(argv[5]);
+		char *buf = malloc(size);
+		memset(buf, 'A' + id, size);
+		int fd = open(path, O_WRONLY);
+		if (fd < 0)
+			die("open");
+		for (int i = 0; i < count; i++) {
+			ssize_t w;
+			do
+				w = write(fd, buf, size);
+			while (w < 0 && errno == EINTR);
+			if (w != (ssize_t)size)
+				die("short write");
+		}
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(m, "checkrecords") && argc == 4) {
+		size_t size = (size_t)atol(argv[3]);
+		char *buf = malloc(size);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		long records = 0, mixed = 0;
+		for (;;) {
+			ssize_t r = read_full(fd, buf, size);
+			if (r < 0)
+				die("read");
+			if (r == 0)
+				break;
+			records++;
+			if ((size_t)r != size) {
+				mixed++;
+				break;
+			}
+			for (size_t i = 1; i < size; i++)
+				if (buf[i] != buf[0]) {
+					mixed++;
+					break;
+				}
+		}
+		printf("%ld %ld\n", records, mixed);
+		return 0;
+	}
+	if (!strcmp(m, "pipebuf") && argc == 3) {
+		int fd = open(path, O_RDONLY | O_NONBLOCK);
+		if (fd < 0)
+			die("open");
+		printf("%ld\n", fpathconf(fd, _PC_PIPE_BUF));
+		return 0;
+	}
+	if (!strcmp(m, "upper") && argc == 4) {
+		int in = open(path, O_RDONLY);
+		if (in < 0)
+			die("open in");
+		int out = open(argv[3], O_WRONLY);
+		if (out < 0)
+			die("open out");
+		char buf[4096];
+		for (;;) {
+			ssize_t r = read(in, buf, sizeof buf);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				die("read");
+			if (r == 0)
+				break;
+			for (ssize_t i = 0; i < r; i++)
+				buf[i] = (char)toupper((unsigned char)buf[i]);
+			if (write_all(out, buf, (size_t)r) < 0)
+				die("write");
+		}
+		return 0;
+	}
+	fprintf(stderr, "fifopeer: bad arguments\n");
+	return 2;
+}
