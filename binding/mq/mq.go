@@ -306,9 +306,17 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 		return err
 	}
 	defer q.mu.RUnlock()
+	// Fast path: room in the queue, nothing to wait for or cancel.
+	err := posixipc.MqTimedsend(q.mqd, msg, prio, 0, 0)
+	if err != syscall.ETIMEDOUT && err != syscall.EAGAIN {
+		if err != nil {
+			return pathErr("mq_send", q.name, err)
+		}
+		return nil
+	}
 	done := ctx.Done()
 	q.send.cancel.Arm(done)
-	err := posixipc.MqSendPoll(q.mqd, q.send.efd, timeoutOf(ctx), msg, prio)
+	err = posixipc.MqSendPoll(q.mqd, q.send.efd, timeoutOf(ctx), msg, prio)
 	q.send.cancel.Disarm(done)
 	if done != nil && ctx.Err() != nil {
 		q.send.drain() // the canceller may have kicked after C had returned
@@ -363,6 +371,14 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 		return 0, 0, err
 	}
 	defer q.mu.RUnlock()
+	// Fast path: a message is there, nothing to wait for or cancel.
+	n, prio, err = posixipc.MqTimedreceive(q.mqd, buf, 0, 0)
+	if err != syscall.ETIMEDOUT && err != syscall.EAGAIN {
+		if err != nil {
+			return 0, 0, pathErr("mq_receive", q.name, err)
+		}
+		return n, prio, nil
+	}
 	done := ctx.Done()
 	q.recv.cancel.Arm(done)
 	n, prio, err = posixipc.MqReceivePoll(q.mqd, q.recv.efd, timeoutOf(ctx), buf)

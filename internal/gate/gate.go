@@ -82,65 +82,103 @@ func (g *Gate) Drain() {
 
 // Canceller runs kick when the context of the goroutine inside C is done.
 // One Canceller serves one Gate: only the gate's holder arms it.
+//
+// Arm and Disarm cost a mutex and, for Arm, a buffered channel send: the
+// holder never waits for the watching goroutine to be scheduled. A
+// generation number, checked under the mutex, keeps a late watcher from
+// kicking a call that has already disarmed.
 type Canceller struct {
-	kick     func()
-	repeat   time.Duration
-	arm      chan (<-chan struct{})
-	disarm   chan struct{}
-	stop     chan struct{}
+	kick   func()
+	repeat time.Duration
+	reqs   chan armReq
+	stop   chan struct{}
+
+	mu    sync.Mutex
+	gen   uint64
+	armed bool
+
 	once     sync.Once
 	stopOnce sync.Once
 	wg       sync.WaitGroup
+}
+
+type armReq struct {
+	done <-chan struct{}
+	gen  uint64
 }
 
 // NewCanceller returns a Canceller that calls kick when an armed context is
 // done. With repeat > 0 it calls kick again every repeat until the holder
 // disarms (for kicks that can be lost, like a signal that arrives just before
 // the thread sleeps). Its goroutine starts on the first Arm; Stop ends it.
+// kick runs with the Canceller's mutex held: it must be short and must not
+// call Arm or Disarm.
 func NewCanceller(kick func(), repeat time.Duration) *Canceller {
-	return &Canceller{kick: kick, repeat: repeat,
-		arm: make(chan (<-chan struct{})), disarm: make(chan struct{}), stop: make(chan struct{})}
+	return &Canceller{kick: kick, repeat: repeat, reqs: make(chan armReq, 16), stop: make(chan struct{})}
+}
+
+// fire kicks if generation g is still armed and reports whether it did.
+func (c *Canceller) fire(g uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.armed || c.gen != g {
+		return false
+	}
+	c.kick()
+	return true
 }
 
 func (c *Canceller) loop() {
 	defer c.wg.Done()
+	var cur armReq
+	have := false
 	for {
-		var done <-chan struct{}
+		if !have {
+			select {
+			case cur = <-c.reqs:
+				have = true
+			case <-c.stop:
+				return
+			}
+		}
 		select {
-		case done = <-c.arm:
+		case cur = <-c.reqs: // a newer call: the older one has disarmed
+			continue
 		case <-c.stop:
 			return
+		case <-cur.done:
 		}
-		select {
-		case <-c.disarm:
-			continue
-		case <-done:
-		}
-		c.kick()
-		if c.repeat <= 0 {
-			<-c.disarm
+		have = false
+		if !c.fire(cur.gen) || c.repeat <= 0 {
 			continue
 		}
 		t := time.NewTicker(c.repeat)
-	again:
-		select {
-		case <-c.disarm:
-			t.Stop()
-		case <-t.C:
-			c.kick()
-			goto again
+		for c.fire(cur.gen) {
+			select {
+			case <-t.C:
+			case <-c.stop:
+				t.Stop()
+				return
+			}
 		}
+		t.Stop()
 	}
 }
 
 // Arm watches done (a context's Done channel) until Disarm. A nil done needs
-// no watching and Arm does nothing. Only the gate holder may call Arm.
+// no watching and Arm does nothing. Only the gate holder may call Arm, and
+// it must call Disarm with the same done before it leaves the gate.
 func (c *Canceller) Arm(done <-chan struct{}) {
 	if done == nil {
 		return
 	}
 	c.once.Do(func() { c.wg.Add(1); go c.loop() })
-	c.arm <- done
+	c.mu.Lock()
+	c.gen++
+	g := c.gen
+	c.armed = true
+	c.mu.Unlock()
+	c.reqs <- armReq{done, g}
 }
 
 // Disarm ends the watch begun by Arm(done). When it returns, no kick for that
@@ -149,7 +187,9 @@ func (c *Canceller) Disarm(done <-chan struct{}) {
 	if done == nil {
 		return
 	}
-	c.disarm <- struct{}{}
+	c.mu.Lock()
+	c.armed = false
+	c.mu.Unlock()
 }
 
 // Stop ends the goroutine. No Arm may follow.

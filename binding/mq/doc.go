@@ -1,0 +1,60 @@
+// Package mq shares POSIX message queues (mq_overview(7)) between Go and C
+// programs: the queue a C daemon opens with mq_open("/jobs", ...) is the
+// queue Open("/jobs", ...) opens here, message for message, priority for
+// priority.
+//
+// # Model
+//
+// A *Queue owns one queue descriptor (mqd_t) and closes it in Close; the
+// queue itself lives in the kernel until Unlink and the last Close, whoever
+// made it. Messages are copied between the caller's buffers and the kernel:
+// no Go memory is kept by C. Send and Receive with a caller-owned buffer do
+// not allocate.
+//
+// # Blocking, threads and cancellation
+//
+// Every blocking call takes a context.Context. A deadline bounds the wait on
+// CLOCK_MONOTONIC, so wall-clock jumps do not stretch or shorten it (the
+// system calls mq_timedsend/mq_timedreceive would use CLOCK_REALTIME). When
+// the context is done the call returns promptly with ctx.Err() (a passed
+// deadline also matches syscall.ETIMEDOUT), and nothing was sent or taken:
+// a cancelled Receive never loses a message.
+//
+// A goroutine blocked in C holds an OS thread. To keep thousands of blocked
+// goroutines cheap, at most one goroutine per queue and direction waits in C:
+// it polls the queue descriptor (a file descriptor on Linux) together with an
+// eventfd that cancellation and Close write. The others wait in Go, where they
+// cost no thread, and take their turn. So 1,000 goroutines blocked in
+// Receive on one queue cost one thread, not 1,000.
+//
+// Close is idempotent and safe while calls are blocked: they return an error
+// wrapping os.ErrClosed, and the descriptor is closed only after the last of
+// them has left C.
+//
+// # Errors
+//
+// Errors are *fs.PathError with the C call and the queue name, wrapping the
+// syscall.Errno, so errors.Is(err, syscall.EAGAIN) and errors.Is(err,
+// fs.ErrNotExist) work. Names are checked before any C call (see Open). When
+// a system limit stops a creation, the error wraps a *LimitError that names
+// the setting to raise: /proc/sys/fs/mqueue/msg_max, msgsize_max,
+// queues_max, or RLIMIT_MSGQUEUE (ulimit -q). Processes without
+// CAP_SYS_RESOURCE (root in a container, often) are bound by msg_max (10 by
+// default).
+//
+// # Notification
+//
+// Notify, NotifyChan and NotifySignal are mq_notify(3) as POSIX defines it:
+// one registered process per queue (EBUSY for the others), one shot (register
+// again after it fires), and only on the transition from empty to non-empty
+// while no process is blocked in mq_receive on the queue (so a goroutine of
+// this package blocked in Receive, which waits in poll(2), does not suppress
+// it, but a C process blocked in mq_receive does). Callbacks run on a thread
+// glibc creates; C holds only an integer runtime/cgo.Handle.
+//
+// # Not supported
+//
+// mq_notify with SIGEV_THREAD attributes (pthread_attr_t), and queues outside
+// the IPC namespace of the process (a container needs --ipc=host or a
+// shared IPC namespace to see the host's queues).
+package mq
