@@ -3,9 +3,11 @@
  *
  *   fifopeer write PATH BYTES BLOCK         open PATH O_WRONLY (blocking), write BYTES
  *                                           bytes (byte i is i%251) in BLOCK-byte writes
- *   fifopeer read PATH [check]              open PATH O_RDONLY (blocking), read to EOF;
+ *   fifopeer read PATH [check|fast] [PIPESZ] open PATH O_RDONLY (blocking), read to EOF;
  *                                           print "BYTES NANOSECONDS [ok|bad]" (time
- *                                           from the open's return to EOF)
+ *                                           from the open's return to EOF); with
+ *                                           PIPESZ, first set the pipe's capacity
+ *                                           (F_SETPIPE_SZ)
  *   fifopeer records PATH ID COUNT SIZE     open PATH O_WRONLY, write COUNT records of
  *                                           SIZE bytes, each filled with byte 'A'+ID,
  *                                           one write(2) per record
@@ -90,11 +92,13 @@ int main(int argc, char **argv) {
 		close(fd);
 		return 0;
 	}
-	if (!strcmp(m, "read") && (argc == 3 || argc == 4)) {
-		int check = argc == 4;
+	if (!strcmp(m, "read") && argc >= 3 && argc <= 5) {
+		int check = argc >= 4 && !strcmp(argv[3], "check");
 		int fd = open(path, O_RDONLY);
 		if (fd < 0)
 			die("open");
+		if (argc == 5 && fcntl(fd, F_SETPIPE_SZ, atoi(argv[4])) < 0)
+			die("fcntl F_SETPIPE_SZ");
 		static char buf[65536];
 		long long got = 0, t0 = now_ns();
 		int ok = 1;
