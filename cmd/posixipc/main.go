@@ -92,11 +92,28 @@ func report(err error, c *command) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "posixipc %s: %v\n", c.name, err)
+	fmt.Fprintf(stderr, "posixipc %s: %s\n", c.name, systemWording(err))
 	if isTempErr(err) {
 		return exitTempErr
 	}
 	return exitErr
+}
+
+// systemWording returns err's message with the errno in the C library's
+// wording ("File exists", not Go's "file exists"), as scripts that also
+// drive C tools expect.
+func systemWording(err error) string {
+	msg := err.Error()
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return msg
+	}
+	s := errno.Error()
+	i := strings.LastIndex(msg, s)
+	if i < 0 || s == "" {
+		return msg
+	}
+	return msg[:i] + strings.ToUpper(s[:1]) + s[1:] + msg[i+len(s):]
 }
 
 // isTempErr reports a timeout or a would-block condition.
