@@ -1,0 +1,420 @@
+// Package flock takes advisory file locks that C programs honour: whole-file
+// locks with flock(2) and byte-range record locks with Linux open file
+// description (OFD) locks, fcntl F_OFD_SETLK / F_OFD_SETLKW / F_OFD_GETLK.
+//
+// # Why not classic fcntl locks
+//
+// Classic POSIX record locks (F_SETLK, F_SETLKW) belong to the process and the
+// file (the inode), not to a descriptor. That is a trap in Go:
+//
+//   - Any close(2) of any descriptor of the file in the process drops every
+//     lock the process holds on it. os.ReadFile(path), a logger or a library
+//     that opens and closes the same file for a moment silently releases your
+//     lock, with no error anywhere.
+//   - They do not exclude within the process: two goroutines (or two *os.File
+//     of the same file) "both hold" the exclusive lock, since the owner is
+//     the process.
+//
+// OFD locks (Linux 3.15+) belong to the open file description: they are
+// released only when the last descriptor of that description is closed (here:
+// File.Close), two Files of the same path conflict even inside one process,
+// and they live in the same lock table as classic locks, so they conflict with
+// the F_SETLK/F_SETLKW locks of C programs, both ways. flock(2) locks also
+// belong to the open file description; on local Linux filesystems they are a
+// separate table and do not conflict with fcntl locks (on NFS the kernel
+// emulates flock with whole-file fcntl locks, and then they do).
+//
+// # Model
+//
+// A File owns one descriptor, opened by Open/OpenFile, and the locks on it.
+// Locks belong to the File, not to a goroutine: locking a File again converts
+// its lock (flock's conversion is not atomic: it may release before it
+// re-takes), and any goroutine may Unlock. To exclude goroutines from each
+// other, give each its own File. Close releases every lock of the File.
+//
+// # Waiting
+//
+// Lock and LockRange wait without holding an OS thread and can be cancelled:
+// they attempt the non-blocking call (flock LOCK_NB, F_OFD_SETLK) and, while it
+// fails with EWOULDBLOCK, sleep on a timer with exponential backoff (50µs
+// doubling up to 10ms) before the next attempt. Per File, one goroutine polls
+// and the others park in Go on a gate (internal/gate) until it is their turn,
+// their context is done or the File is closed, so many waiters cost neither
+// threads nor syscalls. The alternative, one waiter per File blocked in
+// flock/F_OFD_SETLKW and a signal to interrupt it, does not work in Go: the
+// runtime installs every signal handler with SA_RESTART, so the kernel restarts
+// the interrupted call instead of returning EINTR (and replacing a runtime
+// handler is not safe). The cost of polling is latency, measured by
+// BenchmarkHandoff: a released lock is taken at most one backoff step (<=
+// 10ms) later, and a waiter that polls is not queued by the kernel, so a
+// C process that re-locks in a tight loop can starve it. Use TryLock to fail
+// fast.
+//
+// # Who holds it
+//
+// Holder (F_OFD_GETLK) reports the first lock that conflicts with a range:
+// for a classic fcntl lock its owner's pid, for an OFD lock pid -1 (the kernel
+// does not record an owner process for an OFD lock, which may be shared by
+// several processes). The File's own locks never conflict with it, and
+// flock(2) locks are not visible to it.
+//
+// Locks are advisory: they bind only programs that take them.
+package flock
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/posixipc/posixipc/internal/gate"
+	"golang.org/x/sys/unix"
+)
+
+// Mode is the kind of lock.
+type Mode int
+
+const (
+	// Shared is a read lock (LOCK_SH, F_RDLCK): many holders at once.
+	Shared Mode = iota + 1
+	// Exclusive is a write lock (LOCK_EX, F_WRLCK): one holder.
+	Exclusive
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Shared:
+		return "shared"
+	case Exclusive:
+		return "exclusive"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Range is a byte range of a file, as struct flock's l_start and l_len with
+// l_whence SEEK_SET. Len 0 means from Start to the end of the file, however
+// far it grows.
+type Range struct {
+	Start int64
+	Len   int64
+}
+
+// Whole is the range of the whole file.
+var Whole = Range{0, 0}
+
+// Check reports a range the kernel would refuse: a negative start or length,
+// or an end beyond the largest file offset. The error wraps syscall.EINVAL.
+func (r Range) Check() error {
+	switch {
+	case r.Start < 0:
+		return fmt.Errorf("range %v: negative start: %w", r, syscall.EINVAL)
+	case r.Len < 0:
+		return fmt.Errorf("range %v: negative length: %w", r, syscall.EINVAL)
+	case r.Len > 0 && r.Len-1 > math.MaxInt64-r.Start:
+		return fmt.Errorf("range %v: ends beyond the largest file offset: %w", r, syscall.EINVAL)
+	}
+	return nil
+}
+
+// String formats r as ParseRange reads it: "START:LEN".
+func (r Range) String() string {
+	return strconv.FormatInt(r.Start, 10) + ":" + strconv.FormatInt(r.Len, 10)
+}
+
+// ParseRange reads "START:LEN" (decimal byte offsets; LEN 0 means to the end
+// of the file) and checks the range (Range.Check).
+func ParseRange(s string) (Range, error) {
+	a, b, ok := strings.Cut(s, ":")
+	if !ok {
+		return Range{}, fmt.Errorf("range %q: want START:LEN: %w", s, syscall.EINVAL)
+	}
+	num := func(what, v string) (int64, error) {
+		if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+			return 0, fmt.Errorf("range %q: %s %q is not a decimal number: %w", s, what, v, syscall.EINVAL)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("range %q: %s %q is out of range: %w", s, what, v, syscall.EINVAL)
+		}
+		return n, nil
+	}
+	start, err := num("start", a)
+	if err != nil {
+		return Range{}, err
+	}
+	n, err := num("length", b)
+	if err != nil {
+		return Range{}, err
+	}
+	r := Range{start, n}
+	return r, r.Check()
+}
+
+// Holder describes a lock that conflicts with a requested one.
+type Holder struct {
+	Mode  Mode
+	Range Range // Len 0: to the end of the file
+	// PID is the process holding a classic fcntl lock, or -1 for an OFD lock
+	// (whose owner the kernel does not record).
+	PID int
+}
+
+// Backoff bounds of the waiting Lock calls.
+const (
+	minBackoff = 50 * time.Microsecond
+	maxBackoff = 10 * time.Millisecond
+)
+
+// File is an open file and the locks taken through it.
+type File struct {
+	f    *os.File
+	rc   syscall.RawConn
+	path string
+	gate *gate.Gate
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating it with mode 0666 before the umask if needed) the
+// file at path for reading and writing, for locking.
+func Open(path string) (*File, error) {
+	return OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+}
+
+// OpenFile opens path with flag and perm as os.OpenFile does (always
+// close-on-exec). A Shared range lock needs read access and an Exclusive one
+// write access (EBADF otherwise); flock locks need neither.
+func OpenFile(path string, flag int, perm os.FileMode) (*File, error) {
+	f, err := os.OpenFile(path, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &File{f: f, rc: rc, path: path, gate: gate.New(), closing: make(chan struct{})}, nil
+}
+
+// File returns the underlying *os.File, for reading and writing. Do not
+// close it: use File.Close.
+func (f *File) File() *os.File { return f.f }
+
+// Name returns the path given to Open.
+func (f *File) Name() string { return f.path }
+
+// control runs fn on the descriptor, guarded against a concurrent Close.
+func (f *File) control(fn func(fd int) error) error {
+	var ferr error
+	if err := f.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return os.ErrClosed // Control fails only once the descriptor is closed
+	}
+	return ferr
+}
+
+func retryEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+func (f *File) flock(how int) error {
+	return f.control(func(fd int) error {
+		return retryEINTR(func() error { return unix.Flock(fd, how) })
+	})
+}
+
+func lockType(m Mode) (int16, error) {
+	switch m {
+	case Shared:
+		return unix.F_RDLCK, nil
+	case Exclusive:
+		return unix.F_WRLCK, nil
+	}
+	return 0, fmt.Errorf("mode %v: want Shared or Exclusive: %w", m, syscall.EINVAL)
+}
+
+func (f *File) ofd(cmd int, typ int16, r Range) (*unix.Flock_t, error) {
+	lk := &unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
+	err := f.control(func(fd int) error {
+		return retryEINTR(func() error { return unix.FcntlFlock(uintptr(fd), cmd, lk) })
+	})
+	if err == unix.EACCES {
+		err = unix.EAGAIN // POSIX allows either for a conflict
+	}
+	return lk, err
+}
+
+// wait calls try until it does not fail with EWOULDBLOCK, sleeping between
+// attempts (see the package doc), one goroutine per File at a time.
+func (f *File) wait(ctx context.Context, try func() error) error {
+	if err := try(); err != unix.EWOULDBLOCK {
+		return err
+	}
+	if err := f.gate.Enter(ctx); err != nil {
+		return err
+	}
+	defer f.gate.Leave()
+	var t *time.Timer
+	d := minBackoff
+	for {
+		if err := try(); err != unix.EWOULDBLOCK {
+			if t != nil {
+				t.Stop()
+			}
+			return err
+		}
+		if t == nil {
+			t = time.NewTimer(d)
+		} else {
+			t.Reset(d)
+		}
+		if d *= 2; d > maxBackoff {
+			d = maxBackoff
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-f.closing:
+			t.Stop()
+			return os.ErrClosed
+		}
+	}
+}
+
+func flockHow(m Mode) (int, error) {
+	switch m {
+	case Shared:
+		return unix.LOCK_SH, nil
+	case Exclusive:
+		return unix.LOCK_EX, nil
+	}
+	return 0, fmt.Errorf("mode %v: want Shared or Exclusive: %w", m, syscall.EINVAL)
+}
+
+func (f *File) pathErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fs.PathError{Op: op, Path: f.path, Err: err}
+}
+
+// Lock takes a whole-file lock with flock(2), waiting (without holding an OS
+// thread) while another open file description holds a conflicting one. When
+// ctx is done first it returns an error wrapping ctx.Err(), and after Close
+// one wrapping os.ErrClosed.
+func (f *File) Lock(ctx context.Context, m Mode) error {
+	how, err := flockHow(m)
+	if err != nil {
+		return f.pathErr("flock", err)
+	}
+	return f.pathErr("flock", f.wait(ctx, func() error { return f.flock(how | unix.LOCK_NB) }))
+}
+
+// TryLock takes a whole-file lock with flock(2) LOCK_NB, or fails at once
+// with an error wrapping syscall.EWOULDBLOCK (== syscall.EAGAIN).
+func (f *File) TryLock(m Mode) error {
+	how, err := flockHow(m)
+	if err != nil {
+		return f.pathErr("flock", err)
+	}
+	return f.pathErr("flock", f.flock(how|unix.LOCK_NB))
+}
+
+// Unlock releases the whole-file lock (flock LOCK_UN). Unlocking a File that
+// holds none is not an error.
+func (f *File) Unlock() error { return f.pathErr("flock", f.flock(unix.LOCK_UN)) }
+
+// LockRange takes an OFD record lock on r (fcntl F_OFD_SETLK), waiting
+// (without holding an OS thread) while a conflicting lock is held, by a C
+// program's classic fcntl lock or by another open file description's OFD
+// lock. When ctx is done first it returns an error wrapping ctx.Err(), and
+// after Close one wrapping os.ErrClosed.
+func (f *File) LockRange(ctx context.Context, r Range, m Mode) error {
+	typ, err := lockType(m)
+	if err == nil {
+		err = r.Check()
+	}
+	if err != nil {
+		return f.pathErr("fcntl F_OFD_SETLK", err)
+	}
+	return f.pathErr("fcntl F_OFD_SETLK", f.wait(ctx, func() error {
+		_, err := f.ofd(unix.F_OFD_SETLK, typ, r)
+		return err
+	}))
+}
+
+// TryLockRange takes an OFD record lock on r (fcntl F_OFD_SETLK), or fails
+// at once with an error wrapping syscall.EAGAIN.
+func (f *File) TryLockRange(r Range, m Mode) error {
+	typ, err := lockType(m)
+	if err == nil {
+		err = r.Check()
+	}
+	if err == nil {
+		_, err = f.ofd(unix.F_OFD_SETLK, typ, r)
+	}
+	return f.pathErr("fcntl F_OFD_SETLK", err)
+}
+
+// UnlockRange releases the File's OFD record locks on r (F_UNLCK); parts of
+// locks outside r stay locked.
+func (f *File) UnlockRange(r Range) error {
+	err := r.Check()
+	if err == nil {
+		_, err = f.ofd(unix.F_OFD_SETLK, unix.F_UNLCK, r)
+	}
+	return f.pathErr("fcntl F_OFD_SETLK", err)
+}
+
+// Holder reports the first lock that would keep the File from locking r in
+// mode m (fcntl F_OFD_GETLK), and false when there is none. See the package
+// doc for what PID means.
+func (f *File) Holder(r Range, m Mode) (Holder, bool, error) {
+	typ, err := lockType(m)
+	if err == nil {
+		err = r.Check()
+	}
+	var lk *unix.Flock_t
+	if err == nil {
+		lk, err = f.ofd(unix.F_OFD_GETLK, typ, r)
+	}
+	if err != nil {
+		return Holder{}, false, f.pathErr("fcntl F_OFD_GETLK", err)
+	}
+	if lk.Type == unix.F_UNLCK {
+		return Holder{}, false, nil
+	}
+	h := Holder{Mode: Shared, Range: Range{lk.Start, lk.Len}, PID: int(lk.Pid)}
+	if lk.Type == unix.F_WRLCK {
+		h.Mode = Exclusive
+	}
+	return h, true, nil
+}
+
+// Close releases every lock of the File and closes it. Goroutines waiting in
+// Lock or LockRange return an error wrapping os.ErrClosed. Close is
+// idempotent: later calls return the first call's result.
+func (f *File) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.closing)
+		f.gate.Close()
+		f.gate.Drain()
+		f.closeErr = f.f.Close()
+	})
+	return f.closeErr
+}
