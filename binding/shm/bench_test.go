@@ -43,4 +43,3 @@ func BenchmarkCopy(b *testing.B) {
 	b.ReportMetric(goNs/cNs, "go/c")
 	b.ReportMetric(raNs/cNs, "readat/c")
 }
-
