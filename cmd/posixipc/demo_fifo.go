@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,7 @@ func demoFIFO(log func(string, ...any)) error {
 	for sc.Scan() {
 		log("Go read    %q", sc.Text())
 		if sc.Text() != strings.ToUpper(lines[n]) {
-			return errorf("demo fifo: got %q, want %q", sc.Text(), strings.ToUpper(lines[n]))
+			return fmt.Errorf("demo fifo: got %q, want %q", sc.Text(), strings.ToUpper(lines[n]))
 		}
 		n++
 	}

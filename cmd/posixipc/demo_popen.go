@@ -13,9 +13,6 @@ func init() {
 	addDemoStep(demoStep{order: 60, title: "popen: Go reads a C program's output (crt/popenpeer.c) through glibc's popen/pclose", run: demoPopen})
 }
 
-// errorf is fmt.Errorf, named for the demo steps of this facility.
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
-
 func demoPopen(log func(string, ...any)) error {
 	pp, err := peer.Path("popenpeer")
 	if err != nil {
@@ -43,7 +40,7 @@ func demoPopen(log func(string, ...any)) error {
 		err = p.Close()
 		var ee *popen.ExitError
 		if !errors.As(err, &ee) {
-			return errorf("demo popen: %s: want an exit error, got %v", args, err)
+			return fmt.Errorf("demo popen: %s: want an exit error, got %v", args, err)
 		}
 		log("popenpeer %s: pclose says exit code %d, signal %d (%v)", args, ee.ExitCode(), ee.Signal(), ee)
 	}
