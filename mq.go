@@ -116,17 +116,26 @@ func MqTimedreceive(mqd Mqd, buf []byte, absSec, absNsec int64) (n int, prio uin
 // the queue. It returns ECANCELED as soon as cancelFD (an eventfd, or -1 for
 // none) becomes readable, and ETIMEDOUT once timeout nanoseconds have passed
 // on CLOCK_MONOTONIC (negative: no timeout). Nothing is sent when it fails.
-func MqSendPoll(mqd Mqd, cancelFD int, timeout int64, msg []byte, prio uint) error {
+// With tried, the caller has just found the queue full, and the first
+// attempt is skipped.
+func MqSendPoll(mqd Mqd, cancelFD int, timeout int64, msg []byte, prio uint, tried bool) error {
 	return errnoErr(C.pi_mq_send_poll(C.int(mqd), C.int(cancelFD), C.int64_t(timeout),
-		bufPtr(msg), C.size_t(len(msg)), C.uint(prio)))
+		bufPtr(msg), C.size_t(len(msg)), C.uint(prio), cbool(tried)))
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // MqReceivePoll receives with mq_timedreceive(3), waiting in poll(2) for a
-// message, with the cancellation and deadline of MqSendPoll. A message is
+// message, with the cancellation, deadline and tried of MqSendPoll. A message is
 // taken from the queue only when the call succeeds.
-func MqReceivePoll(mqd Mqd, cancelFD int, timeout int64, buf []byte) (n int, prio uint, err error) {
+func MqReceivePoll(mqd Mqd, cancelFD int, timeout int64, buf []byte, tried bool) (n int, prio uint, err error) {
 	return unpackReceive(C.pi_mq_receive_poll(C.int(mqd), C.int(cancelFD), C.int64_t(timeout),
-		bufPtr(buf), C.size_t(len(buf))))
+		bufPtr(buf), C.size_t(len(buf)), cbool(tried)))
 }
 
 // MqNotifyThread wraps mq_notify(3) with SIGEV_THREAD: glibc calls back on a

@@ -133,29 +133,38 @@ int64_t pi_mq_receive(int mqd, char *buf, size_t len) {
  * returns ETIMEDOUT at once, whatever O_NONBLOCK says. */
 static const struct timespec past = { 0, 0 };
 
+/* With tried set, the caller has just found the queue full: wait first. */
 int pi_mq_send_poll(int mqd, int cancelfd, int64_t timeout_ns, const char *msg,
-                    size_t len, unsigned int prio) {
+                    size_t len, unsigned int prio, int tried) {
 	int64_t deadline_ns = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
 	for (;;) {
-		if (mq_timedsend((mqd_t)mqd, msg, len, prio, &past) == 0)
-			return 0;
-		if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
-			return errno;
+		if (!tried) {
+			if (mq_timedsend((mqd_t)mqd, msg, len, prio, &past) == 0)
+				return 0;
+			if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
+				return errno;
+		}
+		tried = 0;
 		int e = wait_ready(mqd, POLLOUT, cancelfd, deadline_ns);
 		if (e)
 			return e;
 	}
 }
 
-int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len) {
+/* With tried set, the caller has just found the queue empty: wait first. */
+int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len,
+                           int tried) {
 	int64_t deadline_ns = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
 	for (;;) {
-		unsigned prio;
-		ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, &prio, &past);
-		if (r >= 0)
-			return (int64_t)prio << 32 | (int64_t)r;
-		if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
-			return -(int64_t)errno;
+		if (!tried) {
+			unsigned prio;
+			ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, &prio, &past);
+			if (r >= 0)
+				return (int64_t)prio << 32 | (int64_t)r;
+			if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
+				return -(int64_t)errno;
+		}
+		tried = 0;
 		int e = wait_ready(mqd, POLLIN, cancelfd, deadline_ns);
 		if (e)
 			return -(int64_t)e;

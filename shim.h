@@ -36,8 +36,9 @@ int64_t pi_mq_timedreceive(int mqd, char *buf, size_t len, int64_t abs_sec, int6
 int pi_mq_send(int mqd, const char *msg, size_t len, unsigned int prio);
 int64_t pi_mq_receive(int mqd, char *buf, size_t len);
 int pi_mq_send_poll(int mqd, int cancelfd, int64_t timeout_ns, const char *msg,
-                    size_t len, unsigned int prio);
-int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len);
+                    size_t len, unsigned int prio, int tried);
+int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len,
+                           int tried);
 int pi_mq_notify_thread(int mqd, uintptr_t handle);
 int pi_mq_notify_signal(int mqd, int signo, intptr_t value);
 int pi_mq_notify_none(int mqd);

@@ -10,6 +10,7 @@
  *                                                wait for the signal; print "notified" or "timeout"
  *   mqpeer echo REQ RESP                         receive on REQ, send back on RESP; stop on an empty message
  *   mqpeer client REQ RESP N SIZE                N round trips; print "N TOTAL_NS P50 P99 P999"
+ *   mqpeer client-lat REQ RESP N SIZE            N round trips; print each one's latency in ns, one a line
  *   mqpeer stream-send NAME N SIZE               send N messages as fast as possible
  *   mqpeer stream-recv NAME N SIZE               receive N messages; print "N TOTAL_NS"
  *
@@ -63,7 +64,7 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	const char *mode = argv[1], *name = argv[2];
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
 	if (!strcmp(mode, "create") && argc == 5) {
 		struct mq_attr a = { .mq_maxmsg = atol(argv[3]), .mq_msgsize = atol(argv[4]) };
@@ -126,6 +127,7 @@ int main(int argc, char **argv) {
 		if (mq_notify(q, &ev) < 0)
 			die("mq_notify", name);
 		printf("registered\n");
+		fflush(stdout);
 		if (!strcmp(mode, "notify-hold")) {
 			char c;
 			while (read(0, &c, 1) > 0)
@@ -160,7 +162,7 @@ int main(int argc, char **argv) {
 				die("mq_send", argv[3]);
 		}
 	}
-	if (!strcmp(mode, "client") && argc == 6) {
+	if ((!strcmp(mode, "client") || !strcmp(mode, "client-lat")) && argc == 6) {
 		mqd_t wq = open_q(argv[2], O_WRONLY), rq = open_q(argv[3], O_RDONLY);
 		long n = atol(argv[4]), size = atol(argv[5]);
 		long sz = msgsize(rq);
@@ -177,6 +179,11 @@ int main(int argc, char **argv) {
 			lat[i] = now_ns() - s;
 		}
 		int64_t total = now_ns() - t0;
+		if (!strcmp(mode, "client-lat")) {
+			for (long i = 0; i < n; i++)
+				printf("%lld\n", (long long)lat[i]);
+			return 0;
+		}
 		qsort(lat, n, sizeof(int64_t), cmp64);
 		printf("%ld %lld %lld %lld %lld\n", n, (long long)total, (long long)lat[n / 2],
 		       (long long)lat[n * 99 / 100], (long long)lat[n * 999 / 1000]);

@@ -316,7 +316,7 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	}
 	done := ctx.Done()
 	q.send.cancel.Arm(done)
-	err = posixipc.MqSendPoll(q.mqd, q.send.efd, timeoutOf(ctx), msg, prio)
+	err = posixipc.MqSendPoll(q.mqd, q.send.efd, timeoutOf(ctx), msg, prio, true)
 	q.send.cancel.Disarm(done)
 	if done != nil && ctx.Err() != nil {
 		q.send.drain() // the canceller may have kicked after C had returned
@@ -381,7 +381,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 	}
 	done := ctx.Done()
 	q.recv.cancel.Arm(done)
-	n, prio, err = posixipc.MqReceivePoll(q.mqd, q.recv.efd, timeoutOf(ctx), buf)
+	n, prio, err = posixipc.MqReceivePoll(q.mqd, q.recv.efd, timeoutOf(ctx), buf, true)
 	q.recv.cancel.Disarm(done)
 	if done != nil && ctx.Err() != nil {
 		q.recv.drain() // the canceller may have kicked after C had returned

@@ -127,8 +127,10 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "exit status: 0 ok, 1 error, 2 usage, 75 timeout or would block")
 	fmt.Fprintln(w)
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if c.summary != "" { // commands without a summary are internal
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

@@ -83,28 +83,27 @@ func (g *Gate) Drain() {
 // Canceller runs kick when the context of the goroutine inside C is done.
 // One Canceller serves one Gate: only the gate's holder arms it.
 //
-// Arm and Disarm cost a mutex and, for Arm, a buffered channel send: the
-// holder never waits for the watching goroutine to be scheduled. A
-// generation number, checked under the mutex, keeps a late watcher from
-// kicking a call that has already disarmed.
+// Arm and Disarm cost an uncontended mutex: the holder never waits for the
+// watching goroutine. When consecutive calls use the same context (a
+// service's long-lived one), the goroutine keeps watching its Done channel
+// and Arm sends it nothing; a new context costs one buffered channel send.
+// A kick happens only under the mutex and only while the call that armed
+// with that Done channel is still armed, so a late watcher never kicks a
+// call that has disarmed.
 type Canceller struct {
 	kick   func()
 	repeat time.Duration
-	reqs   chan armReq
+	reqs   chan (<-chan struct{})
 	stop   chan struct{}
 
-	mu    sync.Mutex
-	gen   uint64
-	armed bool
+	mu        sync.Mutex
+	armed     bool
+	armedDone <-chan struct{} // the Done channel of the armed call
+	watching  <-chan struct{} // the Done channel last handed to the goroutine
 
 	once     sync.Once
 	stopOnce sync.Once
 	wg       sync.WaitGroup
-}
-
-type armReq struct {
-	done <-chan struct{}
-	gen  uint64
 }
 
 // NewCanceller returns a Canceller that calls kick when an armed context is
@@ -114,14 +113,18 @@ type armReq struct {
 // kick runs with the Canceller's mutex held: it must be short and must not
 // call Arm or Disarm.
 func NewCanceller(kick func(), repeat time.Duration) *Canceller {
-	return &Canceller{kick: kick, repeat: repeat, reqs: make(chan armReq, 16), stop: make(chan struct{})}
+	return &Canceller{kick: kick, repeat: repeat, reqs: make(chan (<-chan struct{}), 16), stop: make(chan struct{})}
 }
 
-// fire kicks if generation g is still armed and reports whether it did.
-func (c *Canceller) fire(g uint64) bool {
+// fire kicks if the call armed with done is still armed and reports whether
+// it did. With forget, it also stops watching done (it is closed for good).
+func (c *Canceller) fire(done <-chan struct{}, forget bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.armed || c.gen != g {
+	if forget && c.watching == done {
+		c.watching = nil
+	}
+	if !c.armed || c.armedDone != done {
 		return false
 	}
 	c.kick()
@@ -130,30 +133,26 @@ func (c *Canceller) fire(g uint64) bool {
 
 func (c *Canceller) loop() {
 	defer c.wg.Done()
-	var cur armReq
-	have := false
 	for {
-		if !have {
-			select {
-			case cur = <-c.reqs:
-				have = true
-			case <-c.stop:
-				return
-			}
-		}
+		var cur <-chan struct{}
 		select {
-		case cur = <-c.reqs: // a newer call: the older one has disarmed
-			continue
+		case cur = <-c.reqs:
 		case <-c.stop:
 			return
-		case <-cur.done:
 		}
-		have = false
-		if !c.fire(cur.gen) || c.repeat <= 0 {
+	watch:
+		select {
+		case cur = <-c.reqs: // a newer context replaces this one
+			goto watch
+		case <-c.stop:
+			return
+		case <-cur:
+		}
+		if !c.fire(cur, true) || c.repeat <= 0 {
 			continue
 		}
 		t := time.NewTicker(c.repeat)
-		for c.fire(cur.gen) {
+		for c.fire(cur, false) {
 			select {
 			case <-t.C:
 			case <-c.stop:
@@ -174,11 +173,15 @@ func (c *Canceller) Arm(done <-chan struct{}) {
 	}
 	c.once.Do(func() { c.wg.Add(1); go c.loop() })
 	c.mu.Lock()
-	c.gen++
-	g := c.gen
-	c.armed = true
+	c.armed, c.armedDone = true, done
+	send := c.watching != done
+	if send {
+		c.watching = done
+	}
 	c.mu.Unlock()
-	c.reqs <- armReq{done, g}
+	if send {
+		c.reqs <- done
+	}
 }
 
 // Disarm ends the watch begun by Arm(done). When it returns, no kick for that
@@ -188,7 +191,7 @@ func (c *Canceller) Disarm(done <-chan struct{}) {
 		return
 	}
 	c.mu.Lock()
-	c.armed = false
+	c.armed, c.armedDone = false, nil
 	c.mu.Unlock()
 }
 

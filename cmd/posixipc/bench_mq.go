@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/mq"
+	"github.com/posixipc/posixipc/internal/peer"
+)
+
+const benchMsg = 64 // bytes per round-trip message
+
+func init() {
+	addBench(benchPrimitive{name: "mq", order: 10, what: "64-byte message out and back over two queues", setup: benchMQSetup})
+	benchPeers["mq-echo"] = func(args []string) error { return mqEcho(args, false) }
+	benchPeers["mq-echo-raw"] = func(args []string) error { return mqEcho(args, true) }
+}
+
+// mqEcho serves round trips: receive on args[0], send back on args[1],
+// stop on an empty message. raw uses plain blocking cgo calls (the baseline).
+func mqEcho(args []string, raw bool) error {
+	if len(args) != 2 {
+		return usagef("mq-echo REQ RESP")
+	}
+	if raw {
+		rq, err := posixipc.MqOpen(args[0], os.O_RDONLY, 0, nil)
+		if err != nil {
+			return err
+		}
+		wq, err := posixipc.MqOpen(args[1], os.O_WRONLY, 0, nil)
+		if err != nil {
+			return err
+		}
+		a, _ := posixipc.MqGetattr(rq)
+		buf := make([]byte, a.MsgSize)
+		for {
+			n, p, err := posixipc.MqReceive(rq, buf)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				return err
+			}
+			for {
+				if err := posixipc.MqSend(wq, buf[:n], p); err != syscall.EINTR {
+					break
+				}
+			}
+		}
+	}
+	rq, err := mq.Open(args[0], mq.O_RDONLY, 0, nil)
+	if err != nil {
+		return err
+	}
+	defer rq.Close()
+	wq, err := mq.Open(args[1], mq.O_WRONLY, 0, nil)
+	if err != nil {
+		return err
+	}
+	defer wq.Close()
+	ctx := context.Background()
+	buf := make([]byte, rq.MsgSize())
+	for {
+		n, p, err := rq.Receive(ctx, buf)
+		if err != nil || n == 0 {
+			return err
+		}
+		if err := wq.Send(ctx, buf[:n], p); err != nil {
+			return err
+		}
+	}
+}
+
+// mqPair is a request and a response queue with an echo server behind them.
+type mqPair struct {
+	req, resp string
+	server    *exec.Cmd
+}
+
+func startPair(tag string, server func(req, resp string) (*exec.Cmd, error)) (*mqPair, error) {
+	p := &mqPair{req: fmt.Sprintf("/posixipc-bench-%d-%s-req", os.Getpid(), tag),
+		resp: fmt.Sprintf("/posixipc-bench-%d-%s-resp", os.Getpid(), tag)}
+	for _, n := range []string{p.req, p.resp} {
+		mq.Unlink(n)
+		q, err := mq.Create(n, 0o600, &mq.Attr{MaxMsg: 10, MsgSize: benchMsg})
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		q.Close()
+	}
+	cmd, err := server(p.req, p.resp)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		p.stop()
+		return nil, err
+	}
+	p.server = cmd
+	return p, nil
+}
+
+// stop ends the echo server with an empty message and removes the queues.
+func (p *mqPair) stop() {
+	if p.server != nil {
+		if q, err := mq.Open(p.req, mq.O_WRONLY, 0, nil); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if q.Send(ctx, nil, 0) != nil {
+				p.server.Process.Kill()
+			}
+			cancel()
+			q.Close()
+		}
+		p.server.Wait()
+	}
+	mq.Unlink(p.req)
+	mq.Unlink(p.resp)
+}
+
+func cEcho(req, resp string) (*exec.Cmd, error) { return peer.Command("mqpeer", "echo", req, resp) }
+
+func benchMQSetup() ([]benchConfig, []benchThroughput, func(), error) {
+	var pairs []*mqPair
+	var closers []func()
+	cleanup := func() {
+		for _, c := range closers {
+			c()
+		}
+		for _, p := range pairs {
+			p.stop()
+		}
+	}
+	start := func(tag string, server func(req, resp string) (*exec.Cmd, error)) (*mqPair, error) {
+		p, err := startPair(tag, server)
+		if err == nil {
+			pairs = append(pairs, p)
+		}
+		return p, err
+	}
+	cc, err := start("cc", cEcho)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	gc, err := start("gc", cEcho)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	gg, err := start("gg", func(req, resp string) (*exec.Cmd, error) { return selfCmd("bench-peer", "mq-echo", req, resp) })
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	raw, err := start("raw", func(req, resp string) (*exec.Cmd, error) { return selfCmd("bench-peer", "mq-echo-raw", req, resp) })
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+
+	goClient := func(p *mqPair) (benchConfig, error) {
+		w, err := mq.Open(p.req, mq.O_WRONLY, 0, nil)
+		if err != nil {
+			return benchConfig{}, err
+		}
+		r, err := mq.Open(p.resp, mq.O_RDONLY, 0, nil)
+		if err != nil {
+			w.Close()
+			return benchConfig{}, err
+		}
+		closers = append(closers, func() { w.Close(); r.Close() })
+		msg, buf := make([]byte, benchMsg), make([]byte, benchMsg)
+		// a cancellable context: the path a real service takes
+		ctx, cancel := context.WithCancel(context.Background())
+		closers = append(closers, cancel)
+		return benchConfig{block: func(k int) ([]time.Duration, error) {
+			lats := make([]time.Duration, k)
+			for i := range lats {
+				t0 := time.Now()
+				if err := w.Send(ctx, msg, 0); err != nil {
+					return nil, err
+				}
+				if _, _, err := r.Receive(ctx, buf); err != nil {
+					return nil, err
+				}
+				lats[i] = time.Since(t0)
+			}
+			return lats, nil
+		}}, nil
+	}
+	cfgGC, err := goClient(gc)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	cfgGG, err := goClient(gg)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	cfgGC.label, cfgGG.label = "go-c", "go-go"
+
+	rw, err := posixipc.MqOpen(raw.req, os.O_WRONLY, 0, nil)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	rr, err := posixipc.MqOpen(raw.resp, os.O_RDONLY, 0, nil)
+	if err != nil {
+		posixipc.MqClose(rw)
+		cleanup()
+		return nil, nil, nil, err
+	}
+	closers = append(closers, func() { posixipc.MqClose(rw); posixipc.MqClose(rr) })
+	msg, buf := make([]byte, benchMsg), make([]byte, benchMsg)
+	cfgRaw := benchConfig{label: "cgo", block: func(k int) ([]time.Duration, error) {
+		lats := make([]time.Duration, k)
+		for i := range lats {
+			t0 := time.Now()
+			if err := posixipc.MqSend(rw, msg, 0); err != nil {
+				return nil, err
+			}
+			if _, _, err := posixipc.MqReceive(rr, buf); err != nil {
+				return nil, err
+			}
+			lats[i] = time.Since(t0)
+		}
+		return lats, nil
+	}}
+	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
+		return cLatencies("mqpeer", "client-lat", cc.req, cc.resp, strconv.Itoa(k), strconv.Itoa(benchMsg))
+	}}
+	stream, closeStream, err := benchMQStream()
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	closers = append(closers, closeStream)
+	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, stream, cleanup, nil
+}
+
+// cLatencies runs a C peer that prints one latency in ns per line.
+func cLatencies(name string, args ...string) ([]time.Duration, error) {
+	cmd, err := peer.Command(name, args...)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	var lats []time.Duration
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		ns, err := strconv.ParseInt(sc.Text(), 10, 64)
+		if err == nil {
+			lats = append(lats, time.Duration(ns))
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("%s %v: %w", name, args, err)
+	}
+	return lats, nil
+}
+
+// benchMQStream measures 4 KiB messages streamed one way: C→C, Go→C, C→Go.
+func benchMQStream() ([]benchThroughput, func(), error) {
+	const size = 4096
+	name := fmt.Sprintf("/posixipc-bench-%d-stream", os.Getpid())
+	mq.Unlink(name)
+	q, err := mq.Create(name, 0o600, &mq.Attr{MaxMsg: 10, MsgSize: size})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() { q.Close(); mq.Unlink(name) }
+	count := func(quick bool) int {
+		if quick {
+			return 5000
+		}
+		return 20000
+	}
+	recvC := func(k int, send func() error) (int64, time.Duration, error) {
+		cmd, err := peer.Command("mqpeer", "stream-recv", name, strconv.Itoa(k), strconv.Itoa(size))
+		if err != nil {
+			return 0, 0, err
+		}
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			return 0, 0, err
+		}
+		if err := send(); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return 0, 0, err
+		}
+		var n, ns int64
+		fmt.Fscan(out, &n, &ns)
+		if err := cmd.Wait(); err != nil {
+			return 0, 0, err
+		}
+		return int64(k-1) * size, time.Duration(ns), nil
+	}
+	msg, buf := make([]byte, size), make([]byte, size)
+	ctx := context.Background()
+	return []benchThroughput{
+		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
+			k := count(quick)
+			return recvC(k, func() error {
+				_, err := runPeerOut("mqpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+				return err
+			})
+		}},
+		{label: "go-c", run: func(quick bool) (int64, time.Duration, error) {
+			k := count(quick)
+			return recvC(k, func() error {
+				for i := 0; i < k; i++ {
+					if err := q.Send(ctx, msg, 0); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}},
+		{label: "c-go", run: func(quick bool) (int64, time.Duration, error) {
+			k := count(quick)
+			cmd, err := peer.Command("mqpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := cmd.Start(); err != nil {
+				return 0, 0, err
+			}
+			var t0 time.Time
+			for i := 0; i < k; i++ {
+				if _, _, err := q.Receive(ctx, buf); err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+					return 0, 0, err
+				}
+				if i == 0 {
+					t0 = time.Now()
+				}
+			}
+			d := time.Since(t0)
+			return int64(k-1) * size, d, cmd.Wait()
+		}},
+	}, closeAll, nil
+}

@@ -1,0 +1,106 @@
+package gate
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestGateOneAtATime(t *testing.T) {
+	g := New()
+	var in, max atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, g.Enter(context.Background()))
+			n := in.Add(1)
+			for {
+				m := max.Load()
+				if n <= m || max.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(100 * time.Microsecond)
+			in.Add(-1)
+			g.Leave()
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), max.Load())
+}
+
+func TestGateCancelAndClose(t *testing.T) {
+	g := New()
+	require.True(t, g.TryEnter())
+	assert.False(t, g.TryEnter())
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 2)
+	go func() { errc <- g.Enter(ctx) }()
+	cancel()
+	assert.ErrorIs(t, <-errc, context.Canceled)
+	go func() { errc <- g.Enter(context.Background()) }()
+	time.Sleep(10 * time.Millisecond)
+	g.Close()
+	assert.ErrorIs(t, <-errc, os.ErrClosed)
+	g.Leave()
+	assert.ErrorIs(t, g.Enter(context.Background()), os.ErrClosed)
+	g.Drain()
+}
+
+func TestCancellerKicksOnlyWhileArmed(t *testing.T) {
+	var kicks atomic.Int32
+	c := NewCanceller(func() { kicks.Add(1) }, 0)
+	defer c.Stop()
+
+	// the same context armed and disarmed many times: never kicked
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := 0; i < 100; i++ {
+		c.Arm(ctx.Done())
+		c.Disarm(ctx.Done())
+	}
+	cancel() // done after the last disarm: no kick
+	time.Sleep(20 * time.Millisecond)
+	assert.Zero(t, kicks.Load())
+
+	// armed with the (already done) context: kicked
+	c.Arm(ctx.Done())
+	require.Eventually(t, func() bool { return kicks.Load() == 1 }, time.Second, time.Millisecond)
+	c.Disarm(ctx.Done())
+
+	// a new context while the goroutine watches the old one
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	c.Arm(ctx2.Done())
+	cancel2()
+	require.Eventually(t, func() bool { return kicks.Load() == 2 }, time.Second, time.Millisecond)
+	c.Disarm(ctx2.Done())
+	time.Sleep(10 * time.Millisecond)
+	assert.Equal(t, int32(2), kicks.Load())
+
+	c.Arm(nil) // nothing to watch
+	c.Disarm(nil)
+}
+
+func TestCancellerRepeats(t *testing.T) {
+	var kicks atomic.Int32
+	c := NewCanceller(func() { kicks.Add(1) }, time.Millisecond)
+	defer c.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Arm(ctx.Done())
+	cancel()
+	require.Eventually(t, func() bool { return kicks.Load() >= 3 }, time.Second, time.Millisecond)
+	c.Disarm(ctx.Done())
+	n := kicks.Load()
+	time.Sleep(10 * time.Millisecond)
+	assert.Equal(t, n, kicks.Load(), "no kick after Disarm returns")
+}
