@@ -470,7 +470,7 @@ func (s *Segment) Close() error {
 		return nil
 	}
 	if s.pins > 0 {
-		return &fs.PathError{Op: "close", Path: s.name, Err: fmt.Errorf("%d objects placed in the segment are still open (close them first): %w", s.pins, syscall.EBUSY)}
+		return &fs.PathError{Op: "close", Path: s.name, Err: fmt.Errorf("%d object(s) placed in the segment still open (close them first): %w", s.pins, syscall.EBUSY)}
 	}
 	return s.unmapLocked()
 }

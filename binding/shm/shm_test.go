@@ -317,7 +317,7 @@ func TestPinAndClose(t *testing.T) {
 	require.NoError(t, s.Pin())
 	err := s.Close()
 	require.ErrorIs(t, err, syscall.EBUSY)
-	require.Contains(t, err.Error(), "2 objects")
+	require.Contains(t, err.Error(), "2 object(s)")
 	_, err = s.ReadAt(make([]byte, 1), 0)
 	require.NoError(t, err, "refused Close leaves the mapping intact")
 	s.Unpin()
