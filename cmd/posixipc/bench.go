@@ -108,7 +108,7 @@ func bucketOf(ns int64) int {
 		return int(ns)
 	}
 	e := 63 - bits.LeadingZeros64(uint64(ns)) // floor(log2)
-	shift := e - 6                       // keep 6 bits of mantissa below the top bit
+	shift := e - 6                            // keep 6 bits of mantissa below the top bit
 	return (shift+1)*histSub + int(ns>>uint(shift)) - histSub
 }
 
