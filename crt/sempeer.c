@@ -8,6 +8,7 @@
  *   sempeer value NAME                  prints sem_getvalue
  *   sempeer pong A B                    forever: wait A, post B (killed by the test)
  *   sempeer ping A B N                  N round trips post A, wait B; prints ns per round trip
+ *   sempeer ping-lat A B N              the same, printing each round trip's ns on its own line
  *   sempeer init SHM OFF VALUE          sem_init(pshared=1) at OFF of the shm object SHM
  *   sempeer upost SHM OFF K [GAP_US]    posts K units to the unnamed semaphore at OFF of SHM
  *   sempeer uwait SHM OFF K             takes K units from the unnamed semaphore at OFF of SHM
@@ -145,6 +146,25 @@ int main(int argc, char **argv) {
 			if (sem_post(b) < 0)
 				return fail("sem_post");
 		}
+	}
+	if (!strcmp(cmd, "ping-lat") && argc == 5) {
+		sem_t *a = open_named(argv[2]), *b = open_named(argv[3]);
+		if (a == SEM_FAILED || b == SEM_FAILED)
+			return fail("sem_open");
+		long n = atol(argv[4]);
+		int64_t *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+		for (long i = 0; i < n; i++) {
+			int64_t t0 = now_ns();
+			if (sem_post(a) < 0)
+				return fail("sem_post");
+			if (wait1(b) < 0)
+				return fail("sem_wait");
+			lat[i] = now_ns() - t0;
+		}
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+		for (long i = 0; i < n; i++)
+			printf("%lld\n", (long long)lat[i]);
+		return 0;
 	}
 	if (!strcmp(cmd, "ping") && argc == 5) {
 		sem_t *a = open_named(argv[2]), *b = open_named(argv[3]);

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -85,5 +86,30 @@ func TestSemDemoStep(t *testing.T) {
 	ents, _ := os.ReadDir("/dev/shm")
 	for _, e := range ents {
 		require.NotContains(t, e.Name(), "posixipc-demo-sem-"+strconv.Itoa(os.Getpid()))
+	}
+}
+
+// The sem and shm rows of `posixipc bench` run end to end (tiny sizes).
+func TestSemShmBenchJSON(t *testing.T) {
+	r := cli(t, "", "bench", "--json", "--only", "sem,shm", "--rounds", "1", "--block", "20", "--quick")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rep benchReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.Empty(t, rep.Skipped)
+	configs := map[string]benchRow{}
+	for _, row := range rep.RoundTrips {
+		require.Equal(t, "sem", row.Primitive)
+		require.Equal(t, int64(20), row.N)
+		require.Greater(t, row.P50, 0.0)
+		configs[row.Config] = row
+	}
+	for _, c := range []string{"c-c", "go-c", "go-go", "cgo"} {
+		require.Contains(t, configs, c)
+	}
+	require.Greater(t, configs["go-c"].P50VsCgo, 0.0)
+	require.Len(t, rep.Throughput, 3)
+	for _, tp := range rep.Throughput {
+		require.Equal(t, "shm", tp.Primitive)
+		require.Greater(t, tp.MBps, 0.0)
 	}
 }
