@@ -577,3 +577,29 @@ func TestZeroAllocs(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+// TestZeroAllocsBlocking: a Wait that blocks in C (a round trip with a C
+// peer), with a cancellable context, allocates nothing either.
+func TestZeroAllocsBlocking(t *testing.T) {
+	a, na := newNamed(t, 0)
+	b, nb := newNamed(t, 0)
+	cmd, err := peer.Command("sempeer", "pong", na, nb)
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make([]byte, 6)
+	_, err = io.ReadFull(out, line)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var failed atomic.Bool
+	allocs := testing.AllocsPerRun(200, func() {
+		if a.Post() != nil || b.Wait(ctx) != nil {
+			failed.Store(true)
+		}
+	})
+	require.False(t, failed.Load())
+	require.Zero(t, allocs)
+}
