@@ -347,7 +347,7 @@ func TestThreadBound(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	during := testutil.Threads()
 	t.Logf("threads: %d before, %d with %d goroutines blocked in Receive", before, during, n)
-	assert.LessOrEqual(t, during-before, 5, "blocked receivers must not each hold a thread")
+	assert.LessOrEqual(t, during-before, 8, "blocked receivers must not each hold a thread")
 	runPeer(t, "send", name, "0", "go", fmt.Sprint(n))
 	wg.Wait()
 	assert.Equal(t, int64(n), got.Load())
