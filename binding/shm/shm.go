@@ -269,7 +269,13 @@ func CreateSysV(key int, size int, perm os.FileMode) (*Segment, error) {
 		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
 	}
 	id, err := unix.SysvShmGet(key, size, unix.IPC_CREAT|unix.IPC_EXCL|int(perm.Perm()))
-	if err != nil {
+	switch err {
+	case nil:
+	case unix.EINVAL:
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: fmt.Errorf("size %d is outside the system limits (raise kernel.shmmax in /proc/sys/kernel/shmmax): %w", size, err)}
+	case unix.ENOSPC:
+		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: fmt.Errorf("system-wide limit reached (raise kernel.shmmni or kernel.shmall): %w", err)}
+	default:
 		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
 	}
 	s, err := attach(nm, id, 0)
@@ -506,7 +512,7 @@ func (s *Segment) unmapLocked() error {
 type FaultError struct{ Addr uintptr }
 
 func (e *FaultError) Error() string {
-	return fmt.Sprintf("memory fault at %#x (was the object truncated by a peer?)", e.Addr)
+	return fmt.Sprintf("memory fault at %#x (was the object truncated by a peer, or is its filesystem full?)", e.Addr)
 }
 
 // Unwrap returns syscall.EFAULT.
