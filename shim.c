@@ -297,6 +297,12 @@ int pi_ftok(const char *path, int proj_id, int *key) {
 /* ==== pthread ==== */
 
 #include <stdlib.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+/* glibc's internal values of __owner (nptl/pthreadP.h). */
+#define PI_PTHREAD_OWNER_INCONSISTENT INT32_MAX
+#define PI_PTHREAD_OWNER_NOTRECOVERABLE (INT32_MAX - 1)
 
 void *pi_pthread_handle_new(void) { return calloc(1, sizeof(pi_pthread_handle)); }
 
@@ -372,15 +378,37 @@ int pi_pthread_mutex_state(void *m, int *lock, int *owner, int *kind) {
 	return 0;
 }
 
+/* pthread_unstray releases the futex word of a not-recoverable robust
+ * mutex if it holds the calling thread's tid (see pi_pthread_mutex_trylock). */
+static void pthread_unstray(pthread_mutex_t *pm) {
+	int tid = (int)syscall(SYS_gettid);
+	int *w = &pm->__data.__lock;
+	int v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	if ((v & FUTEX_TID_MASK) != tid)
+		return;
+	v = __atomic_exchange_n(w, 0, __ATOMIC_RELEASE);
+	if (v & FUTEX_WAITERS)
+		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 int pi_pthread_mutex_trylock(void *m, void *hv) {
 	/* The holder relocking through its handle: EDEADLK, whatever the type
 	 * (a normal mutex would deadlock), except a recursive mutex. */
 	if (pi_pthread_owned(hv) &&
 	    (((pthread_mutex_t *)m)->__data.__kind & 3) != PTHREAD_MUTEX_RECURSIVE)
 		return EDEADLK;
-	int r = pthread_mutex_trylock((pthread_mutex_t *)m);
+	pthread_mutex_t *pm = m;
+	/* glibc 2.36's pthread_mutex_trylock leaves a robust mutex that is not
+	 * recoverable locked by the caller (it tests the CAS's old value, 0,
+	 * against its tid before unlocking): do not call it then, and undo the
+	 * stray lock if the state changed under us. */
+	if (__atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED) == PI_PTHREAD_OWNER_NOTRECOVERABLE)
+		return ENOTRECOVERABLE;
+	int r = pthread_mutex_trylock(pm);
 	if (r == 0 || r == EOWNERDEAD)
 		pthread_own(hv);
+	else if (r == ENOTRECOVERABLE)
+		pthread_unstray(pm);
 	return r;
 }
 

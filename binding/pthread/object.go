@@ -1,0 +1,186 @@
+package pthread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/shm"
+)
+
+// Errors of a robust mutex. Both are syscall.Errno values, so errors.Is(err,
+// ErrOwnerDead) and errors.Is(err, syscall.EOWNERDEAD) say the same.
+var (
+	// ErrOwnerDead: the previous holder died holding the mutex. The lock IS
+	// held by the caller: repair the protected data, call MarkConsistent,
+	// then Unlock. Unlocking without MarkConsistent makes the mutex
+	// unrecoverable.
+	ErrOwnerDead error = syscall.EOWNERDEAD
+	// ErrNotRecoverable: a holder unlocked after ErrOwnerDead without
+	// MarkConsistent; the mutex can never be locked again (re-initialise it
+	// with NewMutex when nobody uses it).
+	ErrNotRecoverable error = syscall.ENOTRECOVERABLE
+)
+
+// closedBit marks a closed object in object.refs; the rest counts users.
+const closedBit = int64(1) << 62
+
+// object is the part common to Mutex, Cond and RWMutex: the place in the
+// segment and the reference count that keeps the segment pinned and the C
+// state allocated while any goroutine may still use them.
+//
+// refs counts the handle itself (until Close), every call in flight and
+// every lock held through the handle (Lock to Unlock). The object is
+// finalised (C state freed, segment unpinned) when Close has happened and
+// the count falls to zero.
+type object struct {
+	seg      *shm.Segment
+	off      int
+	ptr      unsafe.Pointer
+	name     string // "SEG+OFF", the Path of errors
+	refs     atomic.Int64
+	finalize func()
+}
+
+// place checks that an object of size and align fits at off in seg, pins
+// the segment and fills o.
+func (o *object) place(op string, seg *shm.Segment, off, size, align int) error {
+	if seg == nil {
+		return &fs.PathError{Op: op, Path: "<nil segment>", Err: fmt.Errorf("nil *shm.Segment: %w", syscall.EINVAL)}
+	}
+	o.name = fmt.Sprintf("%s+%d", seg.Name(), off)
+	switch {
+	case off < 0:
+		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("offset %d is negative: %w", off, syscall.EINVAL)}
+	case off%align != 0:
+		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("offset %d is not a multiple of the alignment %d: %w", off, align, syscall.EINVAL)}
+	case off > seg.Size()-size:
+		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("%d bytes at offset %d do not fit the %d-byte segment: %w", size, off, seg.Size(), syscall.EINVAL)}
+	}
+	if err := seg.Pin(); err != nil {
+		return err
+	}
+	b := seg.Bytes()
+	if len(b) < off+size { // the segment was resized or closed in between
+		seg.Unpin()
+		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("segment too small: %w", syscall.EINVAL)}
+	}
+	o.seg, o.off = seg, off
+	o.ptr = unsafe.Pointer(&b[off])
+	o.refs.Store(1)
+	return nil
+}
+
+// acquire adds a user unless the object is closed.
+func (o *object) acquire() bool {
+	for {
+		v := o.refs.Load()
+		if v&closedBit != 0 {
+			return false
+		}
+		if o.refs.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// acquireLive adds a user unless the object is finalised: it lets a holder
+// unlock after Close.
+func (o *object) acquireLive() bool {
+	for {
+		v := o.refs.Load()
+		if v&^closedBit == 0 {
+			return false
+		}
+		if o.refs.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// release drops a user and finalises a closed object that nobody uses.
+func (o *object) release() {
+	if o.refs.Add(-1) == closedBit {
+		o.finalize()
+		o.seg.Unpin()
+	}
+}
+
+// markClosed sets the closed bit; it reports false if it was set already.
+func (o *object) markClosed() bool { return o.refs.Or(closedBit)&closedBit == 0 }
+
+func (o *object) closed() bool { return o.refs.Load()&closedBit != 0 }
+
+// Offset returns the object's offset in its segment.
+func (o *object) Offset() int { return o.off }
+
+func (o *object) err(op string, err error) error {
+	return &fs.PathError{Op: op, Path: o.name, Err: err}
+}
+
+func (o *object) errClosed(op string) error {
+	return &fs.PathError{Op: op, Path: o.name, Err: os.ErrClosed}
+}
+
+// timeout turns ctx's deadline into nanoseconds from now (-1: none).
+func timeout(ctx context.Context) int64 {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return -1
+	}
+	d := time.Until(dl)
+	if d < 0 {
+		return 0
+	}
+	return int64(d)
+}
+
+// waitErr maps the ECANCELED/ETIMEDOUT of a sliced wait to the context's
+// error, or to os.ErrClosed when Close kicked it.
+func (o *object) waitErr(ctx context.Context, op string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ECANCELED):
+		if o.closed() {
+			return o.errClosed(op)
+		}
+		if e := ctx.Err(); e != nil {
+			return o.err(op, e)
+		}
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return o.err(op, context.DeadlineExceeded)
+	}
+	return o.err(op, err)
+}
+
+// newHandle allocates the C state of a handle.
+func newHandle(op, name string) (posixipc.PthreadHandle, error) {
+	h, err := posixipc.NewPthreadHandle()
+	if err != nil {
+		return h, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return h, nil
+}
+
+// kicker repeats kick every period until stop is closed: Close uses it to
+// reach a waiter that may miss one kick.
+func kicker(kick func(), period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		kick()
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package pthread
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/gate"
+)
+
+// RWMutexOptions are the attributes NewRWMutex gives a reader/writer lock.
+// The zero value (or nil) is glibc's default: process-shared, readers
+// preferred.
+type RWMutexOptions struct {
+	// PreferWriter makes waiting writers block new readers
+	// (PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP), so writers cannot
+	// starve; a thread must then not take a read lock it already holds.
+	PreferWriter bool
+}
+
+// RWMutex is a handle to a process-shared pthread_rwlock_t placed in a
+// shared-memory segment. glibc's rwlocks are not robust: a process that dies
+// holding one leaves it held forever.
+//
+// A write lock belongs to the goroutine that took it (wired to its OS thread
+// from Lock to Unlock, like Mutex). Read locks are not tied to a thread: any
+// goroutine of the process may RUnlock a read lock taken through the handle.
+type RWMutex struct {
+	object
+	hr, hw       posixipc.PthreadHandle
+	rgate, wgate *gate.Gate
+	rcanc, wcanc *gate.Canceller
+	readers      atomic.Int64 // read locks held through this handle
+	errBusy      error
+}
+
+// NewRWMutex initialises a reader/writer lock at off in seg with
+// pthread_rwlock_init(3) (PTHREAD_PROCESS_SHARED, plus opts). Initialise it
+// once, while no process uses it; others attach with RWMutexAt.
+func NewRWMutex(seg *shm.Segment, off int, opts *RWMutexOptions) (*RWMutex, error) {
+	if opts == nil {
+		opts = &RWMutexOptions{}
+	}
+	rw, err := newRWMutex("pthread_rwlock_init", seg, off)
+	if err != nil {
+		return nil, err
+	}
+	if err := posixipc.PthreadRWLockInit(rw.ptr, true, opts.PreferWriter); err != nil {
+		rw.Close()
+		return nil, rw.err("pthread_rwlock_init", err)
+	}
+	return rw, nil
+}
+
+// RWMutexAt attaches to the process-shared rwlock at off in seg. It fails
+// with an error wrapping syscall.EINVAL when the bytes there are not one.
+func RWMutexAt(seg *shm.Segment, off int) (*RWMutex, error) {
+	rw, err := newRWMutex("attach", seg, off)
+	if err != nil {
+		return nil, err
+	}
+	if !posixipc.PthreadRWLockShared(rw.ptr) {
+		rw.Close()
+		return nil, rw.err("attach", fmt.Errorf("not an initialised process-shared rwlock (initialise it with NewRWMutex or pthread_rwlockattr_setpshared): %w", syscall.EINVAL))
+	}
+	return rw, nil
+}
+
+func newRWMutex(op string, seg *shm.Segment, off int) (*RWMutex, error) {
+	rw := &RWMutex{}
+	if err := rw.place(op, seg, off, SizeofRWMutex, AlignofRWMutex); err != nil {
+		return nil, err
+	}
+	hr, err := newHandle(op, rw.name)
+	if err != nil {
+		seg.Unpin()
+		return nil, err
+	}
+	hw, err := newHandle(op, rw.name)
+	if err != nil {
+		hr.Free()
+		seg.Unpin()
+		return nil, err
+	}
+	rw.hr, rw.hw = hr, hw
+	rw.rgate, rw.wgate = gate.New(), gate.New()
+	rw.rcanc = gate.NewCanceller(func() { hr.SetCancel(true) }, 0)
+	rw.wcanc = gate.NewCanceller(func() { hw.SetCancel(true) }, 0)
+	rw.errBusy = rw.err("pthread_rwlock_trylock", syscall.EBUSY)
+	rw.finalize = func() {
+		rw.rcanc.Stop()
+		rw.wcanc.Stop()
+		rw.hr.Free()
+		rw.hw.Free()
+	}
+	return rw, nil
+}
+
+// RLock takes a read lock (pthread_rwlock_tryrdlock, then
+// pthread_rwlock_clockrdlock on CLOCK_MONOTONIC), waiting until it can, ctx
+// is done or the handle is closed. One goroutine per handle waits inside C.
+func (rw *RWMutex) RLock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return rw.err("pthread_rwlock_rdlock", err)
+	}
+	if !rw.acquire() {
+		return rw.errClosed("pthread_rwlock_rdlock")
+	}
+	err := posixipc.PthreadRWLockTryrdlock(rw.ptr)
+	if err == syscall.EBUSY {
+		err = rw.slow(ctx, rw.rgate, rw.rcanc, rw.hr, false)
+		if err != nil {
+			return err
+		}
+	} else if err != nil {
+		rw.release()
+		return rw.err("pthread_rwlock_rdlock", err)
+	}
+	rw.readers.Add(1)
+	return nil
+}
+
+// TryRLock takes a read lock if it can at once (pthread_rwlock_tryrdlock);
+// otherwise it returns an error wrapping syscall.EBUSY.
+func (rw *RWMutex) TryRLock() error {
+	if !rw.acquire() {
+		return rw.errClosed("pthread_rwlock_tryrdlock")
+	}
+	if err := posixipc.PthreadRWLockTryrdlock(rw.ptr); err != nil {
+		rw.release()
+		if err == syscall.EBUSY {
+			return rw.errBusy
+		}
+		return rw.err("pthread_rwlock_tryrdlock", err)
+	}
+	rw.readers.Add(1)
+	return nil
+}
+
+// RUnlock releases a read lock taken through this handle. Without one it
+// returns an error wrapping syscall.EPERM and changes nothing.
+func (rw *RWMutex) RUnlock() error {
+	for {
+		n := rw.readers.Load()
+		if n <= 0 {
+			return rw.err("pthread_rwlock_unlock", syscall.EPERM)
+		}
+		if rw.readers.CompareAndSwap(n, n-1) {
+			break
+		}
+	}
+	if err := posixipc.PthreadRWLockUnlock(rw.ptr, rw.hr, false); err != nil {
+		rw.readers.Add(1)
+		return rw.err("pthread_rwlock_unlock", err)
+	}
+	rw.release()
+	return nil
+}
+
+// Lock takes the write lock (pthread_rwlock_trywrlock, then
+// pthread_rwlock_clockwrlock on CLOCK_MONOTONIC), waiting until it can, ctx
+// is done or the handle is closed. On success the goroutine is wired to its
+// OS thread until Unlock.
+func (rw *RWMutex) Lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return rw.err("pthread_rwlock_wrlock", err)
+	}
+	if !rw.acquire() {
+		return rw.errClosed("pthread_rwlock_wrlock")
+	}
+	runtime.LockOSThread()
+	err := posixipc.PthreadRWLockTrywrlock(rw.ptr, rw.hw)
+	if err == nil {
+		return nil
+	}
+	runtime.UnlockOSThread()
+	if err != syscall.EBUSY {
+		rw.release()
+		return rw.err("pthread_rwlock_wrlock", err)
+	}
+	return rw.slow(ctx, rw.wgate, rw.wcanc, rw.hw, true)
+}
+
+// TryLock takes the write lock if it can at once (pthread_rwlock_trywrlock);
+// otherwise it returns an error wrapping syscall.EBUSY.
+func (rw *RWMutex) TryLock() error {
+	if !rw.acquire() {
+		return rw.errClosed("pthread_rwlock_trywrlock")
+	}
+	runtime.LockOSThread()
+	err := posixipc.PthreadRWLockTrywrlock(rw.ptr, rw.hw)
+	if err == nil {
+		return nil
+	}
+	runtime.UnlockOSThread()
+	rw.release()
+	if err == syscall.EBUSY {
+		return rw.errBusy
+	}
+	return rw.err("pthread_rwlock_trywrlock", err)
+}
+
+// Unlock releases the write lock. Only the goroutine that took it may: from
+// any other, it returns an error wrapping syscall.EPERM and changes nothing.
+func (rw *RWMutex) Unlock() error {
+	if !rw.acquireLive() {
+		return rw.err("pthread_rwlock_unlock", syscall.EPERM)
+	}
+	if err := posixipc.PthreadRWLockUnlock(rw.ptr, rw.hw, true); err != nil {
+		rw.release()
+		return rw.err("pthread_rwlock_unlock", err)
+	}
+	runtime.UnlockOSThread()
+	rw.release()
+	rw.release()
+	return nil
+}
+
+// slow waits inside C for a read or write lock through gate g; the caller
+// holds a reference, which it keeps on success.
+func (rw *RWMutex) slow(ctx context.Context, g *gate.Gate, canc *gate.Canceller, h posixipc.PthreadHandle, writer bool) error {
+	op := "pthread_rwlock_clockrdlock"
+	if writer {
+		op = "pthread_rwlock_clockwrlock"
+	}
+	if err := g.Enter(ctx); err != nil {
+		rw.release()
+		if ctx.Err() == nil {
+			return rw.errClosed(op)
+		}
+		return rw.err(op, err)
+	}
+	h.SetCancel(false)
+	if rw.closed() {
+		g.Leave()
+		rw.release()
+		return rw.errClosed(op)
+	}
+	done := ctx.Done()
+	if writer {
+		runtime.LockOSThread()
+	}
+	canc.Arm(done)
+	var err error
+	if writer {
+		err = posixipc.PthreadRWLockWrlock(rw.ptr, h, timeout(ctx))
+	} else {
+		err = posixipc.PthreadRWLockRdlock(rw.ptr, h, timeout(ctx))
+	}
+	canc.Disarm(done)
+	g.Leave()
+	if err == nil {
+		return nil
+	}
+	if writer {
+		runtime.UnlockOSThread()
+	}
+	rw.release()
+	return rw.waitErr(ctx, op, err)
+}
+
+// Close releases the handle: waiters return an error wrapping os.ErrClosed
+// (the one inside C within a wait slice), later calls fail the same way.
+// Locks still held through the handle keep the segment pinned until they
+// are released, which still works. It does not destroy the rwlock. Close is
+// idempotent and safe concurrently with blocked calls.
+func (rw *RWMutex) Close() error {
+	if !rw.markClosed() {
+		return nil
+	}
+	rw.rgate.Close()
+	rw.wgate.Close()
+	rw.hr.SetCancel(true)
+	rw.hw.SetCancel(true)
+	rw.rgate.Drain()
+	rw.wgate.Drain()
+	rw.release()
+	return nil
+}
