@@ -314,6 +314,23 @@ func RemoveSysV(key int) error {
 	return nil
 }
 
+// Remove marks a System V segment for removal (shmctl IPC_RMID by its
+// identifier, so it works for private segments too): it goes when the last
+// process detaches. For a POSIX object it is Unlink of its name; for a file
+// mapping, os.Remove of the path. The mapping stays valid until Close.
+func (s *Segment) Remove() error {
+	switch s.kind {
+	case kindSysV:
+		if _, err := unix.SysvShmCtl(s.shmid, unix.IPC_RMID, nil); err != nil {
+			return &fs.PathError{Op: "shmctl", Path: s.name, Err: err}
+		}
+		return nil
+	case kindPOSIX:
+		return Unlink(s.name)
+	}
+	return os.Remove(s.name)
+}
+
 func sysvName(key int) string { return fmt.Sprintf("sysv:%#x", uint32(key)) }
 
 func attach(nm string, id, size int) (*Segment, error) {

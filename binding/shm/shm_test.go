@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 const helperEnv = "POSIXIPC_SHM_HELPER"
@@ -398,10 +399,11 @@ func TestSysV(t *testing.T) {
 	p, err := shm.CreateSysV(0, 4096, 0o600)
 	require.NoError(t, err)
 	id := p.SysVID()
+	t.Cleanup(func() { unix.SysvShmCtl(id, unix.IPC_RMID, nil) })
+	require.NoError(t, p.Remove())
 	require.NoError(t, p.Close())
-	_, err = shm.OpenSysV(0, 0)
-	require.Error(t, err)
-	_ = id
+	_, err = unix.SysvShmCtl(id, unix.IPC_STAT, &unix.SysvShmDesc{})
+	require.Error(t, err, "removed once detached")
 	_, err = shm.CreateSysV(key, 0, 0o600)
 	require.ErrorIs(t, err, syscall.EINVAL)
 }
