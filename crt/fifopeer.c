@@ -17,6 +17,14 @@
  *   fifopeer pipebuf PATH                   print fpathconf(fd, _PC_PIPE_BUF)
  *   fifopeer upper IN OUT                   open IN for reading, then OUT for writing;
  *                                           copy IN to OUT upper-cased until EOF
+ *   fifopeer echo REQ RESP SIZE             round-trip server: open REQ for reading, then
+ *                                           RESP for writing; read SIZE-byte messages
+ *                                           from REQ and write each back to RESP, until EOF
+ *   fifopeer client-lat REQ RESP SIZE       round-trip client: open REQ for writing, then
+ *                                           RESP for reading; for each line K on stdin, do
+ *                                           K round trips (write SIZE bytes, read SIZE
+ *                                           back) and print each one's latency in ns, one
+ *                                           a line; exit at EOF on stdin
  */
 #include <ctype.h>
 #include <errno.h>
@@ -69,7 +77,7 @@ static ssize_t read_full(int fd, char *p, size_t n) {
 
 int main(int argc, char **argv) {
 	if (argc < 3) {
-		fprintf(stderr, "usage: fifopeer write|read|records|checkrecords|pipebuf|upper PATH ...\n");
+		fprintf(stderr, "usage: fifopeer write|read|records|checkrecords|pipebuf|upper|echo|client-lat PATH ...\n");
 		return 2;
 	}
 	const char *m = argv[1], *path = argv[2];
@@ -197,6 +205,52 @@ int main(int argc, char **argv) {
 				buf[i] = (char)toupper((unsigned char)buf[i]);
 			if (write_all(out, buf, (size_t)r) < 0)
 				die("write");
+		}
+		return 0;
+	}
+	if (!strcmp(m, "echo") && argc == 5) {
+		size_t size = (size_t)atol(argv[4]);
+		char *buf = malloc(size);
+		int in = open(path, O_RDONLY);
+		if (in < 0)
+			die("open req");
+		int out = open(argv[3], O_WRONLY);
+		if (out < 0)
+			die("open resp");
+		for (;;) {
+			ssize_t r = read_full(in, buf, size);
+			if (r < 0)
+				die("read");
+			if (r == 0)
+				return 0;
+			if (write_all(out, buf, (size_t)r) < 0)
+				die("write");
+		}
+	}
+	if (!strcmp(m, "client-lat") && argc == 5) {
+		size_t size = (size_t)atol(argv[4]);
+		char *msg = calloc(1, size), *buf = malloc(size);
+		int out = open(path, O_WRONLY);
+		if (out < 0)
+			die("open req");
+		int in = open(argv[3], O_RDONLY);
+		if (in < 0)
+			die("open resp");
+		long k;
+		while (scanf("%ld", &k) == 1) {
+			long long *lat = malloc(sizeof *lat * (size_t)(k > 0 ? k : 1));
+			for (long i = 0; i < k; i++) {
+				long long t0 = now_ns();
+				if (write_all(out, msg, size) < 0)
+					die("write");
+				if (read_full(in, buf, size) != (ssize_t)size)
+					die("read");
+				lat[i] = now_ns() - t0;
+			}
+			for (long i = 0; i < k; i++)
+				printf("%lld\n", lat[i]);
+			fflush(stdout);
+			free(lat);
 		}
 		return 0;
 	}

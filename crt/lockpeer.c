@@ -11,6 +11,20 @@
  *   lockpeer tryflock PATH sh|ex        flock(LOCK_NB) once: "ok" (0) or "busy" (3)
  *   lockpeer bench flock|ofd PATH N     N uncontended lock/unlock round trips;
  *                                       print the nanoseconds per round trip
+ *   lockpeer pong flock|ofd PATH        lock handoff server (see below): take lock 2,
+ *                                       print "ready", then forever: for k = 0, 1, ...
+ *                                       lock k%3 (waiting), unlock (k+2)%3
+ *   lockpeer client-lat flock|ofd PATH  lock handoff client: take locks 0 and 1, print
+ *                                       "ready"; for each line K on stdin do K round
+ *                                       trips: unlock k%3, lock (k+2)%3 (waiting), and
+ *                                       print each one's latency in ns, one a line
+ *
+ * The handoff ring: three exclusive locks, flock(2) on PATH.0 PATH.1 PATH.2 or
+ * OFD locks (F_OFD_SETLKW) on bytes 0, 1, 2 of PATH. The client holds two, the
+ * server one and waits for one of the client's. A client round trip hands a
+ * lock to the server (the server's wait returns) and waits for the lock the
+ * server then releases: two handoffs between processes. Neither side ever
+ * waits for the lock it has just released, so no lock is stolen back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +60,35 @@ static void setrange(struct flock *fl, const char *start, const char *len, const
 	fl->l_whence = SEEK_SET;
 	fl->l_start = atoll(start);
 	fl->l_len = atoll(len);
+}
+
+/* ring_lock takes lock i of the handoff ring, waiting (F_OFD_SETLKW or flock). */
+static void ring_lock(int *fds, int i, int ofd) {
+	int r;
+	if (ofd) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
+		do
+			r = fcntl(fds[i], F_OFD_SETLKW, &fl);
+		while (r < 0 && errno == EINTR);
+	} else {
+		do
+			r = flock(fds[i], LOCK_EX);
+		while (r < 0 && errno == EINTR);
+	}
+	if (r < 0)
+		die("lock");
+}
+
+static void ring_unlock(int *fds, int i, int ofd) {
+	int r;
+	if (ofd) {
+		struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = i, .l_len = 1};
+		r = fcntl(fds[i], F_OFD_SETLK, &fl);
+	} else {
+		r = flock(fds[i], LOCK_UN);
+	}
+	if (r < 0)
+		die("unlock");
 }
 
 int main(int argc, char **argv) {
@@ -125,6 +168,49 @@ int main(int argc, char **argv) {
 			}
 		}
 		printf("%lld\n", (now_ns() - t0) / (n > 0 ? n : 1));
+		return 0;
+	}
+	if ((!strcmp(m, "pong") || !strcmp(m, "client-lat")) && argc == 4) {
+		int ofd = !strcmp(argv[2], "ofd");
+		int fds[3];
+		for (int i = 0; i < 3; i++) {
+			char p[4200];
+			if (ofd)
+				snprintf(p, sizeof p, "%s", argv[3]);
+			else
+				snprintf(p, sizeof p, "%s.%d", argv[3], i);
+			fds[i] = open(p, O_RDWR | O_CREAT, 0644);
+			if (fds[i] < 0)
+				die("open");
+		}
+		if (!strcmp(m, "pong")) {
+			ring_lock(fds, 2, ofd);
+			printf("ready\n");
+			fflush(stdout);
+			for (unsigned long k = 0;; k++) {
+				ring_lock(fds, k % 3, ofd);
+				ring_unlock(fds, (k + 2) % 3, ofd);
+			}
+		}
+		ring_lock(fds, 0, ofd);
+		ring_lock(fds, 1, ofd);
+		printf("ready\n");
+		fflush(stdout);
+		unsigned long k = 0;
+		long n;
+		while (scanf("%ld", &n) == 1) {
+			long long *lat = malloc(sizeof *lat * (size_t)(n > 0 ? n : 1));
+			for (long i = 0; i < n; i++, k++) {
+				long long t0 = now_ns();
+				ring_unlock(fds, k % 3, ofd);
+				ring_lock(fds, (k + 2) % 3, ofd);
+				lat[i] = now_ns() - t0;
+			}
+			for (long i = 0; i < n; i++)
+				printf("%lld\n", lat[i]);
+			fflush(stdout);
+			free(lat);
+		}
 		return 0;
 	}
 	fprintf(stderr, "lockpeer: bad arguments\n");
