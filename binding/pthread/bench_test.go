@@ -1,0 +1,169 @@
+package pthread_test
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/pthread"
+)
+
+// BenchmarkNoop is the floor: one empty cgo call.
+func BenchmarkNoop(b *testing.B) {
+	for b.Loop() {
+		posixipc.Noop()
+	}
+}
+
+// BenchmarkLockUnlock: an uncontended Lock+Unlock, reported next to the
+// no-op cgo call measured in the same run (x-noop).
+func BenchmarkLockUnlock(b *testing.B) {
+	s := newSync(b)
+	b.ReportAllocs()
+	t0 := time.Now()
+	for i := 0; i < 200000; i++ {
+		posixipc.Noop()
+	}
+	noop := float64(time.Since(t0).Nanoseconds()) / 200000
+	b.ResetTimer()
+	for b.Loop() {
+		s.m.Lock(bg)
+		s.m.Unlock()
+	}
+	b.StopTimer()
+	per := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(noop, "noop-ns")
+	b.ReportMetric(per/noop, "x-noop")
+}
+
+// pingPongGo plays side 0 of n rounds with the binding and returns the time.
+func pingPongGo(b *testing.B, s *syncSeg, n int) time.Duration {
+	turn := s.u64(pthread.LayoutTurn)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		if err := s.m.Lock(bg); err != nil {
+			b.Fatal(err)
+		}
+		for *turn%2 != 0 {
+			if err := s.c.Wait(bg, s.m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		*turn++
+		s.c.Signal()
+		s.m.Unlock()
+	}
+	return time.Since(t0)
+}
+
+// pingPongCgo plays side 0 with plain blocking cgo calls: the baseline.
+func pingPongCgo(s *syncSeg, n int) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	base := unsafe.Pointer(&s.seg.Bytes()[0])
+	m := unsafe.Add(base, pthread.LayoutMutex)
+	c := unsafe.Add(base, pthread.LayoutCond)
+	turn := s.u64(pthread.LayoutTurn)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		posixipc.PthreadMutexLockPlain(m)
+		for *turn%2 != 0 {
+			posixipc.PthreadCondWaitPlain(c, m)
+		}
+		*turn++
+		posixipc.PthreadCondSignal(c)
+		posixipc.PthreadMutexUnlockPlain(m)
+	}
+	return time.Since(t0)
+}
+
+// BenchmarkCondPingPong: one round trip between two processes over a
+// process-shared mutex and condvar, for C<->C, Go<->C with the binding,
+// Go<->C with plain blocking cgo calls (the baseline) and Go<->Go (this
+// process and a Go helper process), all measured in one run. ns/op is the
+// binding's Go<->C round trip; the ratios compare it to the others.
+func BenchmarkCondPingPong(b *testing.B) {
+	n := max(b.N, 200)
+	rt := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
+
+	s := newSync(b)
+	p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
+	p.expect(b, "ready")
+	b.ResetTimer()
+	goC := rt(pingPongGo(b, s, n))
+	b.StopTimer()
+	p.wait(b)
+
+	s = newSync(b)
+	p = startC(b, s, "pingpong", strconv.Itoa(n), "1")
+	p.expect(b, "ready")
+	cgo := rt(pingPongCgo(s, n))
+	p.wait(b)
+
+	s = newSync(b)
+	p0 := startC(b, s, "pingpong", strconv.Itoa(n), "0")
+	p1 := startC(b, s, "pingpong", strconv.Itoa(n), "1")
+	cc := rt(time.Duration(max(p0.ns(b), p1.ns(b))))
+	p0.wait(b)
+	p1.wait(b)
+
+	s = newSync(b)
+	g := startGo(b, s, "pingpong", strconv.Itoa(n), "1")
+	g.expect(b, "ready")
+	goGo := rt(pingPongGo(b, s, n))
+	g.wait(b)
+
+	b.ReportMetric(cc, "c-c-ns/rt")
+	b.ReportMetric(goC, "go-c-ns/rt")
+	b.ReportMetric(cgo, "cgo-c-ns/rt")
+	b.ReportMetric(goGo, "go-go-ns/rt")
+	b.ReportMetric(goC/cc, "go-c/c-c")
+	b.ReportMetric(goC/cgo, "go-c/cgo")
+	b.ReportMetric(goGo/cc, "go-go/c-c")
+}
+
+// BenchmarkContendedCounter: a Go goroutine and a C peer increment one
+// counter under the mutex (Go+C), against two C peers (C+C), in one run.
+// ns/op is per increment of Go+C.
+func BenchmarkContendedCounter(b *testing.B) {
+	n := max(b.N, 1000)
+	s := newSync(b)
+	counter := s.u64(pthread.LayoutCounter)
+	p := startC(b, s, "count", strconv.Itoa(n))
+	b.ResetTimer()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < n; i++ {
+			s.m.Lock(bg)
+			*counter++
+			s.m.Unlock()
+		}
+	}()
+	wg.Wait()
+	goNs := time.Since(t0).Nanoseconds()
+	cNs := p.ns(b)
+	p.wait(b)
+	b.StopTimer()
+	if *counter != uint64(2*n) {
+		b.Fatalf("counter %d, want %d", *counter, 2*n)
+	}
+	goC := float64(max(goNs, cNs)) / float64(2*n)
+
+	s = newSync(b)
+	p0 := startC(b, s, "count", strconv.Itoa(n))
+	p1 := startC(b, s, "count", strconv.Itoa(n))
+	cc := float64(max(p0.ns(b), p1.ns(b))) / float64(2*n)
+	p0.wait(b)
+	p1.wait(b)
+
+	b.ReportMetric(goC, "go+c-ns/inc")
+	b.ReportMetric(cc, "c+c-ns/inc")
+	b.ReportMetric(goC/cc, "go+c/c+c")
+}
