@@ -8,7 +8,18 @@
  *   popenpeer copy OUTFILE        copy stdin to OUTFILE until EOF
  *   popenpeer write BYTES BLOCK   write BYTES bytes to stdout in BLOCK-byte writes
  *   popenpeer bench BYTES BLOCK   C baseline: popen("popenpeer write ...", "r"),
- *                                 read it all; print "BYTES NANOSECONDS"
+ *                                 read it all in 64 KiB reads; print "BYTES
+ *                                 NANOSECONDS TIMED": the bytes read, the time
+ *                                 from the first read's return to EOF, and the
+ *                                 bytes read in that time (all but the first read's)
+ *   popenpeer sink OUTFILE        read stdin in 64 KiB reads until EOF; write
+ *                                 "BYTES NANOSECONDS" to OUTFILE: the bytes read
+ *                                 after the first read and the time from the first
+ *                                 read's return to EOF (so the start-up of the
+ *                                 shell and of this program is not counted)
+ *   popenpeer benchw BYTES BLOCK OUTFILE  C baseline of a "w" pipe:
+ *                                 popen("popenpeer sink OUTFILE", "we") and write
+ *                                 BYTES bytes to it in BLOCK-byte writes
  */
 #include <dirent.h>
 #include <errno.h>
@@ -47,7 +58,7 @@ static int write_all(int fd, const char *p, size_t n) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) {
-		fprintf(stderr, "usage: popenpeer fds|lines|exit|kill|copy|write|bench ...\n");
+		fprintf(stderr, "usage: popenpeer fds|lines|exit|kill|copy|write|bench|sink|benchw ...\n");
 		return 2;
 	}
 	const char *m = argv[1];
@@ -127,8 +138,7 @@ int main(int argc, char **argv) {
 			die("popen");
 		int fd = fileno(f);
 		static char buf[65536];
-		long long got = 0;
-		long long t0 = now_ns();
+		long long got = 0, timed = 0, tfirst = 0;
 		for (;;) {
 			ssize_t r = read(fd, buf, sizeof buf);
 			if (r < 0 && errno == EINTR)
@@ -137,12 +147,68 @@ int main(int argc, char **argv) {
 				die("read");
 			if (r == 0)
 				break;
+			if (got == 0)
+				tfirst = now_ns();
+			else
+				timed += r;
 			got += r;
 		}
 		long long t1 = now_ns();
 		if (pclose(f) != 0)
 			die("pclose");
-		printf("%lld %lld\n", got, t1 - t0);
+		printf("%lld %lld %lld\n", got, t1 - tfirst, timed);
+		return 0;
+	}
+	if (!strcmp(m, "sink") && argc == 3) {
+		static char buf[65536];
+		long long got = 0, t0 = 0;
+		for (;;) {
+			ssize_t r = read(0, buf, sizeof buf);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				die("read");
+			if (r == 0)
+				break;
+			if (t0 == 0)
+				t0 = now_ns();
+			else
+				got += r;
+		}
+		long long t1 = now_ns();
+		FILE *out = fopen(argv[2], "w");
+		if (!out)
+			die("fopen");
+		fprintf(out, "%lld %lld\n", got, t0 ? t1 - t0 : 0);
+		if (fclose(out) != 0)
+			die("fclose");
+		return 0;
+	}
+	if (!strcmp(m, "benchw") && argc == 5) {
+		char cmd[8400];
+		char self[4096];
+		ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (sl < 0)
+			die("readlink");
+		self[sl] = 0;
+		snprintf(cmd, sizeof cmd, "exec '%s' sink '%s'", self, argv[4]);
+		long long total = atoll(argv[2]);
+		size_t block = (size_t)atol(argv[3]);
+		char *buf = malloc(block);
+		for (size_t i = 0; i < block; i++)
+			buf[i] = (char)('a' + i % 26);
+		FILE *f = popen(cmd, "we");
+		if (!f)
+			die("popen");
+		int fd = fileno(f);
+		while (total > 0) {
+			size_t n = total < (long long)block ? (size_t)total : block;
+			if (write_all(fd, buf, n) < 0)
+				die("write");
+			total -= (long long)n;
+		}
+		if (pclose(f) != 0)
+			die("pclose");
 		return 0;
 	}
 	fprintf(stderr, "popenpeer: bad arguments\n");
