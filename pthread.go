@@ -74,6 +74,11 @@ func (h PthreadHandle) SetCancel(v bool) {
 // Owned reports whether the calling OS thread holds the lock through h.
 func (h PthreadHandle) Owned() bool { return C.pi_pthread_owned(h.p) != 0 }
 
+// WaitCheck returns nil when the calling OS thread holds the mutex through h
+// exactly once, EPERM when it does not hold it, and EINVAL when it holds a
+// recursive mutex more than once (a condvar wait would not release it).
+func (h PthreadHandle) WaitCheck() error { return errnoErr(C.pi_pthread_wait_check(h.p)) }
+
 // PthreadMutexInit wraps pthread_mutex_init(3) with a pthread_mutexattr_t of
 // the given type (PthreadMutex*), robustness and process-sharing.
 func PthreadMutexInit(m unsafe.Pointer, typ int, robust, pshared bool) error {

@@ -323,10 +323,26 @@ int pi_pthread_owned(void *hv) {
 	return __atomic_load_n(&h->owner, __ATOMIC_ACQUIRE) == pthread_self();
 }
 
-/* pthread_own records that the calling thread took the lock once more. */
+/* pthread_own records that the calling thread took the lock once more. A
+ * new owner starts at depth 1: whatever the record said belonged to a holder
+ * that is gone (a thread that exited holding the lock). */
 static void pthread_own(pi_pthread_handle *h) {
-	h->depth++;
+	if (__atomic_load_n(&h->owner, __ATOMIC_RELAXED) == pthread_self()) {
+		h->depth++;
+		return;
+	}
+	h->depth = 1;
 	__atomic_store_n(&h->owner, pthread_self(), __ATOMIC_RELEASE);
+}
+
+/* pi_pthread_wait_check: 0 when the calling thread holds the mutex through
+ * h exactly once (it may wait on a condvar), EPERM when it does not hold it,
+ * EINVAL when it holds a recursive mutex more than once. */
+int pi_pthread_wait_check(void *hv) {
+	pi_pthread_handle *h = hv;
+	if (!pi_pthread_owned(h))
+		return EPERM;
+	return h->depth == 1 ? 0 : EINVAL;
 }
 
 /* pthread_disown undoes one pthread_own before the unlock; the caller

@@ -115,6 +115,7 @@ void *pi_pthread_handle_new(void);
 void pi_pthread_handle_free(void *h);
 void pi_pthread_cancel_set(void *h, int v);
 int pi_pthread_owned(void *h);
+int pi_pthread_wait_check(void *h);
 
 int pi_pthread_mutex_init(void *m, int type, int robust, int pshared);
 int pi_pthread_mutex_destroy(void *m);

@@ -108,6 +108,12 @@ func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
 		return c.errClosed("pthread_cond_wait")
 	}
 	defer c.release()
+	if err := m.h.WaitCheck(); err != nil {
+		return c.err("pthread_cond_wait", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return c.err("pthread_cond_wait", err)
+	}
 	c.mu.Lock()
 	if c.gate.TryEnter() {
 		c.mu.Unlock()
@@ -116,10 +122,6 @@ func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
 	// Another local goroutine waits in C: park in Go. Registering under m
 	// (which we hold) orders us before the one in C returns (it must get m
 	// back first), so its wake-up reaches us.
-	if !m.h.Owned() {
-		c.mu.Unlock()
-		return c.err("pthread_cond_wait", syscall.EPERM)
-	}
 	ch := make(chan struct{})
 	c.parked[ch] = struct{}{}
 	c.mu.Unlock()

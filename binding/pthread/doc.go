@@ -28,7 +28,9 @@
 // nothing (the Go side checks, whatever the mutex type). Relocking through
 // the same handle returns EDEADLK unless the mutex is Recursive. A
 // goroutine that exits holding a lock ends its thread, which the kernel
-// treats as the owner's death. The write lock of an RWMutex follows the
+// treats as the owner's death (the next locker gets ErrOwnerDead), except on
+// the main thread, which Go wedges instead, so the lock stays held until the
+// process exits; either way that handle keeps its segment pinned. The write lock of an RWMutex follows the
 // same rules; read locks are not tied to a thread.
 //
 // Waiting costs a bounded number of threads: for each handle and direction

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +23,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
+
+// The main goroutine keeps the main thread for itself: Go wedges the main
+// thread, rather than ending it, when a goroutine exits wired to it, and
+// TestGoroutineExitHoldingLock needs the thread to end.
+func init() { runtime.LockOSThread() }
 
 // The test binary doubles as a Go peer process: with POSIXIPC_PTHREAD_HELPER
 // set it runs that helper instead of the tests (as os/exec's tests do).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
@@ -630,4 +631,56 @@ func TestClose(t *testing.T) {
 	}
 	require.NoError(t, m3.Close())
 	// newSync's cleanup closes the segment: nothing is pinned any more.
+}
+
+// A goroutine that exits holding the lock ends its OS thread: the kernel
+// treats it as the owner's death.
+func TestGoroutineExitHoldingLock(t *testing.T) {
+	s := newSync(t)
+	// The dying holder's handle keeps its segment pinned for good (its lock is
+	// never unlocked through it), so it gets a mapping of its own.
+	seg2, err := shm.Open(s.seg.Name())
+	require.NoError(t, err)
+	m2, err := pthread.MutexAt(seg2, pthread.LayoutMutex)
+	require.NoError(t, err)
+	locked := make(chan error)
+	tid := make(chan int, 1)
+	go func() {
+		err := m2.Lock(bg) // returns holding it, thread wired
+		tid <- syscall.Gettid()
+		locked <- err
+	}()
+	require.NoError(t, <-locked)
+	ok := testutil.Eventually(5*time.Second, func() bool {
+		st, _ := s.m.State()
+		return st.OwnerDied
+	})
+	st, _ := s.m.State()
+	require.True(t, ok, "the thread did not end: %v; holder tid %d, pid %d", st, <-tid, os.Getpid())
+	require.ErrorIs(t, s.m.Lock(bg), pthread.ErrOwnerDead)
+	require.NoError(t, s.m.MarkConsistent())
+	require.NoError(t, s.m.Unlock())
+	m2.Close()
+}
+
+func TestCondWaitChecks(t *testing.T) {
+	seg := newSeg(t, 4096)
+	m, err := pthread.NewMutex(seg, 0, &pthread.MutexOptions{Type: pthread.Recursive})
+	require.NoError(t, err)
+	defer m.Close()
+	c, err := pthread.NewCond(seg, 64)
+	require.NoError(t, err)
+	defer c.Close()
+	assert.ErrorIs(t, c.Wait(bg, m), syscall.EPERM, "not held")
+	require.NoError(t, m.Lock(bg))
+	require.NoError(t, m.Lock(bg))
+	assert.ErrorIs(t, c.Wait(bg, m), syscall.EINVAL, "held twice")
+	require.NoError(t, m.Unlock())
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	assert.ErrorIs(t, c.Wait(ctx, m), context.Canceled)
+	ctx, cancel = context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, c.Wait(ctx, m), context.DeadlineExceeded)
+	require.NoError(t, m.Unlock(), "held after the failed waits")
 }
