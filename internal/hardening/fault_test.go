@@ -1,0 +1,386 @@
+package hardening
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// System call numbers (x86_64) at which a victim is killed.
+const (
+	sysPoll           = 7
+	sysFutex          = 202
+	sysMqTimedsend    = 242
+	sysMqTimedreceive = 243
+	sysPpoll          = 271
+)
+
+// faults counts the kills of the matrix that the survivors came through.
+var faults atomic.Int64
+
+// TestFaultMatrix kills (SIGKILL) a C peer or a Go helper process at each
+// critical point and checks what the survivors see. Each row places the kill
+// by synchronisation (a line the victim prints at the point, or the victim
+// observed asleep in the blocking system call), never by sleeping.
+func TestFaultMatrix(t *testing.T) {
+	testutil.CheckFDs(t)
+	rows := []struct {
+		point string
+		run   func(t *testing.T, victim string)
+	}{
+		{"holding a mutex", faultMutexHeld},
+		{"in a condvar wait", faultCondWait},
+		{"between sem_wait and sem_post", faultSemHeld},
+		{"mid-send on a full queue", faultSendFull},
+		{"mid-receive on an empty queue", faultReceiveEmpty},
+		{"mid-create of a segment", faultCreate},
+	}
+	for _, r := range rows {
+		for _, victim := range []string{"C", "Go"} {
+			t.Run(fmt.Sprintf("%s/%s victim", r.point, victim), func(t *testing.T) {
+				before := shmEntries(t)
+				t.Cleanup(func() { assertNoNewShm(t, before) }) // runs after the others
+				r.run(t, victim)
+				if !t.Failed() {
+					faults.Add(1)
+				}
+			})
+		}
+	}
+	t.Logf("faults injected and survived: %d", faults.Load())
+}
+
+// faultMutexHeld: the victim dies holding the robust mutex with its data
+// half updated (a != b). The next holder gets ErrOwnerDead with the lock,
+// repairs, marks consistent; afterwards both languages lock normally.
+func faultMutexHeld(t *testing.T, victim string) {
+	s := newSync(t)
+	p := start(t, victim, "mutex-hold", s.name)
+	p.expect(t, "ready")
+	p.kill9(t)
+
+	st, err := s.m.State()
+	require.NoError(t, err)
+	assert.True(t, st.OwnerDied, "the kernel marked the owner dead: %v", st)
+
+	if victim == "C" {
+		// The Go survivor recovers.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := s.m.Lock(ctx)
+		require.ErrorIs(t, err, pthread.ErrOwnerDead)
+		assert.Equal(t, *s.u64(offA), *s.u64(offB)+1, "the dead holder's half update is visible")
+		*s.u64(offB) = *s.u64(offA)
+		require.NoError(t, s.m.MarkConsistent())
+		require.NoError(t, s.m.Unlock())
+	} else {
+		// The C survivor recovers (it prints "owner died" and repairs).
+		c := startC(t, "lock-count", s.name, "100")
+		c.expect(t, "owner died")
+		c.expect(t, "done 100")
+		c.wait(t)
+	}
+	// Everyone goes on: C and Go count under the mutex, nobody sees owner death.
+	c := startC(t, "lock-count", s.name, "1000")
+	for i := 0; i < 1000; i++ {
+		require.NoError(t, s.m.Lock(context.Background()))
+		*s.u64(pthread.LayoutCounter)++
+		require.NoError(t, s.m.Unlock())
+	}
+	c.expect(t, "done 1000")
+	c.wait(t)
+	want := uint64(2000)
+	if victim == "Go" {
+		want += 100
+	}
+	assert.Equal(t, want, *s.u64(pthread.LayoutCounter))
+	assert.Equal(t, *s.u64(offA), *s.u64(offB))
+	st, err = s.m.State()
+	require.NoError(t, err)
+	assert.False(t, st.Locked || st.OwnerDied || st.NotRecoverable, "%v", st)
+}
+
+// faultCondWait: the victim dies inside pthread_cond_wait (the mutex free,
+// the victim asleep on the condvar's futex). The mutex needs no recovery; the
+// condvar is re-initialised while nobody waits (glibc keeps the dead waiter's
+// reference), then a new waiter is woken.
+func faultCondWait(t *testing.T, victim string) {
+	s := newSync(t)
+	p := start(t, victim, "cond-wait", s.name)
+	p.expect(t, "waiting")
+	// The victim released the mutex, which it does only inside the wait.
+	require.NoError(t, s.m.Lock(context.Background()))
+	require.NoError(t, s.m.Unlock())
+	waitFutexIn(t, p, s.name)
+	p.kill9(t)
+
+	// The mutex was free: no owner death, no repair.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, s.m.Lock(ctx))
+	require.NoError(t, s.m.Unlock())
+
+	// Recovery: re-initialise the condvar while nobody waits on it.
+	require.NoError(t, s.c.Close())
+	c, err := pthread.NewCond(s.seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	s.c = c
+	t.Cleanup(func() { c.Close() })
+
+	// A new waiter of the other language is woken normally.
+	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	w := start(t, other, "cond-wait", s.name)
+	w.expect(t, "waiting")
+	require.NoError(t, s.m.Lock(ctx))
+	atomic.StoreUint64(s.u64(pthread.LayoutTurn), 99)
+	require.NoError(t, s.c.Broadcast())
+	require.NoError(t, s.m.Unlock())
+	w.expect(t, "woken")
+	w.wait(t)
+}
+
+// faultSemHeld: the victim dies between sem_wait and sem_post. Exactly its
+// unit is lost: a survivor blocked in Wait stays blocked, the value is one
+// less, and the ledger names the unit; the supervisor (this test) posts it
+// back, which wakes the survivor.
+func faultSemHeld(t *testing.T, victim string) {
+	s := newSync(t)
+	const units = 3
+	name, sm := newSem(t, units)
+	// The survivors hold units-1 of them; the victim takes the last one.
+	for i := 0; i < units-1; i++ {
+		require.NoError(t, sm.TryWait())
+	}
+	p := start(t, victim, "sem-hold", name, s.name)
+	p.expect(t, "ready")
+
+	woke := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() { woke <- sm.Wait(ctx) }()
+	p.kill9(t)
+
+	// The survivors give back theirs: the value is units-1, not units.
+	for i := 0; i < units-1; i++ {
+		require.NoError(t, sm.Post())
+	}
+	// The blocked waiter takes one of them; then exactly units-2 remain.
+	require.NoError(t, <-woke)
+	v, err := sm.Value()
+	require.NoError(t, err)
+	assert.Equal(t, units-2, v, "exactly one unit (the dead holder's) is lost")
+	require.NoError(t, sm.Post()) // the waiter's
+	v, err = sm.Value()
+	require.NoError(t, err)
+	require.Equal(t, units-1, v, "exactly one unit is lost")
+
+	// Drain: units-1 succeed, the next would block.
+	for i := 0; i < units-1; i++ {
+		require.NoError(t, sm.TryWait())
+	}
+	require.ErrorIs(t, sm.TryWait(), syscall.EAGAIN)
+	go func() { woke <- sm.Wait(ctx) }()
+
+	// Recovery: the ledger says the dead process held one unit.
+	ledger := atomic.SwapUint64(s.u64(offLedger), 0)
+	require.Equal(t, uint64(1), ledger)
+	for i := uint64(0); i < ledger; i++ {
+		require.NoError(t, sm.Post())
+	}
+	require.NoError(t, <-woke, "the recovered unit wakes the blocked survivor")
+	for i := 0; i < units; i++ {
+		require.NoError(t, sm.Post())
+	}
+	v, err = sm.Value()
+	require.NoError(t, err)
+	assert.Equal(t, units, v, "recovered: every unit is back")
+}
+
+// faultSendFull: the victim dies blocked in a send on a full queue. The
+// queued messages are received once each in order, the victim's never, and
+// the queue goes on working for both languages.
+func faultSendFull(t *testing.T, victim string) {
+	name, q := newQueue(t, 10)
+	for i := 0; i < 10; i++ {
+		require.NoError(t, q.TrySend([]byte(fmt.Sprintf("m%d", i)), 0))
+	}
+	p := start(t, victim, "mq-send", name, "victim")
+	p.expect(t, "sending")
+	p.waitInSyscall(t, sysMqTimedsend, sysPoll, sysPpoll)
+	p.kill9(t)
+
+	buf := make([]byte, 64)
+	for i := 0; i < 10; i++ {
+		n, _, err := q.TryReceive(buf)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("m%d", i), string(buf[:n]))
+	}
+	_, _, err := q.TryReceive(buf)
+	require.ErrorIs(t, err, syscall.EAGAIN, "the dead sender's message must not appear")
+
+	// Both languages send again through the same queue.
+	for _, lang := range []string{"C", "Go"} {
+		s := start(t, lang, "mq-send", name, "after-"+lang)
+		s.expect(t, "sending")
+		s.expect(t, "sent")
+		s.wait(t)
+		n, _, err := q.Receive(context.Background(), buf)
+		require.NoError(t, err)
+		require.Equal(t, "after-"+lang, string(buf[:n]))
+	}
+}
+
+// faultReceiveEmpty: the victim dies blocked in a receive on an empty queue;
+// a message sent afterwards goes to the survivor, not to the dead.
+func faultReceiveEmpty(t *testing.T, victim string) {
+	name, q := newQueue(t, 10)
+	p := start(t, victim, "mq-recv", name)
+	p.expect(t, "receiving")
+	p.waitInSyscall(t, sysMqTimedreceive, sysPoll, sysPpoll)
+	p.kill9(t)
+	require.NoError(t, q.TrySend([]byte("x"), 0))
+	buf := make([]byte, 64)
+	n, _, err := q.TryReceive(buf)
+	require.NoError(t, err)
+	require.Equal(t, "x", string(buf[:n]))
+	_, _, err = q.TryReceive(buf)
+	require.ErrorIs(t, err, syscall.EAGAIN)
+}
+
+// faultCreate: the victim dies creating a segment. binding/shm (Go) publishes
+// a segment whole or not at all: no name, no file left. A C creator killed
+// between shm_open(O_CREAT) and ftruncate leaves a 0-byte object, which Open
+// refuses with EAGAIN; once its creator is known dead, the survivor removes
+// it and creates the segment.
+func faultCreate(t *testing.T, victim string) {
+	name := testutil.Name("hcreate")
+	t.Cleanup(func() { shm.Unlink(name) })
+	if victim == "C" {
+		p := startC(t, "shm-create-partial", name)
+		p.expect(t, "ready")
+		p.kill9(t)
+		_, err := shm.Open(name)
+		require.ErrorIs(t, err, syscall.EAGAIN)
+		assert.Contains(t, err.Error(), "not sized it yet")
+		_, err = shm.CreateOrOpen(name, 4096, 0o600)
+		require.ErrorIs(t, err, syscall.EAGAIN, "the 0-byte object is never used as is")
+		require.NoError(t, shm.Unlink(name)) // its creator is dead: remove it
+	} else {
+		p := startGo(t, "shm-create", name)
+		p.expect(t, "ready")
+		p.kill9(t)
+		_, err := shm.Open(name)
+		require.ErrorIs(t, err, fs.ErrNotExist, "a half-made segment must not be visible")
+		for _, e := range shmEntries(t) {
+			assert.NotContains(t, e, name[1:], "nothing left in /dev/shm")
+		}
+	}
+	seg, err := shm.CreateWith(name, 4096, 0o600, func(s *shm.Segment) error {
+		_, err := s.WriteAt([]byte("whole"), 0)
+		return err
+	})
+	require.NoError(t, err)
+	require.NoError(t, seg.Close())
+	seg, err = shm.OpenSize(name, 4096)
+	require.NoError(t, err)
+	b := make([]byte, 5)
+	_, err = seg.ReadAt(b, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "whole", string(b))
+	require.NoError(t, seg.Close())
+	require.NoError(t, shm.Unlink(name))
+}
+
+// waitFutexIn waits until a thread of p sleeps in futex(2) on an address
+// inside its mapping of the segment name: it is asleep on the condvar.
+func waitFutexIn(t testing.TB, p *proc, name string) {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	ok := testutil.Eventually(30*time.Second, func() bool {
+		lo, hi := mapping(pid, name)
+		if lo == 0 {
+			return false
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(b))
+			if len(f) < 2 || f[0] != strconv.Itoa(sysFutex) {
+				continue
+			}
+			addr, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+			if err == nil && addr >= lo && addr < hi {
+				return true
+			}
+		}
+		return false
+	})
+	require.True(t, ok, "the victim never slept on the condvar; stderr: %s", p.errb)
+}
+
+// mapping returns the address range where process pid maps /dev/shm/name.
+func mapping(pid int, name string) (lo, hi uint64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasSuffix(l, shm.Dir+name) && !strings.HasSuffix(l, shm.Dir+name+" (deleted)") {
+			continue
+		}
+		r, _, _ := strings.Cut(l, " ")
+		a, b, _ := strings.Cut(r, "-")
+		lo, _ = strconv.ParseUint(a, 16, 64)
+		hi, _ = strconv.ParseUint(b, 16, 64)
+		return lo, hi
+	}
+	return 0, 0
+}
+
+// shmEntries lists /dev/shm.
+func shmEntries(t testing.TB) []string {
+	t.Helper()
+	ents, err := os.ReadDir(shm.Dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// assertNoNewShm checks that /dev/shm holds no entry of this process that
+// was not there before (other test binaries may run at the same time).
+func assertNoNewShm(t testing.TB, before []string) {
+	t.Helper()
+	had := map[string]bool{}
+	for _, n := range before {
+		had[n] = true
+	}
+	mine := fmt.Sprintf("-%d-", os.Getpid())
+	for _, n := range shmEntries(t) {
+		if !had[n] && strings.Contains(n, mine) {
+			t.Errorf("left in /dev/shm: %s", n)
+		}
+	}
+}

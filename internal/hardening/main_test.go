@@ -1,0 +1,361 @@
+package hardening
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/posixipc/posixipc/binding/mq"
+	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/sem"
+	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/peer"
+	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// Offsets in the struct posixipc_sync at offset 0 of every test segment
+// (crt/posixipc_layout.h): a and b are equal whenever the mutex is free, the
+// ledger counts the semaphore units held by processes.
+const (
+	offA      = pthread.LayoutA
+	offB      = pthread.LayoutB
+	offLedger = pthread.LayoutB + 8 // reserved[0]
+)
+
+// The test binary doubles as the Go helper process: with HARDENING_HELPER
+// set it runs that helper (arguments in HARDENING_ARGS) instead of the tests.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("HARDENING_HELPER"); mode != "" {
+		os.Exit(helper(mode, strings.Fields(os.Getenv("HARDENING_ARGS"))))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// helper runs one Go peer; the modes mirror crt/faultpeer.c's commands.
+func helper(mode string, args []string) int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "helper:", err); return 1 }
+	say := func(s string) { fmt.Println(s) }
+	ctx := context.Background()
+	// blockUntilKilled waits for the kill; it returns when the test (which
+	// holds our stdin) has gone, so an orphan does not linger.
+	blockUntilKilled := func() int { io.Copy(io.Discard, os.Stdin); return 1 }
+	attach := func(name string) (*shm.Segment, *pthread.Mutex, error) {
+		seg, err := shm.Open(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := pthread.MutexAt(seg, pthread.LayoutMutex)
+		return seg, m, err
+	}
+	switch mode {
+	case "mutex-hold":
+		seg, m, err := attach(args[0])
+		if err != nil {
+			return fail(err)
+		}
+		if err := lockRepair(ctx, seg, m); err != nil {
+			return fail(err)
+		}
+		atomic.AddUint64(u64(seg, offA), 1) // half an update
+		say("ready")
+		return blockUntilKilled()
+	case "cond-wait":
+		seg, m, err := attach(args[0])
+		if err != nil {
+			return fail(err)
+		}
+		c, err := pthread.CondAt(seg, pthread.LayoutCond)
+		if err != nil {
+			return fail(err)
+		}
+		if err := lockRepair(ctx, seg, m); err != nil {
+			return fail(err)
+		}
+		say("waiting")
+		for atomic.LoadUint64(u64(seg, pthread.LayoutTurn)) != 99 {
+			if err := c.Wait(ctx, m); err != nil {
+				return fail(err)
+			}
+		}
+		m.Unlock()
+		say("woken")
+	case "sem-hold":
+		s, err := sem.Open(args[0], 0, 0, 0)
+		if err != nil {
+			return fail(err)
+		}
+		seg, err := shm.Open(args[1])
+		if err != nil {
+			return fail(err)
+		}
+		if err := s.Wait(ctx); err != nil {
+			return fail(err)
+		}
+		atomic.AddUint64(u64(seg, offLedger), 1)
+		say("ready")
+		return blockUntilKilled()
+	case "mq-send":
+		q, err := mq.Open(args[0], mq.O_WRONLY, 0, nil)
+		if err != nil {
+			return fail(err)
+		}
+		say("sending")
+		if err := q.Send(ctx, []byte(args[1]), 0); err != nil {
+			return fail(err)
+		}
+		say("sent")
+	case "mq-recv":
+		q, err := mq.Open(args[0], mq.O_RDONLY, 0, nil)
+		if err != nil {
+			return fail(err)
+		}
+		buf := make([]byte, q.MsgSize())
+		say("receiving")
+		n, _, err := q.Receive(ctx, buf)
+		if err != nil {
+			return fail(err)
+		}
+		say(string(buf[:n]))
+	case "shm-create":
+		_, err := shm.CreateWith(args[0], 4096, 0o600, func(*shm.Segment) error {
+			say("ready") // inside the creation: the segment is not published yet
+			blockUntilKilled()
+			return errors.New("not killed")
+		})
+		return fail(err)
+	case "soak":
+		ms, _ := strconv.Atoi(args[4])
+		n, err := soakWorker(args[0], args[1], args[2], args[3], time.Duration(ms)*time.Millisecond, say)
+		if err != nil {
+			return fail(err)
+		}
+		say(fmt.Sprintf("done %d", n))
+	default:
+		return fail(fmt.Errorf("unknown helper %q", mode))
+	}
+	return 0
+}
+
+// lockRepair locks m; after ErrOwnerDead it repairs the data (b = a) and
+// marks the mutex consistent, the documented recovery.
+func lockRepair(ctx context.Context, seg *shm.Segment, m *pthread.Mutex) error {
+	err := m.Lock(ctx)
+	if errors.Is(err, pthread.ErrOwnerDead) {
+		fmt.Println("owner died")
+		*u64(seg, offB) = *u64(seg, offA)
+		err = m.MarkConsistent()
+	}
+	return err
+}
+
+// u64 returns the uint64 at off in seg.
+func u64(seg *shm.Segment, off int) *uint64 {
+	return (*uint64)(unsafe.Pointer(&seg.Bytes()[off]))
+}
+
+// syncSeg is a fresh segment with a struct posixipc_sync at offset 0 whose
+// robust mutex and condvar Go initialised.
+type syncSeg struct {
+	name string
+	seg  *shm.Segment
+	m    *pthread.Mutex
+	c    *pthread.Cond
+}
+
+func newSync(t testing.TB) *syncSeg {
+	t.Helper()
+	s := &syncSeg{name: testutil.Name("hard")}
+	var err error
+	s.seg, err = shm.Create(s.name, 4096, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		shm.Unlink(s.name)
+		if err := s.seg.Close(); err != nil {
+			t.Errorf("closing the segment: %v", err)
+		}
+	})
+	s.m, err = pthread.NewMutex(s.seg, pthread.LayoutMutex, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.m.Close() })
+	s.c, err = pthread.NewCond(s.seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.c.Close() })
+	return s
+}
+
+func (s *syncSeg) u64(off int) *uint64 { return u64(s.seg, off) }
+
+// newSem creates a named semaphore with value, unlinked at cleanup.
+func newSem(t testing.TB, value int) (string, *sem.Sem) {
+	t.Helper()
+	name := testutil.Name("hsem")
+	s, err := sem.Open(name, os.O_CREATE|os.O_EXCL, 0o600, value)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		s.Close()
+		sem.Unlink(name)
+	})
+	return name, s
+}
+
+// newQueue creates a queue of max messages of 64 bytes, unlinked at cleanup.
+func newQueue(t testing.TB, max int) (string, *mq.Queue) {
+	t.Helper()
+	name := testutil.Name("hmq")
+	q, err := mq.Create(name, 0o600, &mq.Attr{MaxMsg: max, MsgSize: 64})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		q.Close()
+		mq.Unlink(name)
+	})
+	return name, q
+}
+
+// proc is a running peer process (C or Go) with its stdout by line.
+type proc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	errb  *strings.Builder
+}
+
+func startProc(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 100), errb: &strings.Builder{}}
+	cmd.Stderr = p.errb
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		io.Copy(io.Discard, out)
+		close(p.lines)
+	}()
+	t.Cleanup(func() {
+		in.Close()
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		<-done
+	})
+	return p
+}
+
+// startC runs crt/faultpeer with args.
+func startC(t testing.TB, args ...string) *proc {
+	t.Helper()
+	c, err := peer.Command("faultpeer", args...)
+	require.NoError(t, err)
+	return startProc(t, c)
+}
+
+// startGo runs this test binary as the Go helper mode with args.
+func startGo(t testing.TB, mode string, args ...string) *proc {
+	t.Helper()
+	c := exec.Command(os.Args[0], "-test.run=^$")
+	c.Env = append(os.Environ(), "HARDENING_HELPER="+mode, "HARDENING_ARGS="+strings.Join(args, " "))
+	return startProc(t, c)
+}
+
+// start runs the C peer (lang "C") or the Go helper ("Go") with the same
+// command line.
+func start(t testing.TB, lang, mode string, args ...string) *proc {
+	t.Helper()
+	if lang == "C" {
+		return startC(t, append([]string{mode}, args...)...)
+	}
+	return startGo(t, mode, args...)
+}
+
+// next returns p's next output line.
+func (p *proc) next(t testing.TB) string {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		require.True(t, ok, "peer ended early; stderr: %s", p.errb)
+		return l
+	case <-time.After(30 * time.Second):
+		t.Fatalf("peer said nothing for 30s; stderr: %s", p.errb)
+		return ""
+	}
+}
+
+// expect waits for p's next line and checks it.
+func (p *proc) expect(t testing.TB, want string) {
+	t.Helper()
+	require.Equal(t, want, p.next(t), "stderr: %s", p.errb)
+}
+
+// wait waits for p to exit with status 0.
+func (p *proc) wait(t testing.TB) {
+	t.Helper()
+	require.NoError(t, p.cmd.Wait(), "stderr: %s", p.errb)
+}
+
+// kill9 kills p with SIGKILL and reaps it: when it returns, p is gone and
+// the kernel has run its exit (robust list, descriptors, mappings).
+func (p *proc) kill9(t testing.TB) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	err := p.cmd.Wait()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "%v", err)
+	ws := ee.Sys().(syscall.WaitStatus)
+	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "exit: %v; stderr: %s", err, p.errb)
+}
+
+// inSyscall reports whether a thread of process pid sleeps in one of the
+// system calls nrs (by number, from /proc/PID/task/TID/syscall).
+func inSyscall(pid int, nrs ...int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) == 0 {
+			continue
+		}
+		nr, err := strconv.Atoi(fields[0])
+		if err != nil {
+			continue
+		}
+		for _, want := range nrs {
+			if nr == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// waitInSyscall waits until p sleeps in one of the system calls nrs: the
+// synchronisation that places a kill inside a blocking call.
+func (p *proc) waitInSyscall(t testing.TB, nrs ...int) {
+	t.Helper()
+	require.True(t, testutil.Eventually(30*time.Second, func() bool { return inSyscall(p.cmd.Process.Pid, nrs...) }),
+		"peer never blocked in syscalls %v; stderr: %s", nrs, p.errb)
+}
