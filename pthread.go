@@ -10,6 +10,10 @@ import (
 	"unsafe"
 )
 
+// The pthread shims take addresses as uintptr_t: the objects live in shared
+// memory (never Go memory), so passing integers skips cgo's pointer checks
+// on the hot path.
+
 // Sizes and alignments of glibc's pthread_mutex_t, pthread_cond_t and
 // pthread_rwlock_t on this platform, as the C compiler sees them.
 const (
@@ -47,7 +51,7 @@ const (
 // PthreadHandle is the C state of one Go handle of a pthread object: the
 // cancel flag its canceller sets and the thread holding the lock through it.
 // It lives in malloc'd C memory; the zero value is no handle.
-type PthreadHandle struct{ p unsafe.Pointer }
+type PthreadHandle struct{ p C.uintptr_t }
 
 // NewPthreadHandle allocates a handle (calloc). Free it with Free.
 func NewPthreadHandle() (PthreadHandle, error) {
@@ -55,7 +59,7 @@ func NewPthreadHandle() (PthreadHandle, error) {
 	if p == nil {
 		return PthreadHandle{}, syscall.ENOMEM
 	}
-	return PthreadHandle{p}, nil
+	return PthreadHandle{C.uintptr_t(uintptr(p))}, nil
 }
 
 // Free releases the handle. No call may use it afterwards.
@@ -82,24 +86,26 @@ func (h PthreadHandle) WaitCheck() error { return errnoErr(C.pi_pthread_wait_che
 // PthreadMutexInit wraps pthread_mutex_init(3) with a pthread_mutexattr_t of
 // the given type (PthreadMutex*), robustness and process-sharing.
 func PthreadMutexInit(m unsafe.Pointer, typ int, robust, pshared bool) error {
-	return errnoErr(C.pi_pthread_mutex_init(m, C.int(typ), pthreadBool(robust), pthreadBool(pshared)))
+	return errnoErr(C.pi_pthread_mutex_init(pthreadAddr(m), C.int(typ), pthreadBool(robust), pthreadBool(pshared)))
 }
 
 // PthreadMutexDestroy wraps pthread_mutex_destroy(3).
-func PthreadMutexDestroy(m unsafe.Pointer) error { return errnoErr(C.pi_pthread_mutex_destroy(m)) }
+func PthreadMutexDestroy(m unsafe.Pointer) error {
+	return errnoErr(C.pi_pthread_mutex_destroy(pthreadAddr(m)))
+}
 
 // PthreadMutexState reads glibc's __lock (futex word), __owner and __kind
 // fields of the mutex at m without locking it.
 func PthreadMutexState(m unsafe.Pointer) (lock, owner, kind int32) {
 	var l, o, k C.int
-	C.pi_pthread_mutex_state(m, &l, &o, &k)
+	C.pi_pthread_mutex_state(pthreadAddr(m), &l, &o, &k)
 	return int32(l), int32(o), int32(k)
 }
 
 // PthreadMutexTrylock wraps pthread_mutex_trylock(3); on success (and on
 // EOWNERDEAD, where the lock is taken too) h records the calling thread.
 func PthreadMutexTrylock(m unsafe.Pointer, h PthreadHandle) error {
-	return errnoErr(C.pi_pthread_mutex_trylock(m, h.p))
+	return errnoErr(C.pi_pthread_mutex_trylock(pthreadAddr(m), h.p))
 }
 
 // PthreadMutexLock waits for the mutex with pthread_mutex_clocklock(3) on
@@ -107,35 +113,37 @@ func PthreadMutexTrylock(m unsafe.Pointer, h PthreadHandle) error {
 // h's cancel flag is set and ETIMEDOUT once timeout (nanoseconds, negative
 // for none) has passed.
 func PthreadMutexLock(m unsafe.Pointer, h PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_mutex_lock(m, h.p, C.int64_t(timeout)))
+	return errnoErr(C.pi_pthread_mutex_lock(pthreadAddr(m), h.p, C.int64_t(timeout)))
 }
 
 // PthreadMutexUnlock wraps pthread_mutex_unlock(3). It returns EPERM, without
 // calling it, unless the calling thread holds the mutex through h.
 func PthreadMutexUnlock(m unsafe.Pointer, h PthreadHandle) error {
-	return errnoErr(C.pi_pthread_mutex_unlock(m, h.p))
+	return errnoErr(C.pi_pthread_mutex_unlock(pthreadAddr(m), h.p))
 }
 
 // PthreadMutexConsistent wraps pthread_mutex_consistent(3); EPERM unless the
 // calling thread holds the mutex through h.
 func PthreadMutexConsistent(m unsafe.Pointer, h PthreadHandle) error {
-	return errnoErr(C.pi_pthread_mutex_consistent(m, h.p))
+	return errnoErr(C.pi_pthread_mutex_consistent(pthreadAddr(m), h.p))
 }
 
 // PthreadCondInit wraps pthread_cond_init(3) with a pthread_condattr_t of
 // the given process-sharing and clock (CLOCK_MONOTONIC or CLOCK_REALTIME).
 func PthreadCondInit(c unsafe.Pointer, pshared, monotonic bool) error {
-	return errnoErr(C.pi_pthread_cond_init(c, pthreadBool(pshared), pthreadBool(monotonic)))
+	return errnoErr(C.pi_pthread_cond_init(pthreadAddr(c), pthreadBool(pshared), pthreadBool(monotonic)))
 }
 
 // PthreadCondDestroy wraps pthread_cond_destroy(3).
-func PthreadCondDestroy(c unsafe.Pointer) error { return errnoErr(C.pi_pthread_cond_destroy(c)) }
+func PthreadCondDestroy(c unsafe.Pointer) error {
+	return errnoErr(C.pi_pthread_cond_destroy(pthreadAddr(c)))
+}
 
 // PthreadCondState reads glibc's __wrefs field of the condvar at c (bit 0:
 // process-shared, bit 1: CLOCK_MONOTONIC, the rest: waiter references).
 func PthreadCondState(c unsafe.Pointer) uint32 {
 	var w C.uint
-	C.pi_pthread_cond_state(c, &w)
+	C.pi_pthread_cond_state(pthreadAddr(c), &w)
 	return uint32(w)
 }
 
@@ -145,85 +153,93 @@ func PthreadCondState(c unsafe.Pointer) uint32 {
 // ENOTRECOVERABLE and the EPERM/EINVAL it reports before waiting. It returns
 // ECANCELED when PthreadCondKick(c, hc) woke it.
 func PthreadCondWait(c, m unsafe.Pointer, hm, hc PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_cond_wait(c, m, hm.p, hc.p, C.int64_t(timeout)))
+	return errnoErr(C.pi_pthread_cond_wait(pthreadAddr(c), pthreadAddr(m), hm.p, hc.p, C.int64_t(timeout)))
 }
 
 // PthreadCondSignal wraps pthread_cond_signal(3).
-func PthreadCondSignal(c unsafe.Pointer) error { return errnoErr(C.pi_pthread_cond_signal(c)) }
+func PthreadCondSignal(c unsafe.Pointer) error {
+	return errnoErr(C.pi_pthread_cond_signal(pthreadAddr(c)))
+}
 
 // PthreadCondBroadcast wraps pthread_cond_broadcast(3).
 func PthreadCondBroadcast(c unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_cond_broadcast(c))
+	return errnoErr(C.pi_pthread_cond_broadcast(pthreadAddr(c)))
 }
 
 // PthreadCondKick sets hc's cancel flag and broadcasts c, so that a
 // PthreadCondWait with hc returns ECANCELED (the other waiters wake
 // spuriously, which POSIX allows).
-func PthreadCondKick(c unsafe.Pointer, hc PthreadHandle) { C.pi_pthread_cond_kick(c, hc.p) }
+func PthreadCondKick(c unsafe.Pointer, hc PthreadHandle) {
+	C.pi_pthread_cond_kick(pthreadAddr(c), hc.p)
+}
 
 // PthreadRWLockInit wraps pthread_rwlock_init(3) with a pthread_rwlockattr_t
 // of the given process-sharing and kind (writer- or reader-preferring).
 func PthreadRWLockInit(rw unsafe.Pointer, pshared, preferWriter bool) error {
-	return errnoErr(C.pi_pthread_rwlock_init(rw, pthreadBool(pshared), pthreadBool(preferWriter)))
+	return errnoErr(C.pi_pthread_rwlock_init(pthreadAddr(rw), pthreadBool(pshared), pthreadBool(preferWriter)))
 }
 
 // PthreadRWLockDestroy wraps pthread_rwlock_destroy(3).
 func PthreadRWLockDestroy(rw unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_rwlock_destroy(rw))
+	return errnoErr(C.pi_pthread_rwlock_destroy(pthreadAddr(rw)))
 }
 
 // PthreadRWLockShared reads glibc's __shared field of the rwlock at rw.
 func PthreadRWLockShared(rw unsafe.Pointer) bool {
 	var s C.int
-	C.pi_pthread_rwlock_state(rw, &s)
+	C.pi_pthread_rwlock_state(pthreadAddr(rw), &s)
 	return s != 0
 }
 
 // PthreadRWLockTryrdlock wraps pthread_rwlock_tryrdlock(3).
 func PthreadRWLockTryrdlock(rw unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_rwlock_tryrdlock(rw))
+	return errnoErr(C.pi_pthread_rwlock_tryrdlock(pthreadAddr(rw)))
 }
 
 // PthreadRWLockTrywrlock wraps pthread_rwlock_trywrlock(3); on success h
 // records the calling thread.
 func PthreadRWLockTrywrlock(rw unsafe.Pointer, h PthreadHandle) error {
-	return errnoErr(C.pi_pthread_rwlock_trywrlock(rw, h.p))
+	return errnoErr(C.pi_pthread_rwlock_trywrlock(pthreadAddr(rw), h.p))
 }
 
 // PthreadRWLockRdlock waits with pthread_rwlock_clockrdlock(3) on
 // CLOCK_MONOTONIC in slices, like PthreadMutexLock.
 func PthreadRWLockRdlock(rw unsafe.Pointer, h PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_rwlock_rdlock(rw, h.p, C.int64_t(timeout)))
+	return errnoErr(C.pi_pthread_rwlock_rdlock(pthreadAddr(rw), h.p, C.int64_t(timeout)))
 }
 
 // PthreadRWLockWrlock waits with pthread_rwlock_clockwrlock(3) on
 // CLOCK_MONOTONIC in slices, like PthreadMutexLock; h records the thread.
 func PthreadRWLockWrlock(rw unsafe.Pointer, h PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_rwlock_wrlock(rw, h.p, C.int64_t(timeout)))
+	return errnoErr(C.pi_pthread_rwlock_wrlock(pthreadAddr(rw), h.p, C.int64_t(timeout)))
 }
 
 // PthreadRWLockUnlock wraps pthread_rwlock_unlock(3). For a write lock
 // (writer true) it returns EPERM, without calling it, unless the calling
 // thread holds the lock through h.
 func PthreadRWLockUnlock(rw unsafe.Pointer, h PthreadHandle, writer bool) error {
-	return errnoErr(C.pi_pthread_rwlock_unlock(rw, h.p, pthreadBool(writer)))
+	return errnoErr(C.pi_pthread_rwlock_unlock(pthreadAddr(rw), h.p, pthreadBool(writer)))
 }
 
 // PthreadMutexLockPlain is a bare blocking pthread_mutex_lock(3): no slices,
 // no cancellation. It is the cgo baseline of the benchmarks.
 func PthreadMutexLockPlain(m unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_mutex_lock_plain(m))
+	return errnoErr(C.pi_pthread_mutex_lock_plain(pthreadAddr(m)))
 }
 
 // PthreadMutexUnlockPlain is a bare pthread_mutex_unlock(3).
 func PthreadMutexUnlockPlain(m unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_mutex_unlock_plain(m))
+	return errnoErr(C.pi_pthread_mutex_unlock_plain(pthreadAddr(m)))
 }
 
 // PthreadCondWaitPlain is a bare blocking pthread_cond_wait(3).
 func PthreadCondWaitPlain(c, m unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_cond_wait_plain(c, m))
+	return errnoErr(C.pi_pthread_cond_wait_plain(pthreadAddr(c), pthreadAddr(m)))
 }
+
+// addr passes a pointer into shared (or C) memory to C as an integer:
+// never a Go pointer, so the cgo pointer checks have nothing to check.
+func pthreadAddr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
 
 func pthreadBool(b bool) C.int {
 	if b {

@@ -306,9 +306,9 @@ int pi_ftok(const char *path, int proj_id, int *key) {
 
 void *pi_pthread_handle_new(void) { return calloc(1, sizeof(pi_pthread_handle)); }
 
-void pi_pthread_handle_free(void *h) { free(h); }
+void pi_pthread_handle_free(uintptr_t h) { free((void *)h); }
 
-void pi_pthread_cancel_set(void *hv, int v) {
+void pi_pthread_cancel_set(uintptr_t hv, int v) {
 	__atomic_store_n(&((pi_pthread_handle *)hv)->cancel, v, __ATOMIC_SEQ_CST);
 }
 
@@ -318,8 +318,8 @@ static int pthread_canceled(pi_pthread_handle *h) {
 
 /* pi_pthread_owned reports whether the calling thread holds the lock
  * through handle h. */
-int pi_pthread_owned(void *hv) {
-	pi_pthread_handle *h = hv;
+int pi_pthread_owned(uintptr_t hv) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
 	return __atomic_load_n(&h->owner, __ATOMIC_ACQUIRE) == pthread_self();
 }
 
@@ -338,9 +338,9 @@ static void pthread_own(pi_pthread_handle *h) {
 /* pi_pthread_wait_check: 0 when the calling thread holds the mutex through
  * h exactly once (it may wait on a condvar), EPERM when it does not hold it,
  * EINVAL when it holds a recursive mutex more than once. */
-int pi_pthread_wait_check(void *hv) {
-	pi_pthread_handle *h = hv;
-	if (!pi_pthread_owned(h))
+int pi_pthread_wait_check(uintptr_t hv) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	if (!pi_pthread_owned((uintptr_t)h))
 		return EPERM;
 	return h->depth == 1 ? 0 : EINVAL;
 }
@@ -368,7 +368,7 @@ static void pthread_abs(int64_t rel_ns, struct timespec *ts) {
 	ts->tv_nsec = end % 1000000000;
 }
 
-int pi_pthread_mutex_init(void *m, int type, int robust, int pshared) {
+int pi_pthread_mutex_init(uintptr_t m, int type, int robust, int pshared) {
 	pthread_mutexattr_t a;
 	int r = pthread_mutexattr_init(&a);
 	if (r)
@@ -381,13 +381,13 @@ int pi_pthread_mutex_init(void *m, int type, int robust, int pshared) {
 	return r;
 }
 
-int pi_pthread_mutex_destroy(void *m) { return pthread_mutex_destroy((pthread_mutex_t *)m); }
+int pi_pthread_mutex_destroy(uintptr_t m) { return pthread_mutex_destroy((pthread_mutex_t *)m); }
 
 /* pi_pthread_mutex_state reads glibc's own fields (struct __pthread_mutex_s
  * of <bits/struct_mutex.h>) without taking the lock: the futex word, the
  * owner (or PTHREAD_MUTEX_INCONSISTENT / _NOTRECOVERABLE) and the kind. */
-int pi_pthread_mutex_state(void *m, int *lock, int *owner, int *kind) {
-	pthread_mutex_t *pm = m;
+int pi_pthread_mutex_state(uintptr_t m, int *lock, int *owner, int *kind) {
+	pthread_mutex_t *pm = (pthread_mutex_t *)m;
 	*lock = __atomic_load_n(&pm->__data.__lock, __ATOMIC_ACQUIRE);
 	*owner = __atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED);
 	*kind = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
@@ -407,13 +407,13 @@ static void pthread_unstray(pthread_mutex_t *pm) {
 		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-int pi_pthread_mutex_trylock(void *m, void *hv) {
+int pi_pthread_mutex_trylock(uintptr_t m, uintptr_t hv) {
 	/* The holder relocking through its handle: EDEADLK, whatever the type
 	 * (a normal mutex would deadlock), except a recursive mutex. */
 	if (pi_pthread_owned(hv) &&
 	    (((pthread_mutex_t *)m)->__data.__kind & 3) != PTHREAD_MUTEX_RECURSIVE)
 		return EDEADLK;
-	pthread_mutex_t *pm = m;
+	pthread_mutex_t *pm = (pthread_mutex_t *)m;
 	/* glibc 2.36's pthread_mutex_trylock leaves a robust mutex that is not
 	 * recoverable locked by the caller (it tests the CAS's old value, 0,
 	 * against its tid before unlocking): do not call it then, and undo the
@@ -422,7 +422,7 @@ int pi_pthread_mutex_trylock(void *m, void *hv) {
 		return ENOTRECOVERABLE;
 	int r = pthread_mutex_trylock(pm);
 	if (r == 0 || r == EOWNERDEAD)
-		pthread_own(hv);
+		pthread_own((pi_pthread_handle *)hv);
 	else if (r == ENOTRECOVERABLE)
 		pthread_unstray(pm);
 	return r;
@@ -433,8 +433,8 @@ int pi_pthread_mutex_trylock(void *m, void *hv) {
  * on CLOCK_MONOTONIC, returning ECANCELED once h's cancel flag is set and
  * ETIMEDOUT once rel_ns (if >= 0) has passed.
  */
-int pi_pthread_mutex_lock(void *m, void *hv, int64_t rel_ns) {
-	pi_pthread_handle *h = hv;
+int pi_pthread_mutex_lock(uintptr_t m, uintptr_t hv, int64_t rel_ns) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
 	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
 	for (;;) {
 		if (pthread_canceled(h))
@@ -453,9 +453,9 @@ int pi_pthread_mutex_lock(void *m, void *hv, int64_t rel_ns) {
 	}
 }
 
-int pi_pthread_mutex_unlock(void *m, void *hv) {
-	pi_pthread_handle *h = hv;
-	if (!pi_pthread_owned(h))
+int pi_pthread_mutex_unlock(uintptr_t m, uintptr_t hv) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	if (!pi_pthread_owned((uintptr_t)h))
 		return EPERM;
 	pthread_disown(h);
 	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
@@ -464,13 +464,13 @@ int pi_pthread_mutex_unlock(void *m, void *hv) {
 	return r;
 }
 
-int pi_pthread_mutex_consistent(void *m, void *hv) {
+int pi_pthread_mutex_consistent(uintptr_t m, uintptr_t hv) {
 	if (!pi_pthread_owned(hv))
 		return EPERM;
 	return pthread_mutex_consistent((pthread_mutex_t *)m);
 }
 
-int pi_pthread_cond_init(void *c, int pshared, int monotonic) {
+int pi_pthread_cond_init(uintptr_t c, int pshared, int monotonic) {
 	pthread_condattr_t a;
 	int r = pthread_condattr_init(&a);
 	if (r)
@@ -482,12 +482,12 @@ int pi_pthread_cond_init(void *c, int pshared, int monotonic) {
 	return r;
 }
 
-int pi_pthread_cond_destroy(void *c) { return pthread_cond_destroy((pthread_cond_t *)c); }
+int pi_pthread_cond_destroy(uintptr_t c) { return pthread_cond_destroy((pthread_cond_t *)c); }
 
 /* pi_pthread_cond_state reads __wrefs (bit 0: process-shared, bit 1:
  * CLOCK_MONOTONIC) of glibc's <bits/thread-shared-types.h>. */
-int pi_pthread_cond_state(void *c, unsigned int *wrefs) {
-	pthread_cond_t *pc = c;
+int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs) {
+	pthread_cond_t *pc = (pthread_cond_t *)c;
 	*wrefs = __atomic_load_n(&pc->__data.__wrefs, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -500,9 +500,9 @@ int pi_pthread_cond_state(void *c, unsigned int *wrefs) {
  * (pi_pthread_cond_kick): a wake-up that finds the flag set returns
  * ECANCELED and passes on the signal it may have consumed.
  */
-int pi_pthread_cond_wait(void *c, void *m, void *hmv, void *hcv, int64_t rel_ns) {
-	pi_pthread_handle *hm = hmv, *hc = hcv;
-	if (!pi_pthread_owned(hm))
+int pi_pthread_cond_wait(uintptr_t c, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {
+	pi_pthread_handle *hm = (pi_pthread_handle *)hmv, *hc = (pi_pthread_handle *)hcv;
+	if (!pi_pthread_owned((uintptr_t)hm))
 		return EPERM;
 	if (hm->depth != 1)
 		return EINVAL; /* a recursive mutex locked more than once */
@@ -526,16 +526,16 @@ int pi_pthread_cond_wait(void *c, void *m, void *hmv, void *hcv, int64_t rel_ns)
 	return r;
 }
 
-int pi_pthread_cond_signal(void *c) { return pthread_cond_signal((pthread_cond_t *)c); }
+int pi_pthread_cond_signal(uintptr_t c) { return pthread_cond_signal((pthread_cond_t *)c); }
 
-int pi_pthread_cond_broadcast(void *c) { return pthread_cond_broadcast((pthread_cond_t *)c); }
+int pi_pthread_cond_broadcast(uintptr_t c) { return pthread_cond_broadcast((pthread_cond_t *)c); }
 
-void pi_pthread_cond_kick(void *c, void *hc) {
+void pi_pthread_cond_kick(uintptr_t c, uintptr_t hc) {
 	pi_pthread_cancel_set(hc, 1);
 	pthread_cond_broadcast((pthread_cond_t *)c);
 }
 
-int pi_pthread_rwlock_init(void *rw, int pshared, int prefer_writer) {
+int pi_pthread_rwlock_init(uintptr_t rw, int pshared, int prefer_writer) {
 	pthread_rwlockattr_t a;
 	int r = pthread_rwlockattr_init(&a);
 	if (r)
@@ -548,27 +548,27 @@ int pi_pthread_rwlock_init(void *rw, int pshared, int prefer_writer) {
 	return r;
 }
 
-int pi_pthread_rwlock_destroy(void *rw) { return pthread_rwlock_destroy((pthread_rwlock_t *)rw); }
+int pi_pthread_rwlock_destroy(uintptr_t rw) { return pthread_rwlock_destroy((pthread_rwlock_t *)rw); }
 
 /* pi_pthread_rwlock_state reads __shared of glibc's <bits/struct_rwlock.h>. */
-int pi_pthread_rwlock_state(void *rw, int *shared) {
-	pthread_rwlock_t *p = rw;
+int pi_pthread_rwlock_state(uintptr_t rw, int *shared) {
+	pthread_rwlock_t *p = (pthread_rwlock_t *)rw;
 	*shared = __atomic_load_n(&p->__data.__shared, __ATOMIC_RELAXED);
 	return 0;
 }
 
-int pi_pthread_rwlock_tryrdlock(void *rw) { return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw); }
+int pi_pthread_rwlock_tryrdlock(uintptr_t rw) { return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw); }
 
-int pi_pthread_rwlock_trywrlock(void *rw, void *hv) {
+int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t hv) {
 	int r = pthread_rwlock_trywrlock((pthread_rwlock_t *)rw);
 	if (r == 0)
-		pthread_own(hv);
+		pthread_own((pi_pthread_handle *)hv);
 	return r;
 }
 
 /* The sliced waits of pi_pthread_mutex_lock, for read and write locks. */
-int pi_pthread_rwlock_rdlock(void *rw, void *hv, int64_t rel_ns) {
-	pi_pthread_handle *h = hv;
+int pi_pthread_rwlock_rdlock(uintptr_t rw, uintptr_t hv, int64_t rel_ns) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
 	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
 	for (;;) {
 		if (pthread_canceled(h))
@@ -585,8 +585,8 @@ int pi_pthread_rwlock_rdlock(void *rw, void *hv, int64_t rel_ns) {
 	}
 }
 
-int pi_pthread_rwlock_wrlock(void *rw, void *hv, int64_t rel_ns) {
-	pi_pthread_handle *h = hv;
+int pi_pthread_rwlock_wrlock(uintptr_t rw, uintptr_t hv, int64_t rel_ns) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
 	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
 	for (;;) {
 		if (pthread_canceled(h))
@@ -605,10 +605,10 @@ int pi_pthread_rwlock_wrlock(void *rw, void *hv, int64_t rel_ns) {
 	}
 }
 
-int pi_pthread_rwlock_unlock(void *rw, void *hv, int writer) {
-	pi_pthread_handle *h = hv;
+int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t hv, int writer) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
 	if (writer) {
-		if (!pi_pthread_owned(h))
+		if (!pi_pthread_owned((uintptr_t)h))
 			return EPERM;
 		pthread_disown(h);
 	}
@@ -618,11 +618,11 @@ int pi_pthread_rwlock_unlock(void *rw, void *hv, int writer) {
 	return r;
 }
 
-int pi_pthread_mutex_lock_plain(void *m) { return pthread_mutex_lock((pthread_mutex_t *)m); }
+int pi_pthread_mutex_lock_plain(uintptr_t m) { return pthread_mutex_lock((pthread_mutex_t *)m); }
 
-int pi_pthread_mutex_unlock_plain(void *m) { return pthread_mutex_unlock((pthread_mutex_t *)m); }
+int pi_pthread_mutex_unlock_plain(uintptr_t m) { return pthread_mutex_unlock((pthread_mutex_t *)m); }
 
-int pi_pthread_cond_wait_plain(void *c, void *m) {
+int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m) {
 	return pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
 }
 

@@ -112,40 +112,40 @@ typedef struct pi_pthread_handle {
 } pi_pthread_handle;
 
 void *pi_pthread_handle_new(void);
-void pi_pthread_handle_free(void *h);
-void pi_pthread_cancel_set(void *h, int v);
-int pi_pthread_owned(void *h);
-int pi_pthread_wait_check(void *h);
+void pi_pthread_handle_free(uintptr_t h);
+void pi_pthread_cancel_set(uintptr_t h, int v);
+int pi_pthread_owned(uintptr_t h);
+int pi_pthread_wait_check(uintptr_t h);
 
-int pi_pthread_mutex_init(void *m, int type, int robust, int pshared);
-int pi_pthread_mutex_destroy(void *m);
-int pi_pthread_mutex_state(void *m, int *lock, int *owner, int *kind);
-int pi_pthread_mutex_trylock(void *m, void *h);
-int pi_pthread_mutex_lock(void *m, void *h, int64_t rel_ns);
-int pi_pthread_mutex_unlock(void *m, void *h);
-int pi_pthread_mutex_consistent(void *m, void *h);
+int pi_pthread_mutex_init(uintptr_t m, int type, int robust, int pshared);
+int pi_pthread_mutex_destroy(uintptr_t m);
+int pi_pthread_mutex_state(uintptr_t m, int *lock, int *owner, int *kind);
+int pi_pthread_mutex_trylock(uintptr_t m, uintptr_t h);
+int pi_pthread_mutex_lock(uintptr_t m, uintptr_t h, int64_t rel_ns);
+int pi_pthread_mutex_unlock(uintptr_t m, uintptr_t h);
+int pi_pthread_mutex_consistent(uintptr_t m, uintptr_t h);
 
-int pi_pthread_cond_init(void *c, int pshared, int monotonic);
-int pi_pthread_cond_destroy(void *c);
-int pi_pthread_cond_state(void *c, unsigned int *wrefs);
-int pi_pthread_cond_wait(void *c, void *m, void *hm, void *hc, int64_t rel_ns);
-int pi_pthread_cond_signal(void *c);
-int pi_pthread_cond_broadcast(void *c);
-void pi_pthread_cond_kick(void *c, void *hc);
+int pi_pthread_cond_init(uintptr_t c, int pshared, int monotonic);
+int pi_pthread_cond_destroy(uintptr_t c);
+int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs);
+int pi_pthread_cond_wait(uintptr_t c, uintptr_t m, uintptr_t hm, uintptr_t hc, int64_t rel_ns);
+int pi_pthread_cond_signal(uintptr_t c);
+int pi_pthread_cond_broadcast(uintptr_t c);
+void pi_pthread_cond_kick(uintptr_t c, uintptr_t hc);
 
-int pi_pthread_rwlock_init(void *rw, int pshared, int prefer_writer);
-int pi_pthread_rwlock_destroy(void *rw);
-int pi_pthread_rwlock_state(void *rw, int *shared);
-int pi_pthread_rwlock_tryrdlock(void *rw);
-int pi_pthread_rwlock_trywrlock(void *rw, void *h);
-int pi_pthread_rwlock_rdlock(void *rw, void *h, int64_t rel_ns);
-int pi_pthread_rwlock_wrlock(void *rw, void *h, int64_t rel_ns);
-int pi_pthread_rwlock_unlock(void *rw, void *h, int writer);
+int pi_pthread_rwlock_init(uintptr_t rw, int pshared, int prefer_writer);
+int pi_pthread_rwlock_destroy(uintptr_t rw);
+int pi_pthread_rwlock_state(uintptr_t rw, int *shared);
+int pi_pthread_rwlock_tryrdlock(uintptr_t rw);
+int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t h);
+int pi_pthread_rwlock_rdlock(uintptr_t rw, uintptr_t h, int64_t rel_ns);
+int pi_pthread_rwlock_wrlock(uintptr_t rw, uintptr_t h, int64_t rel_ns);
+int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t h, int writer);
 
 /* Plain blocking calls with no handle, no slices: the cgo baseline. */
-int pi_pthread_mutex_lock_plain(void *m);
-int pi_pthread_mutex_unlock_plain(void *m);
-int pi_pthread_cond_wait_plain(void *c, void *m);
+int pi_pthread_mutex_lock_plain(uintptr_t m);
+int pi_pthread_mutex_unlock_plain(uintptr_t m);
+int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m);
 
 /* ==== popen ==== */
 /* pi_popen wraps popen(3): the FILE * comes back as an opaque handle, with its

@@ -1,7 +1,9 @@
 package pthread_test
 
 import (
+	"context"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -41,15 +43,15 @@ func BenchmarkLockUnlock(b *testing.B) {
 }
 
 // pingPongGo plays side 0 of n rounds with the binding and returns the time.
-func pingPongGo(b *testing.B, s *syncSeg, n int) time.Duration {
+func pingPongGo(b *testing.B, ctx context.Context, s *syncSeg, n int) time.Duration {
 	turn := s.u64(pthread.LayoutTurn)
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		if err := s.m.Lock(bg); err != nil {
+		if err := s.m.Lock(ctx); err != nil {
 			b.Fatal(err)
 		}
 		for *turn%2 != 0 {
-			if err := s.c.Wait(bg, s.m); err != nil {
+			if err := s.c.Wait(ctx, s.m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -82,48 +84,80 @@ func pingPongCgo(s *syncSeg, n int) time.Duration {
 }
 
 // BenchmarkCondPingPong: one round trip between two processes over a
-// process-shared mutex and condvar, for C<->C, Go<->C with the binding,
-// Go<->C with plain blocking cgo calls (the baseline) and Go<->Go (this
-// process and a Go helper process), all measured in one run. ns/op is the
-// binding's Go<->C round trip; the ratios compare it to the others.
+// process-shared mutex and condvar, for C<->C, Go<->C with the binding (with
+// and without a cancellable context), Go<->C with plain blocking cgo calls
+// (the baseline) and Go<->Go (this process and a Go helper process), all
+// measured in one run: the variants take turns in chunks and each reports
+// its median chunk, so load on the machine hits them alike. ns/op is the
+// binding's Go<->C round trip.
 func BenchmarkCondPingPong(b *testing.B) {
-	n := max(b.N, 200)
-	rt := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
-
-	s := newSync(b)
-	p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
-	p.expect(b, "ready")
+	const chunks = 5
+	n := max(b.N/chunks, 200)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	variants := []struct {
+		name string
+		run  func() time.Duration
+	}{
+		{"c-c", func() time.Duration {
+			s := newSync(b)
+			p0 := startC(b, s, "pingpong", strconv.Itoa(n), "0")
+			p1 := startC(b, s, "pingpong", strconv.Itoa(n), "1")
+			d := time.Duration(max(p0.ns(b), p1.ns(b)))
+			p0.wait(b)
+			p1.wait(b)
+			return d
+		}},
+		{"go-c", func() time.Duration {
+			s := newSync(b)
+			p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
+			p.expect(b, "ready")
+			defer p.wait(b)
+			return pingPongGo(b, bg, s, n)
+		}},
+		{"go-c-ctx", func() time.Duration {
+			s := newSync(b)
+			p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
+			p.expect(b, "ready")
+			defer p.wait(b)
+			return pingPongGo(b, ctx, s, n)
+		}},
+		{"cgo-c", func() time.Duration {
+			s := newSync(b)
+			p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
+			p.expect(b, "ready")
+			defer p.wait(b)
+			return pingPongCgo(s, n)
+		}},
+		{"go-go", func() time.Duration {
+			s := newSync(b)
+			g := startGo(b, s, "pingpong", strconv.Itoa(n), "1")
+			g.expect(b, "ready")
+			defer g.wait(b)
+			return pingPongGo(b, bg, s, n)
+		}},
+	}
+	res := map[string][]float64{}
 	b.ResetTimer()
-	goC := rt(pingPongGo(b, s, n))
+	for c := 0; c < chunks; c++ {
+		for _, v := range variants {
+			d := v.run()
+			res[v.name] = append(res[v.name], float64(d.Nanoseconds())/float64(n))
+		}
+	}
 	b.StopTimer()
-	p.wait(b)
-
-	s = newSync(b)
-	p = startC(b, s, "pingpong", strconv.Itoa(n), "1")
-	p.expect(b, "ready")
-	cgo := rt(pingPongCgo(s, n))
-	p.wait(b)
-
-	s = newSync(b)
-	p0 := startC(b, s, "pingpong", strconv.Itoa(n), "0")
-	p1 := startC(b, s, "pingpong", strconv.Itoa(n), "1")
-	cc := rt(time.Duration(max(p0.ns(b), p1.ns(b))))
-	p0.wait(b)
-	p1.wait(b)
-
-	s = newSync(b)
-	g := startGo(b, s, "pingpong", strconv.Itoa(n), "1")
-	g.expect(b, "ready")
-	goGo := rt(pingPongGo(b, s, n))
-	g.wait(b)
-
-	b.ReportMetric(cc, "c-c-ns/rt")
-	b.ReportMetric(goC, "go-c-ns/rt")
-	b.ReportMetric(cgo, "cgo-c-ns/rt")
-	b.ReportMetric(goGo, "go-go-ns/rt")
-	b.ReportMetric(goC/cc, "go-c/c-c")
-	b.ReportMetric(goC/cgo, "go-c/cgo")
-	b.ReportMetric(goGo/cc, "go-go/c-c")
+	med := map[string]float64{}
+	for k, v := range res {
+		sort.Float64s(v)
+		med[k] = v[len(v)/2]
+		b.ReportMetric(med[k], k+"-ns/rt")
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(med["go-c"], "ns/op")
+	b.ReportMetric(med["go-c"]/med["c-c"], "go-c/c-c")
+	b.ReportMetric(med["go-c"]/med["cgo-c"], "go-c/cgo")
+	b.ReportMetric(med["go-c-ctx"]/med["cgo-c"], "go-c-ctx/cgo")
+	b.ReportMetric(med["go-go"]/med["c-c"], "go-go/c-c")
 }
 
 // BenchmarkContendedCounter: a Go goroutine and a C peer increment one

@@ -266,8 +266,7 @@ func (m *Mutex) Unlock() error {
 		return m.err("pthread_mutex_unlock", err)
 	}
 	runtime.UnlockOSThread()
-	m.release() // the lock's reference
-	m.release() // this call's
+	m.release2() // the lock's reference and this call's
 	return nil
 }
 

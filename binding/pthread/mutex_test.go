@@ -87,11 +87,11 @@ func TestMutexLockUnlock(t *testing.T) {
 	defer m2.Close()
 	require.NoError(t, m.Lock(bg))
 	assert.ErrorIs(t, m2.Unlock(), syscall.EPERM)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		assert.ErrorIs(t, m2.TryLock(), syscall.EBUSY)
 	}()
-	wg.Add(1)
 	wg.Wait()
 	require.NoError(t, m.Unlock())
 	require.NoError(t, m2.TryLock())
@@ -683,4 +683,49 @@ func TestCondWaitChecks(t *testing.T) {
 	defer cancel()
 	assert.ErrorIs(t, c.Wait(ctx, m), context.DeadlineExceeded)
 	require.NoError(t, m.Unlock(), "held after the failed waits")
+}
+
+// The scenario the gate design must survive, step by step: a condvar waiter
+// wakes up and needs the pthread mutex back while another local goroutine
+// holds the mutex's gate, blocked inside C on that same mutex.
+func TestCondWakeWhileGateHeld(t *testing.T) {
+	s := newSync(t)
+	turn := s.u64(pthread.LayoutTurn)
+	waited := make(chan error, 1)
+	inWait := make(chan struct{})
+	go func() {
+		if err := s.m.Lock(bg); err != nil {
+			waited <- err
+			return
+		}
+		close(inWait)
+		var err error
+		for *turn != 1 && err == nil {
+			err = s.c.Wait(bg, s.m)
+		}
+		s.m.Unlock()
+		waited <- err
+	}()
+	<-inWait
+	require.NoError(t, s.m.Lock(bg)) // only once the waiter released it in Wait
+	*turn = 1
+	require.NoError(t, s.c.Broadcast()) // the waiter wakes and waits for the mutex in C
+	locked := make(chan error, 1)
+	go func() { // takes the gate and blocks in C on the mutex
+		err := s.m.Lock(bg)
+		if err == nil {
+			err = s.m.Unlock()
+		}
+		locked <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, s.m.Unlock())
+	for _, ch := range []chan error{waited, locked} {
+		select {
+		case err := <-ch:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("deadlock between the gate and the condvar wait")
+		}
+	}
 }

@@ -114,6 +114,14 @@ func (o *object) release() {
 	}
 }
 
+// release2 drops two users at once (a lock's and the unlocking call's).
+func (o *object) release2() {
+	if o.refs.Add(-2) == closedBit {
+		o.finalize()
+		o.seg.Unpin()
+	}
+}
+
 // markClosed sets the closed bit; it reports false if it was set already.
 func (o *object) markClosed() bool { return o.refs.Or(closedBit)&closedBit == 0 }
 

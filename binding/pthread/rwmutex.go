@@ -215,8 +215,7 @@ func (rw *RWMutex) Unlock() error {
 		return rw.err("pthread_rwlock_unlock", err)
 	}
 	runtime.UnlockOSThread()
-	rw.release()
-	rw.release()
+	rw.release2() // the lock's reference and this call's
 	return nil
 }
 
