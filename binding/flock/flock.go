@@ -34,21 +34,28 @@
 //
 // # Waiting
 //
-// Lock and LockRange wait without holding an OS thread and can be cancelled:
-// they attempt the non-blocking call (flock LOCK_NB, F_OFD_SETLK) and, while it
-// fails with EWOULDBLOCK, sleep on a timer with exponential backoff (50µs
-// doubling up to 10ms) before the next attempt. Per File, one goroutine polls
-// and the others park in Go on a gate (internal/gate) until it is their turn,
-// their context is done or the File is closed, so many waiters cost neither
-// threads nor syscalls. The alternative, one waiter per File blocked in
-// flock/F_OFD_SETLKW and a signal to interrupt it, does not work in Go: the
-// runtime installs every signal handler with SA_RESTART, so the kernel restarts
-// the interrupted call instead of returning EINTR (and replacing a runtime
-// handler is not safe). The cost of polling is latency, measured by
-// BenchmarkHandoff: a released lock is taken at most one backoff step (<=
-// 10ms) later, and a waiter that polls is not queued by the kernel, so a
-// C process that re-locks in a tight loop can starve it. Use TryLock to fail
-// fast.
+// Lock and LockRange first try the non-blocking call (flock LOCK_NB,
+// F_OFD_SETLK). While it fails with EWOULDBLOCK, one goroutine per File waits
+// in the kernel, in the blocking call (flock, F_OFD_SETLKW) on its own
+// duplicate of the File's descriptor, on an OS thread locked for the call;
+// the others park in Go on a gate (internal/gate) until it is their turn,
+// their context is done or the File is closed. So a File with waiters holds
+// one OS thread, whatever the number of waiting goroutines, and the kernel
+// queues and wakes the waiter as it does a C program's: a released lock is
+// handed over in microseconds, and a C process that re-locks in a loop
+// cannot starve it.
+//
+// Cancellation (the context, or Close) reaches the waiter in the kernel like
+// this: the waiter's duplicate descriptor is atomically replaced (dup3) by
+// the File's O_PATH descriptor, then its thread gets SIGURG. The Go runtime
+// installs its handlers with SA_RESTART, so the kernel restarts the
+// interrupted call, which now fails at once with EBADF on the O_PATH
+// descriptor (and a call not yet made finds it too). Closing the duplicate does not release the File's
+// locks: they belong to the open file description, which the File still has
+// open. SIGURG is the signal the Go runtime itself sends for preemption; a
+// program that ignores it (signal.Ignore(syscall.SIGURG)) cannot cancel a
+// waiting Lock. A Lock whose lock is granted just as its context is done
+// returns nil: the lock is held.
 //
 // # Who holds it
 //
@@ -68,11 +75,11 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
@@ -166,18 +173,30 @@ type Holder struct {
 	PID int
 }
 
-// Backoff bounds of the waiting Lock calls.
-const (
-	minBackoff = 50 * time.Microsecond
-	maxBackoff = 10 * time.Millisecond
-)
-
 // File is an open file and the locks taken through it.
 type File struct {
 	f    *os.File
-	rc   syscall.RawConn
 	path string
 	gate *gate.Gate
+
+	// fd is f's descriptor. Every call on it holds fdmu's read lock, and
+	// Close takes the write lock before closing it, so a call never reaches
+	// a closed (or reused) descriptor number.
+	fdmu   sync.RWMutex
+	fd     int
+	closed bool // under fdmu
+
+	// The waiter: the goroutine that holds the gate and waits in the kernel.
+	wmu     sync.Mutex
+	wfd     int    // its duplicate of fd, -1 until the first wait
+	wtid    int    // its OS thread while it is in the blocking call, else 0
+	wgen    uint64 // counts waits, so a late cancellation hits only its own
+	wkicked bool   // wfd was replaced by the sentinel
+	// sentinel is an O_PATH descriptor (of the file, -1 until the first
+	// wait): flock and fcntl locking calls on it fail with EBADF. It
+	// replaces wfd to cancel the waiter's call. Opened ahead, so that a
+	// cancellation needs no new descriptor.
+	sentinel int
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -203,7 +222,9 @@ func OpenFile(path string, flag int, perm os.FileMode) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	return &File{f: f, rc: rc, path: path, gate: gate.New(), closing: make(chan struct{})}, nil
+	lf := &File{f: f, path: path, gate: gate.New(), wfd: -1, sentinel: -1, closing: make(chan struct{})}
+	rc.Control(func(fd uintptr) { lf.fd = int(fd) })
+	return lf, nil
 }
 
 // File returns the underlying *os.File, for reading and writing. Do not
@@ -213,27 +234,17 @@ func (f *File) File() *os.File { return f.f }
 // Name returns the path given to Open.
 func (f *File) Name() string { return f.path }
 
-// control runs fn on the descriptor, guarded against a concurrent Close.
-func (f *File) control(fn func(fd int) error) error {
-	var ferr error
-	if err := f.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return os.ErrClosed // Control fails only once the descriptor is closed
+func (f *File) flock(how int) error {
+	f.fdmu.RLock()
+	defer f.fdmu.RUnlock()
+	if f.closed {
+		return os.ErrClosed
 	}
-	return ferr
-}
-
-func retryEINTR(fn func() error) error {
 	for {
-		if err := fn(); err != unix.EINTR {
+		if err := unix.Flock(f.fd, how); err != unix.EINTR {
 			return err
 		}
 	}
-}
-
-func (f *File) flock(how int) error {
-	return f.control(func(fd int) error {
-		return retryEINTR(func() error { return unix.Flock(fd, how) })
-	})
 }
 
 func lockType(m Mode) (int16, error) {
@@ -246,20 +257,33 @@ func lockType(m Mode) (int16, error) {
 	return 0, fmt.Errorf("mode %v: want Shared or Exclusive: %w", m, syscall.EINVAL)
 }
 
-func (f *File) ofd(cmd int, typ int16, r Range) (*unix.Flock_t, error) {
-	lk := &unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
-	err := f.control(func(fd int) error {
-		return retryEINTR(func() error { return unix.FcntlFlock(uintptr(fd), cmd, lk) })
-	})
-	if err == unix.EACCES {
-		err = unix.EAGAIN // POSIX allows either for a conflict
+// ofd calls fcntl(cmd, lk) on the File's descriptor.
+func (f *File) ofd(cmd int, lk *unix.Flock_t) error {
+	f.fdmu.RLock()
+	defer f.fdmu.RUnlock()
+	if f.closed {
+		return os.ErrClosed
 	}
-	return lk, err
+	return ofdCall(f.fd, cmd, lk)
 }
 
-// wait calls try until it does not fail with EWOULDBLOCK, sleeping between
-// attempts (see the package doc), one goroutine per File at a time.
-func (f *File) wait(ctx context.Context, try func() error) error {
+func ofdCall(fd, cmd int, lk *unix.Flock_t) error {
+	for {
+		err := unix.FcntlFlock(uintptr(fd), cmd, lk)
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EACCES:
+			return unix.EAGAIN // POSIX allows either for a conflict
+		}
+		return err
+	}
+}
+
+// wait calls try until it does not fail with EWOULDBLOCK, the File's one
+// waiter at a time blocking in the kernel with block on its duplicate
+// descriptor in between (see the package doc).
+func (f *File) wait(ctx context.Context, try func() error, block func(fd int) error) error {
 	if err := try(); err != unix.EWOULDBLOCK {
 		return err
 	}
@@ -267,33 +291,105 @@ func (f *File) wait(ctx context.Context, try func() error) error {
 		return err
 	}
 	defer f.gate.Leave()
-	var t *time.Timer
-	d := minBackoff
-	for {
-		if err := try(); err != unix.EWOULDBLOCK {
-			if t != nil {
-				t.Stop()
-			}
-			return err
+	// The lock may have been freed while we queued at the gate.
+	if err := try(); err != unix.EWOULDBLOCK {
+		return err
+	}
+	return f.block(ctx, block)
+}
+
+// block runs one blocking call on the waiter's descriptor, cancellable by
+// ctx and Close.
+func (f *File) block(ctx context.Context, block func(fd int) error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	gen, wfd, err := f.arm(ctx)
+	if err != nil {
+		return err
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { f.kick(gen, false) })
+	}
+	err = block(wfd)
+	kicked := f.disarm()
+	if stop != nil {
+		stop()
+	}
+	select {
+	case <-f.closing:
+		if kicked || err == nil {
+			return os.ErrClosed // Close releases a lock granted just now anyway
 		}
-		if t == nil {
-			t = time.NewTimer(d)
-		} else {
-			t.Reset(d)
+	default:
+	}
+	if kicked && err == unix.EBADF {
+		return ctx.Err() // only a done ctx kicks (Close was handled above)
+	}
+	return err
+}
+
+// arm makes the calling thread the File's waiter: it makes sure the
+// duplicate descriptor is the File's, and checks ctx and Close under wmu, so
+// a cancellation either comes before (and arm fails) or finds the waiter.
+func (f *File) arm(ctx context.Context) (gen uint64, wfd int, err error) {
+	f.fdmu.RLock()
+	defer f.fdmu.RUnlock()
+	if f.closed {
+		return 0, -1, os.ErrClosed
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	select {
+	case <-f.closing:
+		return 0, -1, os.ErrClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, -1, err
+	}
+	if f.wfd < 0 {
+		sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, -1, os.NewSyscallError("open O_PATH", err)
 		}
-		if d *= 2; d > maxBackoff {
-			d = maxBackoff
+		fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(sfd)
+			return 0, -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
 		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-f.closing:
-			t.Stop()
-			return os.ErrClosed
+		f.wfd, f.sentinel = fd, sfd
+	} else if f.wkicked {
+		if err := unix.Dup3(f.fd, f.wfd, unix.O_CLOEXEC); err != nil {
+			return 0, -1, os.NewSyscallError("dup3", err)
 		}
 	}
+	f.wkicked = false
+	f.wgen++
+	f.wtid = unix.Gettid()
+	return f.wgen, f.wfd, nil
+}
+
+// disarm ends the wait; it reports whether a cancellation hit it.
+func (f *File) disarm() (kicked bool) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.wtid = 0
+	return f.wkicked
+}
+
+// kick cancels the waiter's blocking call: wait gen (any, for Close).
+func (f *File) kick(gen uint64, any bool) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.wtid == 0 || f.wkicked || (!any && f.wgen != gen) {
+		return
+	}
+	if unix.Dup3(f.sentinel, f.wfd, unix.O_CLOEXEC) != nil {
+		return
+	}
+	f.wkicked = true
+	unix.Tgkill(unix.Getpid(), f.wtid, unix.SIGURG)
 }
 
 func flockHow(m Mode) (int, error) {
@@ -322,7 +418,15 @@ func (f *File) Lock(ctx context.Context, m Mode) error {
 	if err != nil {
 		return f.pathErr("flock", err)
 	}
-	return f.pathErr("flock", f.wait(ctx, func() error { return f.flock(how | unix.LOCK_NB) }))
+	return f.pathErr("flock", f.wait(ctx,
+		func() error { return f.flock(how | unix.LOCK_NB) },
+		func(fd int) error {
+			for {
+				if err := unix.Flock(fd, how); err != unix.EINTR {
+					return err
+				}
+			}
+		}))
 }
 
 // TryLock takes a whole-file lock with flock(2) LOCK_NB, or fails at once
@@ -352,10 +456,15 @@ func (f *File) LockRange(ctx context.Context, r Range, m Mode) error {
 	if err != nil {
 		return f.pathErr("fcntl F_OFD_SETLK", err)
 	}
-	return f.pathErr("fcntl F_OFD_SETLK", f.wait(ctx, func() error {
-		_, err := f.ofd(unix.F_OFD_SETLK, typ, r)
-		return err
-	}))
+	return f.pathErr("fcntl F_OFD_SETLK", f.wait(ctx,
+		func() error {
+			lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
+			return f.ofd(unix.F_OFD_SETLK, &lk)
+		},
+		func(fd int) error {
+			lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
+			return ofdCall(fd, unix.F_OFD_SETLKW, &lk)
+		}))
 }
 
 // TryLockRange takes an OFD record lock on r (fcntl F_OFD_SETLK), or fails
@@ -366,7 +475,8 @@ func (f *File) TryLockRange(r Range, m Mode) error {
 		err = r.Check()
 	}
 	if err == nil {
-		_, err = f.ofd(unix.F_OFD_SETLK, typ, r)
+		lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
+		err = f.ofd(unix.F_OFD_SETLK, &lk)
 	}
 	return f.pathErr("fcntl F_OFD_SETLK", err)
 }
@@ -376,7 +486,8 @@ func (f *File) TryLockRange(r Range, m Mode) error {
 func (f *File) UnlockRange(r Range) error {
 	err := r.Check()
 	if err == nil {
-		_, err = f.ofd(unix.F_OFD_SETLK, unix.F_UNLCK, r)
+		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
+		err = f.ofd(unix.F_OFD_SETLK, &lk)
 	}
 	return f.pathErr("fcntl F_OFD_SETLK", err)
 }
@@ -389,9 +500,9 @@ func (f *File) Holder(r Range, m Mode) (Holder, bool, error) {
 	if err == nil {
 		err = r.Check()
 	}
-	var lk *unix.Flock_t
+	lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
 	if err == nil {
-		lk, err = f.ofd(unix.F_OFD_GETLK, typ, r)
+		err = f.ofd(unix.F_OFD_GETLK, &lk)
 	}
 	if err != nil {
 		return Holder{}, false, f.pathErr("fcntl F_OFD_GETLK", err)
@@ -413,8 +524,17 @@ func (f *File) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.closing)
 		f.gate.Close()
+		f.kick(0, true) // the waiter in the kernel, if any
 		f.gate.Drain()
+		f.fdmu.Lock()
+		f.closed = true
+		if f.wfd >= 0 {
+			unix.Close(f.wfd)
+			unix.Close(f.sentinel)
+			f.wfd, f.sentinel = -1, -1
+		}
 		f.closeErr = f.f.Close()
+		f.fdmu.Unlock()
 	})
 	return f.closeErr
 }

@@ -296,6 +296,90 @@ func TestManyWaitersAndClose(t *testing.T) {
 	assert.ErrorIs(t, f.TryLock(flock.Exclusive), os.ErrClosed)
 }
 
+// A cancelled wait (the waiter was in the kernel: its descriptor was swapped
+// for the O_PATH sentinel) leaves the File fully usable: the next wait blocks
+// again and gets the lock, for flock and for OFD locks.
+func TestWaitAgainAfterCancel(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := lockPath(t)
+	other := open(t, p)
+	f := open(t, p)
+	r := flock.Range{Start: 3, Len: 2}
+	for i := 0; i < 3; i++ {
+		require.NoError(t, other.TryLock(flock.Exclusive))
+		require.NoError(t, other.TryLockRange(r, flock.Exclusive))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		assert.ErrorIs(t, f.Lock(ctx, flock.Exclusive), context.DeadlineExceeded)
+		assert.ErrorIs(t, f.LockRange(ctx, r, flock.Exclusive), context.DeadlineExceeded)
+		cancel()
+
+		done := make(chan error, 2)
+		go func() { done <- f.Lock(context.Background(), flock.Exclusive) }()
+		go func() { done <- f.LockRange(context.Background(), r, flock.Exclusive) }()
+		time.Sleep(20 * time.Millisecond) // let them block
+		require.NoError(t, other.Unlock())
+		require.NoError(t, other.UnlockRange(r))
+		require.NoError(t, <-done)
+		require.NoError(t, <-done)
+		assert.ErrorIs(t, other.TryLock(flock.Shared), syscall.EWOULDBLOCK, "f holds the flock lock")
+		assert.ErrorIs(t, other.TryLockRange(r, flock.Shared), syscall.EAGAIN, "f holds the range")
+		require.NoError(t, f.Unlock())
+		require.NoError(t, f.UnlockRange(r))
+	}
+}
+
+// Cancellations racing with grants: each Lock either returns nil and holds
+// the lock, or fails with the context's error and holds nothing. A C peer
+// takes and releases the lock meanwhile.
+func TestCancelRacesWithGrant(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := lockPath(t)
+	f := open(t, p)
+	probe := open(t, p)
+	for i := 0; i < 60; i++ {
+		h := hold(t, "flock", p, "ex")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%6)*time.Millisecond)
+		go func() {
+			time.Sleep(time.Duration(i%5) * time.Millisecond)
+			h.release()
+		}()
+		err := f.Lock(ctx, flock.Exclusive)
+		cancel()
+		if err == nil {
+			assert.ErrorIs(t, probe.TryLock(flock.Exclusive), syscall.EWOULDBLOCK, "round %d: Lock returned nil without the lock", i)
+			require.NoError(t, f.Unlock())
+		} else {
+			require.ErrorIs(t, err, context.DeadlineExceeded, "round %d", i)
+		}
+		h.release()
+		require.NoError(t, probe.TryLock(flock.Exclusive), "round %d: the lock is left held", i)
+		require.NoError(t, probe.Unlock())
+	}
+}
+
+// Close reaches a waiter blocked in the kernel promptly, and a File with
+// waiters holds at most one thread for them.
+func TestCloseWakesKernelWaiter(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := lockPath(t)
+	h := hold(t, "fcntl", p, "0", "0", "w")
+	f, err := flock.Open(p)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- f.LockRange(context.Background(), flock.Whole, flock.Shared) }()
+	time.Sleep(30 * time.Millisecond)
+	start := time.Now()
+	require.NoError(t, f.Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, os.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake the waiter in the kernel")
+	}
+	assert.Less(t, time.Since(start), time.Second)
+	h.release()
+}
+
 func TestBadArguments(t *testing.T) {
 	f := open(t, lockPath(t))
 	assert.ErrorIs(t, f.TryLock(flock.Mode(7)), syscall.EINVAL)
@@ -381,6 +465,7 @@ func BenchmarkLockUnlock(b *testing.B) {
 			p := lockPath(b)
 			f := open(b, p)
 			r := flock.Range{Start: 0, Len: 1}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if kind == "flock" {
@@ -410,6 +495,74 @@ func BenchmarkLockUnlock(b *testing.B) {
 			b.ReportMetric(cNs, "C-ns/op")
 			b.ReportMetric(goNs/cNs, "Go/C-time")
 		})
+	}
+}
+
+// BenchmarkLockCtx: the waiting calls, uncontended, with a cancellable
+// context (the path a service takes): Lock/Unlock and LockRange/UnlockRange.
+// Goal: 0 allocs/op.
+func BenchmarkLockCtx(b *testing.B) {
+	f := open(b, lockPath(b))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := flock.Range{Start: 0, Len: 1}
+	b.Run("flock", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := f.Lock(ctx, flock.Exclusive); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Unlock(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ofd", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := f.LockRange(ctx, r, flock.Exclusive); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.UnlockRange(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkHandoffRing: lock handoff round trips with a C process on a ring
+// of three flock(2) locks (crt/lockpeer.c pong; see `posixipc bench`): each
+// op hands a lock to the C side, whose wait returns, and waits in Lock for
+// the lock the C side then releases. Metric: ns/op is one round trip (two
+// handoffs between processes); allocs/op of the waiting path.
+func BenchmarkHandoffRing(b *testing.B) {
+	base := filepath.Join(b.TempDir(), "ring")
+	var ring [3]*flock.File
+	for i := range ring {
+		ring[i] = open(b, fmt.Sprintf("%s.%d", base, i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(b, ring[0].Lock(ctx, flock.Exclusive))
+	require.NoError(b, ring[1].Lock(ctx, flock.Exclusive))
+	c, err := peer.Command("lockpeer", "pong", "flock", base)
+	require.NoError(b, err)
+	out, err := c.StdoutPipe()
+	require.NoError(b, err)
+	require.NoError(b, c.Start())
+	b.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(b, err)
+	require.Equal(b, "ready\n", line)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k := 0; k < b.N; k++ {
+		if err := ring[k%3].Unlock(); err != nil {
+			b.Fatal(err)
+		}
+		if err := ring[(k+2)%3].Lock(ctx, flock.Exclusive); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
