@@ -471,3 +471,59 @@ func benchFIFO(b *testing.B, pipeSize int) {
 	b.ReportMetric(cMBs, "C-MB/s")
 	b.ReportMetric(goMBs/cMBs, "Go/C")
 }
+
+// BenchmarkWriteRead: a 64-byte Write and the Read of it, on one FIFO in one
+// process (no waiting): the cost of the I/O path itself. Goal: 0 allocs/op.
+func BenchmarkWriteRead(b *testing.B) {
+	p := newFIFO(b)
+	ctx := context.Background()
+	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
+	require.NoError(b, err)
+	defer r.Close()
+	w, err := fifo.Open(ctx, p, os.O_WRONLY)
+	require.NoError(b, err)
+	defer w.Close()
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRoundTripC: a 64-byte message to a C echo server (crt/fifopeer
+// echo) and back over two FIFOs; the read waits in the runtime poller. ns/op
+// is one round trip between two processes; allocs/op of the waiting path.
+func BenchmarkRoundTripC(b *testing.B) {
+	dir := b.TempDir()
+	req, resp := filepath.Join(dir, "req"), filepath.Join(dir, "resp")
+	require.NoError(b, fifo.Make(req, 0o600))
+	require.NoError(b, fifo.Make(resp, 0o600))
+	wait := startPeer(b, "echo", req, resp, "64")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w, err := fifo.Open(ctx, req, os.O_WRONLY)
+	require.NoError(b, err)
+	r, err := fifo.Open(ctx, resp, os.O_RDONLY)
+	require.NoError(b, err)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	require.NoError(b, w.Close()) // the server sees EOF and exits
+	wait()
+	require.NoError(b, r.Close())
+}
