@@ -15,7 +15,7 @@ import (
 	"github.com/posixipc/posixipc/binding/shm"
 )
 
-const mutexUsage = `posixipc mutex init  SEG --offset O [--type errorcheck|normal|recursive] [--stalled]
+const mutexUsage = `posixipc mutex init  SEG --offset O [--type errorcheck|normal|recursive] [--stalled] [--force]
 posixipc mutex lock  SEG --offset O [--hold DUR] [--timeout DUR]  # lock, hold, unlock; recovers a dead holder's lock ("owner died")
 posixipc mutex state SEG --offset O [--json]
 SEG is a POSIX shared memory segment (posixipc shm create); O a multiple of 8 (the mutex's alignment).`
@@ -57,8 +57,9 @@ func mutexFlags(name string, args []string, extra func(*flag.FlagSet)) (*shm.Seg
 
 func mutexInit(args []string) error {
 	var typ string
-	var stalled bool
+	var stalled, force bool
 	seg, off, err := mutexFlags("mutex init", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&force, "force", false, "re-initialise even a locked mutex")
 		fs.StringVar(&typ, "type", "errorcheck", "errorcheck, normal or recursive")
 		fs.BoolVar(&stalled, "stalled", false, "not robust (a dead holder's lock stays held)")
 	})
@@ -76,6 +77,15 @@ func mutexInit(args []string) error {
 		opts.Type = pthread.Recursive
 	default:
 		return usagef("--type %q: want errorcheck, normal or recursive", typ)
+	}
+	// Re-initialising a mutex in use is undefined behaviour: refuse when the
+	// bytes there are a process-shared mutex that is locked.
+	if old, err := pthread.MutexAt(seg, off); err == nil {
+		st, _ := old.State()
+		old.Close()
+		if st.Locked && !force {
+			return fmt.Errorf("mutex init %s at offset %d: it is %v; not re-initialising a mutex in use (--force to do it anyway): %w", seg.Name(), off, st, syscall.EBUSY)
+		}
 	}
 	m, err := pthread.NewMutex(seg, off, opts)
 	if err != nil {

@@ -54,6 +54,9 @@ func TestMutexCLI(t *testing.T) {
 
 	r = cli(t, "", "mutex", "state", n, "--offset", "0")
 	assert.Contains(t, r.stdout, "locked by tid")
+	r = cli(t, "", "mutex", "init", n, "--offset", "0")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "not re-initialising a mutex in use")
 	t0 := time.Now()
 	r = cli(t, "", "mutex", "lock", n, "--offset", "0", "--timeout", "100ms")
 	assert.Equal(t, 75, r.code, r.stderr)

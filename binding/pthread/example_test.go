@@ -1,0 +1,50 @@
+package pthread_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"unsafe"
+
+	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/shm"
+)
+
+// A robust mutex guarding a counter in shared memory, with the owner-death
+// recovery pattern. A C program would map the same segment and use
+// struct posixipc_sync of crt/posixipc_layout.h.
+func ExampleMutex() {
+	name := fmt.Sprintf("/posixipc-example-%d", os.Getpid())
+	seg, err := shm.Create(name, 4096, 0o600)
+	if err != nil {
+		panic(err)
+	}
+	defer shm.Unlink(name)
+	defer seg.Close() // after m.Close: the mutex pins the segment
+
+	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil) // robust, error-checking
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	counter := (*uint64)(unsafe.Pointer(&seg.Bytes()[pthread.LayoutCounter]))
+
+	ctx := context.Background()
+	err = m.Lock(ctx)
+	if errors.Is(err, pthread.ErrOwnerDead) {
+		// The previous holder died inside its critical section: repair the
+		// data it protects, then mark the mutex consistent.
+		err = m.MarkConsistent()
+	}
+	if err != nil {
+		panic(err)
+	}
+	*counter++
+	if err := m.Unlock(); err != nil { // from the goroutine that locked
+		panic(err)
+	}
+	st, _ := m.State()
+	fmt.Println(*counter, st)
+	// Output: 1 unlocked (errorcheck, robust)
+}
