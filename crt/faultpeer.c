@@ -16,6 +16,9 @@
  *   faultpeer soak SEG SEM QUEUE ID MS  until MS ms passed: sem_wait; lock; counter++;
  *                                     unlock; sem_post; mq_send "ID SEQ"; then print "done N"
  *   faultpeer lock-count SEG N        N x { lock; counter++; unlock }; print "done N"
+ *   faultpeer feed SEM QUEUE N        N x { sem_post; mq_send "SEQ" }; print "done N"
+ *   faultpeer pingpong SEG N          N rounds as side 1 of a condvar ping-pong on turn;
+ *                                     print "done N"
  *
  * Every lock handles EOWNERDEAD the documented way: print "owner died",
  * repair (b = a), pthread_mutex_consistent. Exit status: 0 ok, 1 usage or
@@ -229,6 +232,37 @@ int main(int argc, char **argv) {
 		for (long i = 0; i < n; i++) {
 			lock(s);
 			s->counter++;
+			unlock(s);
+		}
+		printf("done %ld\n", n);
+		return 0;
+	} else if (!strcmp(cmd, "feed") && argc == 5) {
+		sem_t *sem = open_sem(argv[2]);
+		mqd_t q = open_mq(argv[3], O_WRONLY);
+		long n = atol(argv[4]);
+		char msg[32];
+		for (long i = 0; i < n; i++) {
+			if (sem_post(sem) < 0)
+				die("sem_post", errno);
+			int len = snprintf(msg, sizeof msg, "%ld", i);
+			while (mq_send(q, msg, len, 0) < 0)
+				if (errno != EINTR)
+					die("mq_send", errno);
+		}
+		printf("done %ld\n", n);
+		return 0;
+	} else if (!strcmp(cmd, "pingpong") && argc == 4) {
+		struct posixipc_sync *s = attach(argv[2]);
+		long n = atol(argv[3]);
+		for (long i = 0; i < n; i++) {
+			lock(s);
+			while (s->turn % 2 != 1) {
+				int r = pthread_cond_wait(&s->cond, &s->mutex);
+				if (r)
+					die("pthread_cond_wait", r);
+			}
+			s->turn++;
+			pthread_cond_signal(&s->cond);
 			unlock(s);
 		}
 		printf("done %ld\n", n);
