@@ -77,6 +77,10 @@ func FuzzSendSize(f *testing.F) {
 			t.Fatal(aerr)
 		}
 		switch {
+		case size > 64 && prio >= mq.PrioMax: // either check may come first
+			if !(errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.EINVAL)) || a.CurMsgs != 0 {
+				t.Fatalf("size %d prio %d: %v, %d queued", size, prio, err, a.CurMsgs)
+			}
 		case size > 64:
 			if !errors.Is(err, syscall.EMSGSIZE) || a.CurMsgs != 0 {
 				t.Fatalf("size %d: %v, %d queued", size, err, a.CurMsgs)
