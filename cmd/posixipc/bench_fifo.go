@@ -32,8 +32,14 @@ import (
 //	       poller, as a naive binding would (no cgo is involved: FIFO I/O is
 //	       plain syscalls; the row keeps the framework's baseline label)
 //
-// Streams (pipe capacity: the default 64 KiB on every set-up alike; 64 KiB
-// reads and writes on both sides): c-c, go-c (Go writes, C reads), c-go.
+// Streams (64 KiB reads and writes on every side): c-c, go-c (Go writes, C
+// reads), c-go; under "fifo" with the default pipe capacity (64 KiB), under
+// "fifo-1m" with 1 MiB, set by the reader (F_SETPIPE_SZ: C fcntl, Go
+// File.SetPipeSize) on every set-up alike. The Go side waits in the runtime
+// poller: each time the pipe runs empty (or full) that costs a failed read
+// (write), an epoll wake-up and the scheduler's hand-off, where a blocking C
+// read just sleeps in the kernel; a larger pipe means fewer such waits per
+// byte.
 
 const fifoMsg = 64 // bytes per round trip
 
@@ -41,6 +47,7 @@ func init() {
 	addBench(benchPrimitive{name: "fifo", order: 50,
 		what:  "64-byte message out and back over two FIFOs (cgo row: blocking read/write syscalls, no poller)",
 		setup: benchFIFOSetup})
+	addBench(benchPrimitive{name: "fifo-1m", order: 51, setup: benchFIFO1M})
 	benchPeers["fifo-echo"] = func(args []string) error { return fifoEcho(args, false) }
 	benchPeers["fifo-echo-raw"] = func(args []string) error { return fifoEcho(args, true) }
 }
@@ -374,7 +381,21 @@ func benchFIFOSetup() (configs []benchConfig, stream []benchThroughput, cleanupF
 	if err := fifo.Make(spath, 0o600); err != nil {
 		return nil, nil, nil, err
 	}
-	return configs, fifoStreams(spath), cl.run, nil
+	return configs, fifoStreams(spath, 0), cl.run, nil
+}
+
+// benchFIFO1M: the streams only, with a 1 MiB pipe.
+func benchFIFO1M() ([]benchConfig, []benchThroughput, func(), error) {
+	dir, err := os.MkdirTemp("", "posixipc-bench-fifo-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	spath := filepath.Join(dir, "stream")
+	if err := fifo.Make(spath, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	return nil, fifoStreams(spath, 1<<20), func() { os.RemoveAll(dir) }, nil
 }
 
 // rawFIFOPair opens req for writing and resp for reading as the baseline
@@ -450,11 +471,16 @@ func medianRun(quick bool, run func() (int64, time.Duration, error)) (int64, tim
 
 // fifoStreams streams bytes one way through the FIFO at path: C→C, Go→C and
 // C→Go. Each figure is timed by the reader, from its open's return to EOF.
-func fifoStreams(path string) []benchThroughput {
+// pipeSize > 0: the reader sets the pipe's capacity first.
+func fifoStreams(path string, pipeSize int) []benchThroughput {
 	// cReader runs the C reader while write feeds the FIFO; the C reader
 	// prints "BYTES NANOSECONDS".
 	cReader := func(total int64, write func() error) (int64, time.Duration, error) {
-		cmd, err := peer.Command("fifopeer", "read", path)
+		args := []string{"read", path}
+		if pipeSize > 0 {
+			args = append(args, "fast", strconv.Itoa(pipeSize))
+		}
+		cmd, err := peer.Command("fifopeer", args...)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -528,13 +554,15 @@ func fifoStreams(path string) []benchThroughput {
 			})
 		}},
 		{label: "c-go", run: func(quick bool) (int64, time.Duration, error) {
-			return medianRun(quick, func() (int64, time.Duration, error) { return fifoGoReader(fifoStreamBytes(quick), cWriter, path, buf) })
+			return medianRun(quick, func() (int64, time.Duration, error) {
+				return fifoGoReader(fifoStreamBytes(quick), cWriter, path, pipeSize, buf)
+			})
 		}},
 	}
 }
 
 // fifoGoReader reads what a C writer streams through path, in Go.
-func fifoGoReader(total int64, cWriter func(int64) (*exec.Cmd, error), path string, buf []byte) (int64, time.Duration, error) {
+func fifoGoReader(total int64, cWriter func(int64) (*exec.Cmd, error), path string, pipeSize int, buf []byte) (int64, time.Duration, error) {
 	w, err := cWriter(total)
 	if err != nil {
 		return 0, 0, err
@@ -545,6 +573,13 @@ func fifoGoReader(total int64, cWriter func(int64) (*exec.Cmd, error), path stri
 	if err != nil {
 		killCmd(w)
 		return 0, 0, err
+	}
+	if pipeSize > 0 {
+		if _, err := f.SetPipeSize(pipeSize); err != nil {
+			f.Close()
+			killCmd(w)
+			return 0, 0, err
+		}
 	}
 	t0 := time.Now()
 	var got int64

@@ -68,10 +68,11 @@ func checkStreams(t *testing.T, rep benchReport, prim string, labels ...string) 
 }
 
 func TestCLIBenchFIFO(t *testing.T) {
-	rep := benchJSON(t, "fifo")
+	rep := benchJSON(t, "fifo,fifo-1m")
 	assert.Empty(t, rep.Skipped)
 	checkRoundTrips(t, rep, "fifo")
 	checkStreams(t, rep, "fifo", "c-c", "go-c", "c-go")
+	checkStreams(t, rep, "fifo-1m", "c-c", "go-c", "c-go")
 }
 
 func TestCLIBenchFlock(t *testing.T) {
