@@ -11,6 +11,8 @@
  *   pthreadpeer pingpong SEG OFF N SIDE    N rounds of cond ping-pong on turn, prints "ns T"
  *   pthreadpeer wake SEG OFF               lock, turn = 99, broadcast, unlock
  *   pthreadpeer signal SEG OFF N           N x pthread_cond_signal (no lock)
+ *   pthreadpeer pong SEG OFF               serve round trips forever: answer every odd turn
+ *   pthreadpeer ping-lat SEG OFF N         N round trips against pong, each one's ns on a line
  *   pthreadpeer rwwrite SEG OFF N          N x { wrlock; a++; b++; unlock }
  *   pthreadpeer rwread SEG OFF N           N x { rdlock; check a == b; unlock }
  *   pthreadpeer rwhold SEG OFF r|w         take a read or write lock, print "locked", sleep
@@ -195,6 +197,33 @@ int main(int argc, char **argv) {
 			unlock(s);
 		}
 		printf("ns %lld\n", (long long)(now_ns() - t0));
+		return 0;
+	}
+	if (strcmp(cmd, "pong") == 0) {
+		lock(s);
+		ready("ready");
+		for (;;) {
+			while (s->turn % 2 == 0)
+				cond_wait(s);
+			s->turn++;
+			pthread_cond_signal(&s->cond);
+		}
+	}
+	if (strcmp(cmd, "ping-lat") == 0) {
+		int64_t *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+		for (long i = 0; i < n; i++) {
+			int64_t t0 = now_ns();
+			lock(s);
+			s->turn++;
+			pthread_cond_signal(&s->cond);
+			while (s->turn % 2 == 1)
+				cond_wait(s);
+			unlock(s);
+			lat[i] = now_ns() - t0;
+		}
+		for (long i = 0; i < n; i++)
+			printf("%lld\n", (long long)lat[i]);
+		free(lat);
 		return 0;
 	}
 	if (strcmp(cmd, "rwwrite") == 0 || strcmp(cmd, "rwread") == 0) {

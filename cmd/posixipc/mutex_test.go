@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,4 +92,21 @@ func TestMutexDemoStep(t *testing.T) {
 	var lines []string
 	require.NoError(t, step.run(func(f string, a ...any) { lines = append(lines, f) }))
 	assert.NotEmpty(t, lines)
+}
+
+func TestCLIBenchPthread(t *testing.T) {
+	r := cli(t, "", "bench", "--json", "--only", "pthread", "--rounds", "1", "--block", "20")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rep benchReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	configs := map[string]benchRow{}
+	for _, row := range rep.RoundTrips {
+		configs[row.Config] = row
+		assert.Equal(t, "pthread", row.Primitive)
+		assert.Equal(t, int64(20), row.N)
+		assert.Greater(t, row.P50, 0.0)
+	}
+	for _, c := range []string{"c-c", "go-c", "go-go", "cgo"} {
+		require.Contains(t, configs, c)
+	}
 }
