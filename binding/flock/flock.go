@@ -287,14 +287,17 @@ func (f *File) wait(ctx context.Context, try func() error, block func(fd int) er
 	if err := try(); err != unix.EWOULDBLOCK {
 		return err
 	}
-	if err := f.gate.Enter(ctx); err != nil {
-		return err
+	if !f.gate.TryEnter() { // (after Close, arm fails with os.ErrClosed)
+		if err := f.gate.Enter(ctx); err != nil {
+			return err
+		}
+		// The lock may have been freed while we queued at the gate.
+		if err := try(); err != unix.EWOULDBLOCK {
+			f.gate.Leave()
+			return err
+		}
 	}
 	defer f.gate.Leave()
-	// The lock may have been freed while we queued at the gate.
-	if err := try(); err != unix.EWOULDBLOCK {
-		return err
-	}
 	return f.block(ctx, block)
 }
 
