@@ -33,8 +33,11 @@ type Cond struct {
 	canc   *gate.Canceller
 	closed chan struct{}
 
-	mu     sync.Mutex
-	parked map[chan struct{}]struct{}
+	mu        sync.Mutex
+	parked    map[chan struct{}]struct{}
+	kstop     chan struct{} // Close's kicker runs until closed (under mu)
+	kwg       sync.WaitGroup
+	kstopOnce sync.Once
 }
 
 // NewCond initialises a condvar at off in seg with pthread_cond_init(3)
@@ -170,7 +173,12 @@ func (c *Cond) waitC(ctx context.Context, m *Mutex) error {
 		delete(c.parked, ch)
 	}
 	c.gate.Leave()
+	kstop := c.kstop
 	c.mu.Unlock()
+	if kstop != nil { // Close is kicking us: stop it before returning
+		c.kstopOnce.Do(func() { close(kstop) })
+		c.kwg.Wait()
+	}
 	switch err {
 	case nil:
 		return nil
@@ -210,29 +218,37 @@ func (c *Cond) Broadcast() error {
 }
 
 // Close releases the handle. Waiters of this handle return an error
-// wrapping os.ErrClosed, with their mutex held again; Close waits for the
-// one inside C to leave it (which needs the mutex to be free). It does not
-// destroy the condvar. Close is idempotent and safe concurrently with
-// blocked calls.
+// wrapping os.ErrClosed, with their mutex held again (so they may first
+// wait for it); Close does not wait for them, so it may be called while
+// holding that mutex. It does not destroy the condvar. Close is idempotent
+// and safe concurrently with blocked calls; the handle's C state is freed,
+// and its segment unpinned, when the last waiter returns.
 func (c *Cond) Close() error {
 	if !c.markClosed() {
 		return nil
 	}
 	close(c.closed)
 	c.gate.Close()
-	if c.gate.TryEnter() { // nobody waits inside C
+	c.mu.Lock()
+	if !c.gate.TryEnter() {
+		// One waits inside C: kick it until it leaves (a kick can land just
+		// before it sleeps). It stops the kicker on its way out (waitC),
+		// after the kicker dropped its reference.
+		c.kstop = make(chan struct{})
+		c.kwg.Add(1)
+		c.refs.Add(1) // the kicker's reference; the handle's is still held
+		ptr, h := c.ptr, c.h
+		go func() {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			kicker(func() { posixipc.PthreadCondKick(ptr, h) }, kickPeriod, c.kstop, &wg)
+			c.release()
+			c.kwg.Done()
+		}()
+	} else {
 		c.gate.Leave()
-		c.release()
-		return nil
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	ptr, h := c.ptr, c.h
-	go kicker(func() { posixipc.PthreadCondKick(ptr, h) }, kickPeriod, stop, &wg)
-	c.gate.Drain()
-	close(stop)
-	wg.Wait()
+	c.mu.Unlock()
 	c.release()
 	return nil
 }

@@ -731,3 +731,37 @@ func TestCondWakeWhileGateHeld(t *testing.T) {
 		}
 	}
 }
+
+// Cond.Close from the goroutine that holds the mutex the waiter needs back:
+// no deadlock, the waiter returns ErrClosed once the mutex is free.
+func TestCondCloseHoldingMutex(t *testing.T) {
+	s := newSync(t)
+	res := make(chan error, 1)
+	waiting := make(chan struct{})
+	go func() {
+		if err := s.m.Lock(bg); err != nil {
+			res <- err
+			return
+		}
+		close(waiting)
+		err := s.c.Wait(bg, s.m)
+		for err == nil {
+			err = s.c.Wait(bg, s.m)
+		}
+		s.m.Unlock()
+		res <- err
+	}()
+	<-waiting
+	require.NoError(t, s.m.Lock(bg)) // the waiter released it inside Wait
+	closed := make(chan error, 1)
+	go func() { closed <- s.c.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Cond.Close waits for a waiter that needs the mutex we hold")
+	}
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, s.m.Unlock())
+	assert.ErrorIs(t, <-res, os.ErrClosed)
+}
