@@ -7,6 +7,7 @@ package posixipc
 import "C"
 
 import (
+	"syscall"
 	"unsafe"
 )
 
@@ -112,30 +113,59 @@ func MqTimedreceive(mqd Mqd, buf []byte, absSec, absNsec int64) (n int, prio uin
 		C.int64_t(absSec), C.int64_t(absNsec)))
 }
 
-// MqSendPoll sends msg with mq_timedsend(3), waiting in poll(2) for room in
-// the queue. It returns ECANCELED as soon as cancelFD (an eventfd, or -1 for
-// none) becomes readable, and ETIMEDOUT once timeout nanoseconds have passed
-// on CLOCK_MONOTONIC (negative: no timeout). Nothing is sent when it fails.
-// With tried, the caller has just found the queue full, and the first
-// attempt is skipped.
-func MqSendPoll(mqd Mqd, cancelFD int, timeout int64, msg []byte, prio uint, tried bool) error {
-	return errnoErr(C.pi_mq_send_poll(C.int(mqd), C.int(cancelFD), C.int64_t(timeout),
-		bufPtr(msg), C.size_t(len(msg)), C.uint(prio), cbool(tried)))
+// MqWaiter is the C state of the one goroutine of a queue direction that
+// waits inside C (see shim.c): a private duplicate of the queue descriptor
+// that MqKick can swap out from under a blocked mq_timedsend/mq_timedreceive.
+// It lives in C memory; the zero value is not usable.
+type MqWaiter struct{ w *C.struct_pi_mq_waiter }
+
+// NewMqWaiter allocates a waiter for mqd (it duplicates the descriptor).
+// Free it with Free once no call is inside it.
+func NewMqWaiter(mqd Mqd) (MqWaiter, error) {
+	w, err := C.pi_mq_waiter_new(C.int(mqd))
+	if w == nil {
+		if e, ok := err.(syscall.Errno); ok {
+			return MqWaiter{}, errnoErr(C.int(e))
+		}
+		return MqWaiter{}, syscall.ENOMEM
+	}
+	return MqWaiter{w}, nil
 }
+
+// Free closes the waiter's descriptors and frees its C memory.
+func (w MqWaiter) Free() { C.pi_mq_waiter_free(w.w) }
+
+// Send sends msg with mq_timedsend(3) on the waiter's descriptor, blocking
+// while the queue is full for at most timeout nanoseconds on
+// CLOCK_MONOTONIC (negative: no limit; then ETIMEDOUT). It returns
+// ECANCELED once Kick has been called; nothing is sent then.
+func (w MqWaiter) Send(msg []byte, prio uint, timeout int64) error {
+	return errnoErr(C.pi_mq_send_wait(w.w, C.int64_t(timeout), bufPtr(msg), C.size_t(len(msg)), C.uint(prio)))
+}
+
+// Receive receives with mq_timedreceive(3) on the waiter's descriptor,
+// blocking while the queue is empty, with the timeout and cancellation of
+// Send. A message taken from the queue is always returned.
+func (w MqWaiter) Receive(buf []byte, timeout int64) (n int, prio uint, err error) {
+	return unpackReceive(C.pi_mq_receive_wait(w.w, C.int64_t(timeout), bufPtr(buf), C.size_t(len(buf))))
+}
+
+// Kick makes a blocked (or the next) Send or Receive of the waiter return
+// ECANCELED: it swaps the waiter's descriptor for one that is not a queue and
+// sends SIGURG to the waiting thread. closing marks it for good; otherwise
+// Rearm undoes it.
+func (w MqWaiter) Kick(closing bool) { C.pi_mq_kick(w.w, cbool(closing)) }
+
+// Rearm undoes a cancelling Kick once the call it stopped has returned: the
+// waiter's descriptor is a duplicate of mqd again. Without a pending cancel
+// it does nothing.
+func (w MqWaiter) Rearm(mqd Mqd) error { return errnoErr(C.pi_mq_rearm(w.w, C.int(mqd))) }
 
 func cbool(b bool) C.int {
 	if b {
 		return 1
 	}
 	return 0
-}
-
-// MqReceivePoll receives with mq_timedreceive(3), waiting in poll(2) for a
-// message, with the cancellation, deadline and tried of MqSendPoll. A message is
-// taken from the queue only when the call succeeds.
-func MqReceivePoll(mqd Mqd, cancelFD int, timeout int64, buf []byte, tried bool) (n int, prio uint, err error) {
-	return unpackReceive(C.pi_mq_receive_poll(C.int(mqd), C.int(cancelFD), C.int64_t(timeout),
-		bufPtr(buf), C.size_t(len(buf)), cbool(tried)))
 }
 
 // MqNotifyThread wraps mq_notify(3) with SIGEV_THREAD: glibc calls back on a

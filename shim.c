@@ -25,40 +25,6 @@ static int64_t now_ns(void) {
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/*
- * wait_ready polls fd for events together with cancelfd (an eventfd) until fd
- * is ready (0), cancelfd is readable (ECANCELED) or the CLOCK_MONOTONIC
- * deadline passes (ETIMEDOUT). deadline_ns < 0 means no deadline.
- */
-static int wait_ready(int fd, short events, int cancelfd, int64_t deadline_ns) {
-	struct pollfd p[2];
-	for (;;) {
-		int timeout = -1;
-		if (deadline_ns >= 0) {
-			int64_t left = deadline_ns - now_ns();
-			if (left <= 0)
-				return ETIMEDOUT;
-			/* round up so we never wake before the deadline */
-			int64_t ms = (left + 999999) / 1000000;
-			timeout = ms > 1000000 ? 1000000 : (int)ms;
-		}
-		p[0].fd = fd; p[0].events = events; p[0].revents = 0;
-		p[1].fd = cancelfd; p[1].events = POLLIN; p[1].revents = 0;
-		int r = poll(p, cancelfd >= 0 ? 2 : 1, timeout);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (cancelfd >= 0 && (p[1].revents & POLLIN))
-			return ECANCELED;
-		if (p[0].revents & (POLLERR | POLLNVAL))
-			return EBADF;
-		if (p[0].revents & events)
-			return 0;
-	}
-}
-
 /* ==== mq ==== */
 
 int pi_mq_open(const char *name, int oflag, unsigned int mode, int has_attr,
@@ -129,46 +95,152 @@ int64_t pi_mq_receive(int mqd, char *buf, size_t len) {
 	return (int64_t)prio << 32 | (int64_t)r;
 }
 
-/* An absolute CLOCK_REALTIME time in the past: a timed call that would block
- * returns ETIMEDOUT at once, whatever O_NONBLOCK says. */
-static const struct timespec past = { 0, 0 };
 
-/* With tried set, the caller has just found the queue full: wait first. */
-int pi_mq_send_poll(int mqd, int cancelfd, int64_t timeout_ns, const char *msg,
-                    size_t len, unsigned int prio, int tried) {
-	int64_t deadline_ns = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
-	for (;;) {
-		if (!tried) {
-			if (mq_timedsend((mqd_t)mqd, msg, len, prio, &past) == 0)
-				return 0;
-			if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
-				return errno;
-		}
-		tried = 0;
-		int e = wait_ready(mqd, POLLOUT, cancelfd, deadline_ns);
-		if (e)
-			return e;
+/*
+ * The one waiter of a queue direction blocks in mq_timedreceive/mq_timedsend
+ * itself (the kernel hands a message straight to a blocked receiver), on a
+ * private duplicate w->fd of the queue descriptor. To cancel it, pi_mq_kick
+ * sets a flag, replaces w->fd with a descriptor that is not a queue (dup3)
+ * and sends SIGURG to the waiting thread: Go's handler has SA_RESTART, so
+ * the kernel restarts the call, which now fails with EBADF, and the loop sees
+ * the flag. A call that has already taken its message returns it: nothing is
+ * lost. Deadlines are CLOCK_MONOTONIC: each attempt converts the time left
+ * into the absolute CLOCK_REALTIME time mq_timed* take, and a wall-clock jump
+ * that ends an attempt early only starts another.
+ */
+#include <sys/syscall.h>
+
+static __thread int mq_tid;
+
+struct pi_mq_waiter *pi_mq_waiter_new(int mqd) {
+	struct pi_mq_waiter *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->fd = fcntl(mqd, F_DUPFD_CLOEXEC, 0);
+	w->dummy = open("/", O_PATH | O_CLOEXEC);
+	if (w->fd < 0 || w->dummy < 0) {
+		int e = errno;
+		if (w->fd >= 0)
+			close(w->fd);
+		if (w->dummy >= 0)
+			close(w->dummy);
+		free(w);
+		errno = e;
+		return NULL;
 	}
+	return w;
 }
 
-/* With tried set, the caller has just found the queue empty: wait first. */
-int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len,
-                           int tried) {
-	int64_t deadline_ns = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
-	for (;;) {
-		if (!tried) {
-			unsigned prio;
-			ssize_t r = mq_timedreceive((mqd_t)mqd, buf, len, &prio, &past);
-			if (r >= 0)
-				return (int64_t)prio << 32 | (int64_t)r;
-			if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
-				return -(int64_t)errno;
-		}
-		tried = 0;
-		int e = wait_ready(mqd, POLLIN, cancelfd, deadline_ns);
-		if (e)
-			return -(int64_t)e;
+void pi_mq_waiter_free(struct pi_mq_waiter *w) {
+	close(w->fd);
+	close(w->dummy);
+	free(w);
+}
+
+void pi_mq_kick(struct pi_mq_waiter *w, int closing) {
+	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
+	dup3(w->dummy, w->fd, O_CLOEXEC);
+	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
+	/* A stale tid reaches a thread of this process that has left the wait:
+	 * SIGURG is Go's preemption signal, which every thread tolerates. */
+	if (tid != 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+}
+
+int pi_mq_rearm(struct pi_mq_waiter *w, int mqd) {
+	if (!__atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST) || __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST))
+		return 0;
+	if (dup3(mqd, w->fd, O_CLOEXEC) < 0)
+		return errno;
+	__atomic_store_n(&w->cancel, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* mq_attempt_deadline fills ts with the CLOCK_REALTIME time of the
+ * CLOCK_MONOTONIC deadline (an hour away when there is none); it returns
+ * ETIMEDOUT when the deadline has passed. */
+static int mq_attempt_deadline(int64_t deadline, struct timespec *ts) {
+	int64_t left = (int64_t)3600 * 1000000000;
+	if (deadline >= 0) {
+		left = deadline - now_ns();
+		if (left <= 0)
+			return ETIMEDOUT;
 	}
+	clock_gettime(CLOCK_REALTIME, ts);
+	int64_t t = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec + left;
+	ts->tv_sec = t / 1000000000;
+	ts->tv_nsec = t % 1000000000;
+	return 0;
+}
+
+static int mq_enter(struct pi_mq_waiter *w) {
+	if (mq_tid == 0)
+		mq_tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&w->tid, mq_tid, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int mq_stopped(struct pi_mq_waiter *w) {
+	return __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST) || __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST);
+}
+
+int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg, size_t len,
+                    unsigned int prio) {
+	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int r;
+	mq_enter(w);
+	for (;;) {
+		/* checked after tid is published: a kick either sees the tid (and
+		 * signals) or set the flag before this load */
+		if (mq_stopped(w)) {
+			r = ECANCELED;
+			break;
+		}
+		struct timespec ts;
+		if ((r = mq_attempt_deadline(deadline, &ts)) != 0)
+			break;
+		if (mq_timedsend((mqd_t)w->fd, msg, len, prio, &ts) == 0) {
+			r = 0;
+			break;
+		}
+		r = errno;
+		if (r == ETIMEDOUT || r == EINTR || (r == EBADF && mq_stopped(w)))
+			continue;
+		break;
+	}
+	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
+	return r;
+}
+
+int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf, size_t len) {
+	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t r;
+	mq_enter(w);
+	for (;;) {
+		if (mq_stopped(w)) {
+			r = -ECANCELED;
+			break;
+		}
+		struct timespec ts;
+		int e = mq_attempt_deadline(deadline, &ts);
+		if (e) {
+			r = -e;
+			break;
+		}
+		unsigned p;
+		ssize_t n = mq_timedreceive((mqd_t)w->fd, buf, len, &p, &ts);
+		if (n >= 0) {
+			r = (int64_t)p << 32 | (int64_t)n; /* taken: returned whatever the flags say */
+			break;
+		}
+		e = errno;
+		if (e == ETIMEDOUT || e == EINTR || (e == EBADF && mq_stopped(w)))
+			continue;
+		r = -e;
+		break;
+	}
+	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
+	return r;
 }
 
 static void notify_trampoline(union sigval v) {

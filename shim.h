@@ -19,6 +19,7 @@
 #include <semaphore.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* pi_noop does nothing: the floor cost of one cgo call, for benchmarks. */
 void pi_noop(void);
@@ -35,10 +36,35 @@ int pi_mq_timedsend(int mqd, const char *msg, size_t len, unsigned int prio,
 int64_t pi_mq_timedreceive(int mqd, char *buf, size_t len, int64_t abs_sec, int64_t abs_nsec);
 int pi_mq_send(int mqd, const char *msg, size_t len, unsigned int prio);
 int64_t pi_mq_receive(int mqd, char *buf, size_t len);
-int pi_mq_send_poll(int mqd, int cancelfd, int64_t timeout_ns, const char *msg,
-                    size_t len, unsigned int prio, int tried);
-int64_t pi_mq_receive_poll(int mqd, int cancelfd, int64_t timeout_ns, char *buf, size_t len,
-                           int tried);
+/*
+ * pi_mq_waiter is the C-memory state of the one goroutine of a queue
+ * direction that waits inside C: fd is its private duplicate of the queue
+ * descriptor, dummy a descriptor that is not a queue (pi_mq_kick puts it in
+ * fd's place), tid the waiting thread (0: nobody inside); cancel and closed
+ * are set by pi_mq_kick from another thread.
+ */
+struct pi_mq_waiter {
+	int tid;
+	int cancel;
+	int closed;
+	int fd;
+	int dummy;
+};
+/* pi_mq_waiter_new returns a waiter for mqd, or NULL with errno set. */
+struct pi_mq_waiter *pi_mq_waiter_new(int mqd);
+void pi_mq_waiter_free(struct pi_mq_waiter *w);
+/* pi_mq_send_wait sends like mq_timedsend on w->fd, waiting at most
+ * timeout_ns on CLOCK_MONOTONIC (< 0: no limit); ECANCELED once kicked. */
+int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg, size_t len,
+                    unsigned int prio);
+/* pi_mq_receive_wait receives like mq_timedreceive on w->fd; it returns
+ * priority<<32 | length, or -errno (-ECANCELED once kicked). */
+int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf, size_t len);
+/* pi_mq_kick stops the waiter: sets cancel (closing: closed), swaps w->fd
+ * for w->dummy and signals the waiting thread with SIGURG. */
+void pi_mq_kick(struct pi_mq_waiter *w, int closing);
+/* pi_mq_rearm undoes a cancel kick (not a closing one): w->fd is mqd again. */
+int pi_mq_rearm(struct pi_mq_waiter *w, int mqd);
 int pi_mq_notify_thread(int mqd, uintptr_t handle);
 int pi_mq_notify_signal(int mqd, int signo, intptr_t value);
 int pi_mq_notify_none(int mqd);

@@ -21,11 +21,20 @@
 // a cancelled Receive never loses a message.
 //
 // A goroutine blocked in C holds an OS thread. To keep thousands of blocked
-// goroutines cheap, at most one goroutine per queue and direction waits in C:
-// it polls the queue descriptor (a file descriptor on Linux) together with an
-// eventfd that cancellation and Close write. The others wait in Go, where they
-// cost no thread, and take their turn. So 1,000 goroutines blocked in
-// Receive on one queue cost one thread, not 1,000.
+// goroutines cheap, at most one goroutine per queue and direction waits in C;
+// the others wait in Go, where they cost no thread, and take their turn. So
+// 1,000 goroutines blocked in Receive on one queue cost one thread, not 1,000.
+//
+// The one in C blocks in mq_timedreceive (or mq_timedsend) itself, so the
+// kernel hands a message straight to it, as it does to a C receiver. It
+// blocks on a private duplicate of the queue descriptor; cancellation (and
+// Close) swaps that duplicate for a descriptor that is not a queue and sends
+// SIGURG, Go's own preemption signal, to the waiting thread: the kernel
+// restarts the interrupted call (Go's handlers use SA_RESTART), which then
+// fails with EBADF, and the shim reports the cancellation. A call that had
+// already taken its message returns it. Deadlines are CLOCK_MONOTONIC: each
+// attempt turns the time left into the CLOCK_REALTIME time mq_timed* expect,
+// and an attempt that a wall-clock jump ends early is followed by another.
 //
 // Close is idempotent and safe while calls are blocked: they return an error
 // wrapping os.ErrClosed, and the descriptor is closed only after the last of
@@ -47,14 +56,15 @@
 // Notify, NotifyChan and NotifySignal are mq_notify(3) as POSIX defines it:
 // one registered process per queue (EBUSY for the others), one shot (register
 // again after it fires), and only on the transition from empty to non-empty
-// while no process is blocked in mq_receive on the queue (so a goroutine of
-// this package blocked in Receive, which waits in poll(2), does not suppress
-// it, but a C process blocked in mq_receive does). Callbacks run on a thread
-// glibc creates; C holds only an integer runtime/cgo.Handle.
+// while no process is blocked in mq_receive on the queue (a goroutine blocked
+// in Receive counts as such a process: the message goes to it and nobody is
+// notified). Callbacks run on a thread glibc creates; C holds only an integer
+// runtime/cgo.Handle.
 //
 // # Not supported
 //
-// mq_notify with SIGEV_THREAD attributes (pthread_attr_t), and queues outside
+// Programs that take SIGURG away from the Go runtime (it never should be)
+// cannot cancel a blocked call. mq_notify with SIGEV_THREAD attributes (pthread_attr_t), and queues outside
 // the IPC namespace of the process (a container needs --ipc=host or a
 // shared IPC namespace to see the host's queues).
 package mq

@@ -59,37 +59,33 @@ type Queue struct {
 }
 
 // direction is one way through the queue: its gate admits one goroutine into
-// C at a time, and an eventfd that C polls beside the queue cancels it.
+// C at a time, which blocks in mq_timed* on the waiter's private descriptor;
+// the canceller kicks it out when its context is done.
 type direction struct {
 	gate   *gate.Gate
-	efd    int
+	w      posixipc.MqWaiter
 	cancel *gate.Canceller
 }
 
-func newDirection() (direction, error) {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+func newDirection(mqd posixipc.Mqd, name string) (direction, error) {
+	w, err := posixipc.NewMqWaiter(mqd)
 	if err != nil {
-		return direction{}, os.NewSyscallError("eventfd", err)
+		return direction{}, pathErr("dup", name, err)
 	}
-	d := direction{gate: gate.New(), efd: efd}
-	d.cancel = gate.NewCanceller(d.kick, 0)
-	return d, nil
+	return direction{gate: gate.New(), w: w, cancel: gate.NewCanceller(func() { w.Kick(false) }, 0)}, nil
 }
 
-var one = []byte{1, 0, 0, 0, 0, 0, 0, 0}
-
-// kick wakes the goroutine waiting in C, if any: C polls the eventfd.
-func (d direction) kick() { unix.Write(d.efd, one) }
-
-// drain clears a kick that was meant for a call that has ended.
-func (d *direction) drain() {
-	var b [8]byte
-	unix.Read(d.efd, b[:])
+// finish ends a wait: after the canceller is disarmed, a kick that came too
+// late to stop the call is undone so the next caller finds the descriptor.
+func (d *direction) finish(ctx context.Context, mqd posixipc.Mqd) {
+	if ctx.Err() != nil {
+		d.w.Rearm(mqd)
+	}
 }
 
 func (d *direction) close() {
 	d.cancel.Stop()
-	unix.Close(d.efd)
+	d.w.Free()
 }
 
 // Open opens the queue name (mq_open(3)). name is "/" followed by 1 to 251
@@ -132,8 +128,8 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 	q := &Queue{name: n, mqd: mqd, msgSize: int(a.MsgSize),
 		canSend: flag&unix.O_ACCMODE != O_RDONLY, canRecv: flag&unix.O_ACCMODE != O_WRONLY}
 	q.nonblock.Store(flag&O_NONBLOCK != 0)
-	if q.send, err = newDirection(); err == nil {
-		if q.recv, err = newDirection(); err != nil {
+	if q.send, err = newDirection(mqd, n); err == nil {
+		if q.recv, err = newDirection(mqd, n); err != nil {
 			q.send.close()
 		}
 	}
@@ -286,8 +282,8 @@ func (q *Queue) gateErr(op string, err error) error {
 // syscall.ETIMEDOUT and context.DeadlineExceeded. When Send fails, the
 // message was not sent. It does not allocate.
 //
-// At most one goroutine per queue waits inside C (in poll(2) on the queue
-// descriptor and an eventfd); other senders wait in Go and cost no thread.
+// At most one goroutine per queue and direction waits inside C (blocked in
+// mq_timedsend); other senders wait in Go and cost no thread.
 func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	if err := q.checkSend(msg, prio); err != nil {
 		return err
@@ -306,20 +302,12 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 		return err
 	}
 	defer q.mu.RUnlock()
-	// Fast path: room in the queue, nothing to wait for or cancel.
-	err := posixipc.MqTimedsend(q.mqd, msg, prio, 0, 0)
-	if err != syscall.ETIMEDOUT && err != syscall.EAGAIN {
-		if err != nil {
-			return pathErr("mq_send", q.name, err)
-		}
-		return nil
-	}
 	done := ctx.Done()
 	q.send.cancel.Arm(done)
-	err = posixipc.MqSendPoll(q.mqd, q.send.efd, timeoutOf(ctx), msg, prio, true)
+	err := q.send.w.Send(msg, prio, timeoutOf(ctx))
 	q.send.cancel.Disarm(done)
-	if done != nil && ctx.Err() != nil {
-		q.send.drain() // the canceller may have kicked after C had returned
+	if done != nil {
+		q.send.finish(ctx, q.mqd)
 	}
 	if err == nil {
 		return nil
@@ -371,20 +359,12 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 		return 0, 0, err
 	}
 	defer q.mu.RUnlock()
-	// Fast path: a message is there, nothing to wait for or cancel.
-	n, prio, err = posixipc.MqTimedreceive(q.mqd, buf, 0, 0)
-	if err != syscall.ETIMEDOUT && err != syscall.EAGAIN {
-		if err != nil {
-			return 0, 0, pathErr("mq_receive", q.name, err)
-		}
-		return n, prio, nil
-	}
 	done := ctx.Done()
 	q.recv.cancel.Arm(done)
-	n, prio, err = posixipc.MqReceivePoll(q.mqd, q.recv.efd, timeoutOf(ctx), buf, true)
+	n, prio, err = q.recv.w.Receive(buf, timeoutOf(ctx))
 	q.recv.cancel.Disarm(done)
-	if done != nil && ctx.Err() != nil {
-		q.recv.drain() // the canceller may have kicked after C had returned
+	if done != nil {
+		q.recv.finish(ctx, q.mqd)
 	}
 	if err == nil {
 		return n, prio, nil
@@ -423,8 +403,8 @@ func (q *Queue) Close() error {
 	}
 	q.send.gate.Close()
 	q.recv.gate.Close()
-	q.send.kick()
-	q.recv.kick()
+	q.send.w.Kick(true)
+	q.recv.w.Kick(true)
 	q.mu.Lock() // every call inside C has returned: the kicks reached them
 	defer q.mu.Unlock()
 	q.dropNotify()
