@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +123,10 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "usage: faultpeer COMMAND ARGS (see crt/faultpeer.c)\n");
 		return 1;
 	}
+	/* A victim waits to be killed: never outlive the test that started it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		return 1;
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "mutex-hold")) {
 		struct posixipc_sync *s = attach(argv[2]);
