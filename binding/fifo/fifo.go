@@ -52,6 +52,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posixipc/posixipc/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,7 +103,7 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 	if flag&^(os.O_RDONLY|os.O_WRONLY|os.O_RDWR|syscall.O_NONBLOCK) != 0 || acc == os.O_WRONLY|os.O_RDWR {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("flag %#x: want O_RDONLY, O_WRONLY or O_RDWR, optionally with O_NONBLOCK: %w", flag, syscall.EINVAL)}
 	}
-	if err := ctx.Err(); err != nil {
+	if err := errs.Ctx(ctx); err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	var st unix.Stat_t
@@ -171,7 +172,7 @@ func backoff(ctx context.Context, t **time.Timer, d *time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		(*t).Stop()
-		return ctx.Err()
+		return errs.Ctx(ctx)
 	}
 }
 

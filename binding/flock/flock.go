@@ -81,6 +81,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
@@ -409,7 +410,7 @@ func (f *File) pathErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &fs.PathError{Op: op, Path: f.path, Err: err}
+	return &fs.PathError{Op: op, Path: f.path, Err: errs.Of(err)}
 }
 
 // Lock takes a whole-file lock with flock(2), waiting (without holding an OS

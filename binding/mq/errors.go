@@ -1,7 +1,6 @@
 package mq
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,22 +9,15 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/posixipc/posixipc/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
 // ErrDeadline is wrapped by the error of a call whose context deadline
 // passed while it waited. errors.Is matches it against both
-// context.DeadlineExceeded and syscall.ETIMEDOUT.
-var ErrDeadline error = deadlineError{}
-
-type deadlineError struct{}
-
-func (deadlineError) Error() string   { return "timed out: context deadline exceeded" }
-func (deadlineError) Timeout() bool   { return true }
-func (deadlineError) Temporary() bool { return true }
-func (deadlineError) Is(target error) bool {
-	return target == context.DeadlineExceeded || target == syscall.ETIMEDOUT
-}
+// context.DeadlineExceeded and syscall.ETIMEDOUT. Every package of the
+// module reports a passed deadline with this same value.
+var ErrDeadline = errs.Deadline
 
 // LimitError reports a system limit that stopped a queue from being created,
 // and the setting to raise. It unwraps to the syscall.Errno the call returned.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/name"
 	"golang.org/x/sys/unix"
@@ -258,10 +259,7 @@ func (q *Queue) waitErr(op string, ctx context.Context, err error) error {
 		if q.closed.Load() {
 			return pathErr(op, q.name, os.ErrClosed)
 		}
-		if ctx.Err() == context.DeadlineExceeded {
-			return pathErr(op, q.name, ErrDeadline)
-		}
-		return pathErr(op, q.name, ctx.Err())
+		return pathErr(op, q.name, errs.Ctx(ctx))
 	case syscall.ETIMEDOUT:
 		return pathErr(op, q.name, ErrDeadline)
 	}
@@ -270,10 +268,7 @@ func (q *Queue) waitErr(op string, ctx context.Context, err error) error {
 
 // gateErr turns the error of gate.Enter into the error to return.
 func (q *Queue) gateErr(op string, err error) error {
-	if err == context.DeadlineExceeded {
-		err = ErrDeadline
-	}
-	return pathErr(op, q.name, err)
+	return pathErr(op, q.name, errs.Of(err))
 }
 
 // Send sends msg with priority prio (0 to PrioMax-1; higher is received

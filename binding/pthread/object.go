@@ -14,6 +14,7 @@ import (
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/errs"
 )
 
 // Errors of a robust mutex. Both are syscall.Errno values, so errors.Is(err,
@@ -131,7 +132,7 @@ func (o *object) closed() bool { return o.refs.Load()&closedBit != 0 }
 func (o *object) Offset() int { return o.off }
 
 func (o *object) err(op string, err error) error {
-	return &fs.PathError{Op: op, Path: o.name, Err: err}
+	return &fs.PathError{Op: op, Path: o.name, Err: errs.Of(err)}
 }
 
 func (o *object) errClosed(op string) error {
@@ -163,7 +164,7 @@ func (o *object) waitErr(ctx context.Context, op string, err error) error {
 			return o.err(op, e)
 		}
 	case errors.Is(err, syscall.ETIMEDOUT):
-		return o.err(op, context.DeadlineExceeded)
+		return o.err(op, errs.Deadline)
 	}
 	return o.err(op, err)
 }

@@ -60,6 +60,7 @@ import (
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/name"
 )
@@ -314,26 +315,15 @@ func (s *Sem) Wait(ctx context.Context) error {
 		}
 		return s.ctxErr(ctx)
 	case syscall.ETIMEDOUT:
-		return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: timeoutError{}}
+		return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: errs.Deadline}
 	}
 	return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: err}
 }
 
 func (s *Sem) ctxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if err == context.DeadlineExceeded {
-		err = timeoutError{}
-	}
+	err := errs.Ctx(ctx)
 	return &fs.PathError{Op: "sem_wait", Path: s.name, Err: err}
 }
-
-// timeoutError is a deadline that passed: it is both
-// context.DeadlineExceeded and syscall.ETIMEDOUT for errors.Is.
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "deadline exceeded (ETIMEDOUT)" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Unwrap() []error { return []error{context.DeadlineExceeded, syscall.ETIMEDOUT} }
 
 // Value returns the semaphore's value (sem_getvalue): a snapshot that may be
 // stale at once. glibc reports 0, never a negative count, while some wait.
