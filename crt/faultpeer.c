@@ -8,7 +8,8 @@
  *
  *   faultpeer mutex-hold SEG          lock; a++ (b not yet); print "ready"; pause
  *   faultpeer cond-wait SEG           lock; print "waiting"; cond_wait until turn == 99
- *   faultpeer cond-signal SEG N       N x pthread_cond_signal, then print "signalled N"
+ *   faultpeer cond-signal SEG N [S]   N x pthread_cond_signal, then print "signalled N";
+ *                                     with S, SIGALRM kills it if it takes S seconds
  *   faultpeer sem-hold SEM SEG        sem_wait; ledger (reserved[0]) += 1; print "ready"; pause
  *   faultpeer mq-send QUEUE MSG       print "sending"; mq_send(MSG) (blocks when full); print "sent"
  *   faultpeer mq-recv QUEUE           print "receiving"; mq_receive; print the message
@@ -151,9 +152,11 @@ int main(int argc, char **argv) {
 		unlock(s);
 		say("woken");
 		return 0;
-	} else if (!strcmp(cmd, "cond-signal") && argc == 4) {
+	} else if (!strcmp(cmd, "cond-signal") && (argc == 4 || argc == 5)) {
 		struct posixipc_sync *s = attach(argv[2]);
 		int n = atoi(argv[3]);
+		if (argc == 5)
+			alarm(atoi(argv[4]));
 		for (int i = 0; i < n; i++) {
 			int r = pthread_cond_signal(&s->cond);
 			if (r)

@@ -12,8 +12,11 @@
 //     held. Repair the protected data (the dead holder may have left it half
 //     updated), call MarkConsistent (pthread_mutex_consistent), then Unlock.
 //   - Waiting on a condvar: the mutex is not held, so it needs no repair, but
-//     glibc (before 2.41) keeps a reference for the dead waiter: re-initialise
-//     the condvar (pthread.NewCond) at a moment nobody waits on it.
+//     glibc (before 2.41) keeps a reference for the dead waiter, and a later
+//     signal or broadcast can block forever (seen with glibc 2.36 here):
+//     re-initialise the condvar (pthread.NewCond) at a moment nobody waits on
+//     it, e.g. under the mutex after the supervisor has reaped the dead
+//     process, before anyone signals it again.
 //   - Holding a semaphore unit (between sem_wait and sem_post): the unit is
 //     lost. A sem_t has no owner, so neither the kernel nor glibc can give it
 //     back: the tests prove exactly one unit goes. Recovery pattern: each

@@ -3,9 +3,11 @@ package hardening
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -383,4 +385,55 @@ func assertNoNewShm(t testing.TB, before []string) {
 			t.Errorf("left in /dev/shm: %s", n)
 		}
 	}
+}
+
+// TestCondvarDeadWaiterHazard shows why faultCondWait re-initialises the
+// condvar: with glibc before 2.41, once a waiter is killed inside
+// pthread_cond_wait, signals return while nobody else waits, but as soon as
+// a new waiter arrives every pthread_cond_signal blocks forever (glibc waits
+// for the dead waiter to leave its group) and the new waiter is never woken.
+// The signalling C peer is bounded by alarm(2): SIGALRM proves it blocked.
+func TestCondvarDeadWaiterHazard(t *testing.T) {
+	if v := glibcVersion(t); v >= 241 {
+		t.Skipf("glibc %d.%d handles a dead condvar waiter", v/100, v%100)
+	}
+	s := newSync(t)
+	w1 := startC(t, "cond-wait", s.name)
+	w1.expect(t, "waiting")
+	require.NoError(t, s.m.Lock(context.Background()))
+	require.NoError(t, s.m.Unlock())
+	waitFutexIn(t, w1, s.name)
+	w1.kill9(t)
+
+	sig := startC(t, "cond-signal", s.name, "3", "10")
+	sig.expect(t, "signalled 3") // nobody waits: signals return
+	sig.wait(t)
+
+	w2 := startC(t, "cond-wait", s.name)
+	w2.expect(t, "waiting")
+	require.NoError(t, s.m.Lock(context.Background()))
+	require.NoError(t, s.m.Unlock())
+	waitFutexIn(t, w2, s.name)
+	sig = startC(t, "cond-signal", s.name, "1", "2")
+	err := sig.cmd.Wait()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "pthread_cond_signal returned (%v): has glibc changed?", err)
+	ws := ee.Sys().(syscall.WaitStatus)
+	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGALRM, "%v; stderr: %s", err, sig.errb)
+	select {
+	case l := <-w2.lines:
+		t.Fatalf("the new waiter said %q", l)
+	default:
+	}
+}
+
+// glibcVersion returns the C library's version as major*100+minor
+// (getconf GNU_LIBC_VERSION: "glibc 2.36").
+func glibcVersion(t testing.TB) int {
+	out, err := exec.Command("getconf", "GNU_LIBC_VERSION").Output()
+	require.NoError(t, err)
+	var major, minor int
+	_, err = fmt.Sscanf(strings.TrimSpace(string(out)), "glibc %d.%d", &major, &minor)
+	require.NoError(t, err, "%q", out)
+	return major*100 + minor
 }
