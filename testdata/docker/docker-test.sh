@@ -25,6 +25,8 @@
 #                               otherwise that is a failure (exit 1)
 #   POSIXIPC_DOCKER_CMD=...     run this shell command in the container instead
 #                               of the image's default (make test)
+#   POSIXIPC_DOCKER_USER=u      run the suite as user u (e.g. tester, uid 1000)
+#                               instead of root: see "Users" in the Dockerfile
 #   POSIXIPC_OWN_DOCKERD=1      start an own dockerd even if one is running
 #   POSIXIPC_DOCKER_STORAGE=d   force the storage driver of the own dockerd
 #   POSIXIPC_DOCKER_CACHE=dir   Debian tarball cache (default /var/tmp/posixipc-docker-cache)
@@ -70,6 +72,7 @@ cleanup() {
 	set +e
 	for c in "${CONTAINERS[@]}"; do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
 	if [ -n "$DOCKERD_PID" ]; then
+		phase "stopping dockerd (pid $DOCKERD_PID), removing $RUN"
 		kill -TERM "$DOCKERD_PID" 2>/dev/null
 		for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
 		kill -KILL "$DOCKERD_PID" 2>/dev/null
@@ -94,6 +97,43 @@ need_pkgs() { # apt-get install the packages whose command is missing: cmd:pkg .
 		{ apt-get update -q >>"$RUN/apt.log" 2>&1 && apt-get install -y -q "${want[@]}" >>"$RUN/apt.log" 2>&1; } ||
 		{ tail -n 20 "$RUN/apt.log" >&2; return 1; }
 }
+
+# debian_tarball sets $tarball to a Debian bookworm minbase tree with gcc,
+# libc6-dev and make, as a tar file cached per day under $CACHE, making it
+# first when needed.
+debian_tarball() {
+	mkdir -p "$CACHE"
+	tarball="$CACHE/bookworm-minbase-gcc-$(date -u +%Y%m%d).tar"
+	if [ -s "$tarball" ]; then
+		phase "debian base: cached $tarball"
+	else
+		# mmdebstrap (apt's parallel downloads, writes the tarball itself) takes
+		# about half the time of debootstrap; debootstrap is the fallback.
+		if need_pkgs mmdebstrap:mmdebstrap; then
+			phase "mmdebstrap --variant=minbase bookworm (+gcc, libc6-dev, make) from $MIRROR"
+			mmdebstrap --format=tar --variant=minbase --include=gcc,libc6-dev,make bookworm "$tarball.tmp$$" "$MIRROR" \
+				>"$RUN/debootstrap.log" 2>&1 || { tail -n 30 "$RUN/debootstrap.log" >&2; die "mmdebstrap failed"; }
+		else
+			need_pkgs debootstrap:debootstrap || die "apt-get install mmdebstrap or debootstrap failed"
+			phase "debootstrap --variant=minbase bookworm (+gcc, libc6-dev, make) from $MIRROR"
+			debootstrap --variant=minbase --include=gcc,libc6-dev,make bookworm "$RUN/rootfs" "$MIRROR" \
+				>"$RUN/debootstrap.log" 2>&1 || { tail -n 30 "$RUN/debootstrap.log" >&2; die "debootstrap failed"; }
+			rm -rf "$RUN/rootfs/var/cache/apt/archives/"*.deb "$RUN/rootfs/var/lib/apt/lists/"*
+			tar -C "$RUN/rootfs" -cf "$tarball.tmp$$" .
+			rm -rf "$RUN/rootfs"
+		fi
+		mv "$tarball.tmp$$" "$tarball"
+		find "$CACHE" -name 'bookworm-minbase-gcc-*' ! -path "$tarball" -delete
+	fi
+}
+
+# --prefetch: only make the Debian tarball (no engine), e.g. in the background
+# while something else runs; make docker-test then finds it in the cache.
+if [ "${1:-}" = --prefetch ]; then
+	[ "$(id -u)" = 0 ] || { say "prefetch: not root, nothing to do"; exit 0; }
+	debian_tarball
+	exit 0
+fi
 
 # ---- engine ----------------------------------------------------------------
 DOCKER=docker
@@ -135,41 +175,18 @@ fi
 BASE_ARG=()
 if "$DOCKER" image inspect "$PINNED" >/dev/null 2>&1; then
 	phase "base image: $PINNED (present)"
-elif phase "pulling $PINNED" && timeout 300 "$DOCKER" pull -q "$PINNED" >"$RUN/pull.log" 2>&1; then
+elif phase "pulling $PINNED" && timeout 120 "$DOCKER" pull -q "$PINNED" >"$RUN/pull.log" 2>&1; then
 	phase "base image: $PINNED (pulled)"
 else
 	sed 's/^/docker-test:   /' "$RUN/pull.log" >&2
 	banner "THE PINNED BASE IMAGE CANNOT BE PULLED: $PINNED" \
-		"Building a STAND-IN tagged $BASE_TAG: Debian bookworm (debootstrap)" \
+		"Building a STAND-IN tagged $BASE_TAG: Debian bookworm (mmdebstrap)" \
 		"+ gcc + make + the host's Go $GO_VERSION toolchain. NOT the official image."
 	# Go: the host toolchain, which must be the pinned release.
 	GOROOT_HOST=$(go env GOROOT)
 	gv=$("$GOROOT_HOST/bin/go" version)
 	case "$gv" in *" go$GO_VERSION "*) ;; *) die "the stand-in needs Go $GO_VERSION; the host has: $gv" ;; esac
-	# Debian: debootstrap, cached per day.
-	mkdir -p "$CACHE"
-	tarball="$CACHE/bookworm-minbase-gcc-$(date -u +%Y%m%d).tar"
-	if [ -s "$tarball" ]; then
-		phase "debian base: cached $tarball"
-	else
-		# mmdebstrap (apt's parallel downloads, writes the tarball itself) takes
-		# about half the time of debootstrap; debootstrap is the fallback.
-		if need_pkgs mmdebstrap:mmdebstrap; then
-			phase "mmdebstrap --variant=minbase bookworm (+gcc, libc6-dev, make) from $MIRROR"
-			mmdebstrap --format=tar --variant=minbase --include=gcc,libc6-dev,make bookworm "$tarball.tmp$$" "$MIRROR" \
-				>"$RUN/debootstrap.log" 2>&1 || { tail -n 30 "$RUN/debootstrap.log" >&2; die "mmdebstrap failed"; }
-		else
-			need_pkgs debootstrap:debootstrap || die "apt-get install mmdebstrap or debootstrap failed"
-			phase "debootstrap --variant=minbase bookworm (+gcc, libc6-dev, make) from $MIRROR"
-			debootstrap --variant=minbase --include=gcc,libc6-dev,make bookworm "$RUN/rootfs" "$MIRROR" \
-				>"$RUN/debootstrap.log" 2>&1 || { tail -n 30 "$RUN/debootstrap.log" >&2; die "debootstrap failed"; }
-			rm -rf "$RUN/rootfs/var/cache/apt/archives/"*.deb "$RUN/rootfs/var/lib/apt/lists/"*
-			tar -C "$RUN/rootfs" -cf "$tarball.tmp$$" .
-			rm -rf "$RUN/rootfs"
-		fi
-		mv "$tarball.tmp$$" "$tarball"
-		find "$CACHE" -name 'bookworm-minbase-gcc-*' ! -path "$tarball" -delete
-	fi
+	debian_tarball
 	# One layer: the Debian tree plus GOROOT as /usr/local/go and an empty
 	# GOPATH /go, with the official image's environment.
 	phase "docker import -> $BASE_TAG (stand-in)"
@@ -234,6 +251,7 @@ rm -rf "$CTX"
 # an init that reaps orphans as on a real machine.
 run=(run --rm --init --network=none --shm-size=256m --name "pdk-suite-$$")
 CONTAINERS+=("pdk-suite-$$")
+[ -n "${POSIXIPC_DOCKER_USER:-}" ] && run+=(--user "$POSIXIPC_DOCKER_USER")
 if [ -n "${POSIXIPC_DOCKER_CMD:-}" ]; then
 	phase "running in the container: $POSIXIPC_DOCKER_CMD"
 	"$DOCKER" "${run[@]}" "$IMAGE" sh -c "$POSIXIPC_DOCKER_CMD" || die "the command failed in the container"
