@@ -346,24 +346,29 @@ func TestPipeBufAtomicC(t *testing.T) {
 	const writers, count = 4, 300
 	r, err := fifo.Open(context.Background(), p, os.O_RDONLY|syscall.O_NONBLOCK)
 	require.NoError(t, err)
+	// Hold a write end until every record is read: otherwise EOF comes
+	// whenever no writer happens to have the FIFO open (between one peer's
+	// close and the next one's open), and a late peer then blocks forever.
+	hold, err := fifo.Open(context.Background(), p, os.O_WRONLY|syscall.O_NONBLOCK)
+	require.NoError(t, err)
 	var waits []func() string
 	for i := 0; i < writers; i++ {
 		waits = append(waits, startPeer(t, "records", p, strconv.Itoa(i), strconv.Itoa(count), strconv.Itoa(fifo.PipeBuf)))
 	}
 	seen := map[byte]int{}
 	rec := make([]byte, fifo.PipeBuf)
-	for {
+	for n := 0; n < writers*count; n++ {
 		_, err := io.ReadFull(r, rec)
-		if err == io.EOF {
-			break
-		}
 		require.NoError(t, err)
-		require.Equal(t, bytes.Repeat(rec[:1], len(rec)), rec, "record %d interleaved", len(seen))
+		require.Equal(t, bytes.Repeat(rec[:1], len(rec)), rec, "record %d interleaved", n)
 		seen[rec[0]]++
 	}
 	for _, w := range waits {
 		w()
 	}
+	require.NoError(t, hold.Close())
+	_, err = io.ReadFull(r, rec)
+	require.ErrorIs(t, err, io.EOF, "no record beyond the writers' own")
 	require.NoError(t, r.Close())
 	for i := 0; i < writers; i++ {
 		assert.Equal(t, count, seen[byte('A'+i)], "writer %d", i)
