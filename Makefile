@@ -4,7 +4,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -Wall -D_GNU_SOURCE
 PEERS   := $(patsubst crt/%.c,crt/bin/%,$(wildcard crt/*.c))
 
-.PHONY: all demo test race vet bench bench-go peers docker-test clean
+.PHONY: all demo test race vet bench bench-go peers docker-test clean test-all fuzz
 
 all: test
 
@@ -18,6 +18,18 @@ test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 race: test
+
+## test-all: the hardening run, after `make test` (testdata/hardening/test-all.sh):
+## every fuzz target (FUZZTIME each), -asan, GOEXPERIMENT=cgocheck2, the
+## fault matrix, soak (SOAK) and signal tests, then the POSIX object leak check
+FUZZTIME ?= 5s
+SOAK     ?= 60s
+test-all:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) testdata/hardening/test-all.sh
+
+## fuzz: every fuzz target of the module for FUZZTIME (5s) each
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) testdata/hardening/fuzz.sh
 
 vet:
 	$(GO) vet ./...

@@ -292,12 +292,18 @@ func start(t testing.TB, lang, mode string, args ...string) *proc {
 // next returns p's next output line.
 func (p *proc) next(t testing.TB) string {
 	t.Helper()
+	return p.nextWithin(t, 30*time.Second)
+}
+
+// nextWithin returns p's next output line, failing t after d of silence.
+func (p *proc) nextWithin(t testing.TB, d time.Duration) string {
+	t.Helper()
 	select {
 	case l, ok := <-p.lines:
 		require.True(t, ok, "peer ended early; stderr: %s", p.errb)
 		return l
-	case <-time.After(30 * time.Second):
-		t.Fatalf("peer said nothing for 30s; stderr: %s", p.errb)
+	case <-time.After(d):
+		t.Fatalf("peer said nothing for %v; stderr: %s", d, p.errb)
 		return ""
 	}
 }

@@ -148,7 +148,7 @@ func TestSoak(t *testing.T) {
 	rounds := map[string]int{}
 	total := 0
 	for i, p := range procs {
-		l := p.next(t)
+		l := p.nextWithin(t, d+time.Minute) // the workers run for d
 		v, ok := strings.CutPrefix(l, "done ")
 		require.True(t, ok, "%s said %q; stderr: %s", ids[i], l, p.errb)
 		n, err := strconv.Atoi(v)
