@@ -39,8 +39,15 @@ func TestNoLeftoverObjects(t *testing.T) {
 
 	dir := t.TempDir()
 	require.NoError(t, unix.Mount("none", dir, "mqueue", 0, ""), "mounting an mqueue file system")
+	unmounted := false
+	t.Cleanup(func() { // before TempDir's removal; also when newEntries fails
+		if !unmounted {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	})
 	mq := newEntries(t, dir, since)
 	require.NoError(t, unix.Unmount(dir, 0))
+	unmounted = true
 	for _, l := range mq {
 		leaks = append(leaks, "mqueue "+l)
 	}
