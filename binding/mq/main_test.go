@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/internal/peer"
+	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -130,25 +130,12 @@ func helperCmd(t testing.TB, mode string, args ...string) *exec.Cmd {
 // copy of the test binary that nobody may execute.
 func unprivilegedHelper(t *testing.T, mode string, args ...string) *exec.Cmd {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "posixipc-helper")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "helper.test")
-	src, err := os.Open(os.Args[0])
-	require.NoError(t, err)
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(dst, src)
-	require.NoError(t, err)
-	require.NoError(t, dst.Close())
+	bin := testutil.ExecutableCopy(t)
 	cmd := helperCmd(t, mode, args...)
 	cmd.Path = bin
 	cmd.Args[0] = bin
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	return cmd
+	cmd.Dir = filepath.Dir(bin)
+	return testutil.Unprivileged(cmd)
 }
 
 // cPeer returns a command running crt/mqpeer with args.

@@ -10,7 +10,6 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -306,33 +305,6 @@ func TestErrors(t *testing.T) {
 	require.NoError(t, u.Destroy())
 }
 
-// unprivileged returns a command running as uid/gid 65534.
-func unprivileged(cmd *exec.Cmd) *exec.Cmd {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	return cmd
-}
-
-// helperBinary copies the test binary where uid 65534 can run it.
-func helperBinary(t *testing.T) string {
-	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	dir, err := os.MkdirTemp("", "posixipc-helper")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	dst := filepath.Join(dir, "helper")
-	in, err := os.Open(exe)
-	require.NoError(t, err)
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(out, in)
-	require.NoError(t, err)
-	require.NoError(t, out.Close())
-	return dst
-}
-
 func TestEACCES(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run the other side as uid 65534")
@@ -341,17 +313,17 @@ func TestEACCES(t *testing.T) {
 	// A C peer without permission.
 	cmd, err := peer.Command("sempeer", "open", n)
 	require.NoError(t, err)
-	out, err := unprivileged(cmd).Output()
+	out, err := testutil.Unprivileged(cmd).Output()
 	require.Equal(t, "EACCES", strings.TrimSpace(string(out)), "%v", err)
 	// A Go process without permission.
-	cmd = exec.Command(helperBinary(t))
+	cmd = exec.Command(testutil.ExecutableCopy(t))
 	cmd.Env = append(os.Environ(), helperEnv+"=open "+n)
-	out, _ = unprivileged(cmd).Output()
+	out, _ = testutil.Unprivileged(cmd).Output()
 	require.Equal(t, "EACCES", strings.TrimSpace(string(out)))
 	// Readable by all: both open it.
 	require.NoError(t, os.Chmod("/dev/shm/sem."+n[1:], 0o666))
 	cmd, _ = peer.Command("sempeer", "open", n)
-	out, _ = unprivileged(cmd).Output()
+	out, _ = testutil.Unprivileged(cmd).Output()
 	require.Equal(t, "ok", strings.TrimSpace(string(out)))
 }
 

@@ -215,26 +215,6 @@ func TestErrors(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EINVAL)
 }
 
-func helperBinary(t *testing.T) string {
-	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	dir, err := os.MkdirTemp("", "posixipc-helper")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	b, err := os.ReadFile(exe)
-	require.NoError(t, err)
-	dst := filepath.Join(dir, "helper")
-	require.NoError(t, os.WriteFile(dst, b, 0o755))
-	return dst
-}
-
-func unprivileged(cmd *exec.Cmd) *exec.Cmd {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	return cmd
-}
-
 func TestEACCES(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run the other side as uid 65534")
@@ -242,11 +222,11 @@ func TestEACCES(t *testing.T) {
 	_, n := create(t, 4096)
 	cmd, err := peer.Command("shmpeer", "open", n)
 	require.NoError(t, err)
-	out, _ := unprivileged(cmd).Output()
+	out, _ := testutil.Unprivileged(cmd).Output()
 	require.Equal(t, "EACCES\n", string(out))
-	cmd = exec.Command(helperBinary(t))
+	cmd = exec.Command(testutil.ExecutableCopy(t))
 	cmd.Env = append(os.Environ(), helperEnv+"=open "+n)
-	out, _ = unprivileged(cmd).Output()
+	out, _ = testutil.Unprivileged(cmd).Output()
 	require.Equal(t, "EACCES\n", string(out))
 }
 

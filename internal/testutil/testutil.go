@@ -7,9 +7,12 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,4 +78,43 @@ func Eventually(d time.Duration, cond func() bool) bool {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return cond()
+}
+
+// Nobody is the uid and gid that Unprivileged runs commands as.
+const Nobody = 65534
+
+// Unprivileged makes cmd run as uid/gid Nobody (the caller must be root), so
+// a test run as root can see EACCES from the other side.
+func Unprivileged(cmd *exec.Cmd) *exec.Cmd {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: Nobody, Gid: Nobody}}
+	return cmd
+}
+
+// ExecutableCopy copies the running test binary into a directory that
+// Nobody may enter and returns its path (go test builds in a private
+// directory), for helper processes run with Unprivileged. The copy is
+// removed at cleanup.
+func ExecutableCopy(t testing.TB) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "posixipc-helper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(exe)
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	dst := filepath.Join(dir, "helper.test")
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
