@@ -277,7 +277,8 @@ func cLatencies(name string, args ...string) ([]time.Duration, error) {
 	return lats, nil
 }
 
-// benchMQStream measures 4 KiB messages streamed one way: C→C, Go→C, C→Go.
+// benchMQStream measures 4 KiB messages streamed one way: C→C, Go→C, plain
+// blocking cgo→C (what the Go runtime costs any binding), C→Go.
 func benchMQStream() ([]benchThroughput, func(), error) {
 	const size = 4096
 	name := fmt.Sprintf("/posixipc-bench-%d-stream", os.Getpid())
@@ -329,6 +330,23 @@ func benchMQStream() ([]benchThroughput, func(), error) {
 			return recvC(k, func() error {
 				for i := 0; i < k; i++ {
 					if err := q.Send(ctx, msg, 0); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}},
+		{label: "cgo-c", run: func(quick bool) (int64, time.Duration, error) {
+			// plain blocking cgo mq_send, the baseline of go-c
+			raw, err := posixipc.MqOpen(name, os.O_WRONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer posixipc.MqClose(raw)
+			k := count(quick)
+			return recvC(k, func() error {
+				for i := 0; i < k; i++ {
+					if err := posixipc.MqSend(raw, msg, 0); err != nil {
 						return err
 					}
 				}

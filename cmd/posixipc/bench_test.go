@@ -51,6 +51,6 @@ func TestCLIBenchJSON(t *testing.T) {
 	}
 	assert.Greater(t, configs["go-go"].P50VsC, 0.0)
 	assert.Greater(t, configs["go-go"].P50VsCgo, 0.0)
-	require.Len(t, rep.Throughput, 3)
+	require.Len(t, rep.Throughput, 4)
 	assert.Greater(t, rep.Throughput[1].VsC, 0.0)
 }
