@@ -12,6 +12,8 @@
  *   sempeer init SHM OFF VALUE          sem_init(pshared=1) at OFF of the shm object SHM
  *   sempeer upost SHM OFF K [GAP_US]    posts K units to the unnamed semaphore at OFF of SHM
  *   sempeer uwait SHM OFF K             takes K units from the unnamed semaphore at OFF of SHM
+ *   sempeer upong SHM OFFA OFFB         pong on the unnamed semaphores at OFFA, OFFB of SHM
+ *   sempeer uping-lat SHM OFFA OFFB N   ping-lat on the unnamed semaphores at OFFA, OFFB of SHM
  *
  * Exit status: 0 ok, 1 a call failed (the errno name is printed), 2 usage.
  */
@@ -78,6 +80,35 @@ static int post_n(sem_t *s, long k, long gap_us) {
 	return 0;
 }
 
+/* pong serves round trips forever: wait a, post b. */
+static int pong(sem_t *a, sem_t *b) {
+	printf("ready\n");
+	for (;;) {
+		if (wait1(a) < 0)
+			return fail("sem_wait");
+		if (sem_post(b) < 0)
+			return fail("sem_post");
+	}
+}
+
+/* ping_lat does n round trips (post a, wait b), then prints each one's ns. */
+static int ping_lat(sem_t *a, sem_t *b, long n) {
+	int64_t *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+	for (long i = 0; i < n; i++) {
+		int64_t t0 = now_ns();
+		if (sem_post(a) < 0)
+			return fail("sem_post");
+		if (wait1(b) < 0)
+			return fail("sem_wait");
+		lat[i] = now_ns() - t0;
+	}
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	for (long i = 0; i < n; i++)
+		printf("%lld\n", (long long)lat[i]);
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 3) {
 		fprintf(stderr, "usage: see the comment at the top of sempeer.c\n");
@@ -139,32 +170,25 @@ int main(int argc, char **argv) {
 		sem_t *a = open_named(argv[2]), *b = open_named(argv[3]);
 		if (a == SEM_FAILED || b == SEM_FAILED)
 			return fail("sem_open");
-		printf("ready\n");
-		for (;;) {
-			if (wait1(a) < 0)
-				return fail("sem_wait");
-			if (sem_post(b) < 0)
-				return fail("sem_post");
-		}
+		return pong(a, b);
+	}
+	if (!strcmp(cmd, "upong") && argc == 5) {
+		sem_t *a = at(argv[2], atol(argv[3])), *b = at(argv[2], atol(argv[4]));
+		if (!a || !b)
+			return fail("map");
+		return pong(a, b);
+	}
+	if (!strcmp(cmd, "uping-lat") && argc == 6) {
+		sem_t *a = at(argv[2], atol(argv[3])), *b = at(argv[2], atol(argv[4]));
+		if (!a || !b)
+			return fail("map");
+		return ping_lat(a, b, atol(argv[5]));
 	}
 	if (!strcmp(cmd, "ping-lat") && argc == 5) {
 		sem_t *a = open_named(argv[2]), *b = open_named(argv[3]);
 		if (a == SEM_FAILED || b == SEM_FAILED)
 			return fail("sem_open");
-		long n = atol(argv[4]);
-		int64_t *lat = calloc(n > 0 ? n : 1, sizeof *lat);
-		for (long i = 0; i < n; i++) {
-			int64_t t0 = now_ns();
-			if (sem_post(a) < 0)
-				return fail("sem_post");
-			if (wait1(b) < 0)
-				return fail("sem_wait");
-			lat[i] = now_ns() - t0;
-		}
-		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-		for (long i = 0; i < n; i++)
-			printf("%lld\n", (long long)lat[i]);
-		return 0;
+		return ping_lat(a, b, atol(argv[4]));
 	}
 	if (!strcmp(cmd, "ping") && argc == 5) {
 		sem_t *a = open_named(argv[2]), *b = open_named(argv[3]);

@@ -38,14 +38,7 @@ func semPong(args []string, raw bool) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "ready")
-		for {
-			for posixipc.SemWait(a) != nil {
-			}
-			if err := posixipc.SemPost(b); err != nil {
-				return err
-			}
-		}
+		return serveRawSemPong(a, b)
 	}
 	a, err := sem.Open(args[0], 0, 0, 0)
 	if err != nil {
@@ -55,6 +48,12 @@ func semPong(args []string, raw bool) error {
 	if err != nil {
 		return err
 	}
+	return serveSemPong(a, b)
+}
+
+// serveSemPong prints "ready", then serves round trips forever: wait a, post
+// b (named or unnamed semaphores alike).
+func serveSemPong(a, b *sem.Sem) error {
 	fmt.Fprintln(stdout, "ready")
 	ctx := context.Background()
 	for {
@@ -65,6 +64,55 @@ func semPong(args []string, raw bool) error {
 			return err
 		}
 	}
+}
+
+// serveRawSemPong is serveSemPong with plain blocking cgo calls.
+func serveRawSemPong(a, b posixipc.Sem) error {
+	fmt.Fprintln(stdout, "ready")
+	for {
+		for posixipc.SemWait(a) != nil {
+		}
+		if err := posixipc.SemPost(b); err != nil {
+			return err
+		}
+	}
+}
+
+// semPingConfig is a go-c or go-go set-up: each round trip posts a and
+// waits for b with ctx (cancellable: the path a real service takes).
+func semPingConfig(ctx context.Context, label string, a, b *sem.Sem) benchConfig {
+	return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
+		lats := make([]time.Duration, k)
+		for i := range lats {
+			t0 := time.Now()
+			if err := a.Post(); err != nil {
+				return nil, err
+			}
+			if err := b.Wait(ctx); err != nil {
+				return nil, err
+			}
+			lats[i] = time.Since(t0)
+		}
+		return lats, nil
+	}}
+}
+
+// rawSemPingConfig is the cgo set-up: semPingConfig with plain blocking cgo
+// calls.
+func rawSemPingConfig(ra, rb posixipc.Sem) benchConfig {
+	return benchConfig{label: "cgo", block: func(k int) ([]time.Duration, error) {
+		lats := make([]time.Duration, k)
+		for i := range lats {
+			t0 := time.Now()
+			if err := posixipc.SemPost(ra); err != nil {
+				return nil, err
+			}
+			for posixipc.SemWait(rb) != nil {
+			}
+			lats[i] = time.Since(t0)
+		}
+		return lats, nil
+	}}
 }
 
 // semPair is two named semaphores with a ponger process behind them.
@@ -161,20 +209,7 @@ func benchSemSetup() ([]benchConfig, []benchThroughput, func(), error) {
 		}
 		ctx, cancel := context.WithCancel(context.Background()) // the path a real service takes
 		closers = append(closers, func() { cancel(); a.Close(); b.Close() })
-		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
-			lats := make([]time.Duration, k)
-			for i := range lats {
-				t0 := time.Now()
-				if err := a.Post(); err != nil {
-					return nil, err
-				}
-				if err := b.Wait(ctx); err != nil {
-					return nil, err
-				}
-				lats[i] = time.Since(t0)
-			}
-			return lats, nil
-		}}, nil
+		return semPingConfig(ctx, label, a, b), nil
 	}
 	cfgGC, err := goClient(ps[1], "go-c")
 	if err != nil {
@@ -194,19 +229,7 @@ func benchSemSetup() ([]benchConfig, []benchThroughput, func(), error) {
 		return fail(err)
 	}
 	closers = append(closers, func() { posixipc.SemClose(ra); posixipc.SemClose(rb) })
-	cfgRaw := benchConfig{label: "cgo", block: func(k int) ([]time.Duration, error) {
-		lats := make([]time.Duration, k)
-		for i := range lats {
-			t0 := time.Now()
-			if err := posixipc.SemPost(ra); err != nil {
-				return nil, err
-			}
-			for posixipc.SemWait(rb) != nil {
-			}
-			lats[i] = time.Since(t0)
-		}
-		return lats, nil
-	}}
+	cfgRaw := rawSemPingConfig(ra, rb)
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
 		return cLatencies("sempeer", "ping-lat", ps[0].a, ps[0].b, strconv.Itoa(k))
 	}}
