@@ -698,6 +698,12 @@ int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m) {
 	return pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
 }
 
+int pi_pthread_rwlock_rdlock_plain(uintptr_t rw) { return pthread_rwlock_rdlock((pthread_rwlock_t *)rw); }
+
+int pi_pthread_rwlock_wrlock_plain(uintptr_t rw) { return pthread_rwlock_wrlock((pthread_rwlock_t *)rw); }
+
+int pi_pthread_rwlock_unlock_plain(uintptr_t rw) { return pthread_rwlock_unlock((pthread_rwlock_t *)rw); }
+
 /* ==== popen ==== */
 
 int pi_popen(const char *command, const char *mode, uintptr_t *fp, int *fd) {

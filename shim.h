@@ -172,6 +172,9 @@ int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t h, int writer);
 int pi_pthread_mutex_lock_plain(uintptr_t m);
 int pi_pthread_mutex_unlock_plain(uintptr_t m);
 int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m);
+int pi_pthread_rwlock_rdlock_plain(uintptr_t rw);
+int pi_pthread_rwlock_wrlock_plain(uintptr_t rw);
+int pi_pthread_rwlock_unlock_plain(uintptr_t rw);
 
 /* ==== popen ==== */
 /* pi_popen wraps popen(3): the FILE * comes back as an opaque handle, with its

@@ -16,6 +16,18 @@
  *   pthreadpeer rwwrite SEG OFF N          N x { wrlock; a++; b++; unlock }
  *   pthreadpeer rwread SEG OFF N           N x { rdlock; check a == b; unlock }
  *   pthreadpeer rwhold SEG OFF r|w         take a read or write lock, print "locked", sleep
+ *   pthreadpeer rwring-init SEG OFF        init the rwlocks of 3 structs at OFF, OFF+256, OFF+512
+ *   pthreadpeer rwring-pong SEG OFF        reader side of the rwlock handoff ring (forever)
+ *   pthreadpeer rwring-lat SEG OFF         writer side: each line K on stdin -> K round trips,
+ *                                          each one's ns on a line
+ *
+ * The rwlock handoff ring: the rwlocks of three struct posixipc_sync at OFF,
+ * OFF+256, OFF+512. The writer side holds two of them write-locked, the
+ * reader side one read-locked. One round trip (writer side, step k):
+ * unlock k%3 (the reader, blocked in rdlock on it, gets it), then wrlock
+ * (k+2)%3 (blocked until the reader unlocks it after taking k%3). So every
+ * round trip is one writer->reader and one reader->writer wake-up between
+ * the processes, and nobody ever waits for the lock it has just released.
  *
  * Every lock handles EOWNERDEAD the documented way: print "owner died",
  * repair (nothing to repair here), pthread_mutex_consistent. Exit status: 0
@@ -248,6 +260,64 @@ int main(int argc, char **argv) {
 		}
 		ready("ok");
 		return 0;
+	}
+	if (strncmp(cmd, "rwring-", 7) == 0) {
+		long o = strtol(argv[3], NULL, 0);
+		struct stat st;
+		int fd = shm_open(argv[2], O_RDONLY, 0);
+		if (fd < 0 || fstat(fd, &st) < 0)
+			die("shm_open", errno);
+		close(fd);
+		if (o + 3 * (long)sizeof *s > st.st_size) {
+			fprintf(stderr, "pthreadpeer: a ring of 3 structs at %ld does not fit in %ld bytes\n", o, (long)st.st_size);
+			return 1;
+		}
+		pthread_rwlock_t *ring[3] = {&s[0].rwlock, &s[1].rwlock, &s[2].rwlock};
+		int r;
+		if (strcmp(cmd, "rwring-init") == 0) {
+			pthread_rwlockattr_t ra;
+			pthread_rwlockattr_init(&ra);
+			pthread_rwlockattr_setpshared(&ra, PTHREAD_PROCESS_SHARED);
+			for (int i = 0; i < 3; i++)
+				if ((r = pthread_rwlock_init(ring[i], &ra)))
+					die("pthread_rwlock_init", r);
+			ready("initialised");
+			return 0;
+		}
+		if (strcmp(cmd, "rwring-pong") == 0) {
+			if ((r = pthread_rwlock_rdlock(ring[2])))
+				die("pthread_rwlock_rdlock", r);
+			ready("ready");
+			for (unsigned long k = 0;; k++) {
+				if ((r = pthread_rwlock_rdlock(ring[k % 3])))
+					die("pthread_rwlock_rdlock", r);
+				if ((r = pthread_rwlock_unlock(ring[(k + 2) % 3])))
+					die("pthread_rwlock_unlock", r);
+			}
+		}
+		if (strcmp(cmd, "rwring-lat") == 0) {
+			if ((r = pthread_rwlock_wrlock(ring[0])) || (r = pthread_rwlock_wrlock(ring[1])))
+				die("pthread_rwlock_wrlock", r);
+			ready("ready");
+			unsigned long k = 0;
+			long m;
+			while (scanf("%ld", &m) == 1) {
+				int64_t *lat = calloc(m > 0 ? m : 1, sizeof *lat);
+				for (long i = 0; i < m; i++, k++) {
+					int64_t t0 = now_ns();
+					if ((r = pthread_rwlock_unlock(ring[k % 3])))
+						die("pthread_rwlock_unlock", r);
+					if ((r = pthread_rwlock_wrlock(ring[(k + 2) % 3])))
+						die("pthread_rwlock_wrlock", r);
+					lat[i] = now_ns() - t0;
+				}
+				for (long i = 0; i < m; i++)
+					printf("%lld\n", (long long)lat[i]);
+				fflush(stdout);
+				free(lat);
+			}
+			return 0;
+		}
 	}
 	if (strcmp(cmd, "rwhold") == 0) {
 		int w = argc > 4 && argv[4][0] == 'w';

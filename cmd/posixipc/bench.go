@@ -271,7 +271,7 @@ func benchOne(p benchPrimitive, rounds, block int, quick bool) ([]benchRow, []th
 	}
 	for r := 0; r < rounds; r++ {
 		for i, c := range configs {
-			fmt.Fprintf(stderr, "\rbench %-8s round %2d/%d  %-6s", p.name, r+1, rounds, c.label)
+			fmt.Fprintf(stderr, "\rbench %-11s round %2d/%d  %-6s", p.name, r+1, rounds, c.label)
 			lats, err := c.block(block)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", c.label, err)
@@ -311,7 +311,7 @@ func benchOne(p benchPrimitive, rounds, block int, quick bool) ([]benchRow, []th
 	sums := make([]float64, len(stream))
 	for r := 0; r < reps; r++ { // interleaved too
 		for i, s := range stream {
-			fmt.Fprintf(stderr, "\rbench %-8s stream %d/%d  %-6s", p.name, r+1, reps, s.label)
+			fmt.Fprintf(stderr, "\rbench %-11s stream %d/%d  %-6s", p.name, r+1, reps, s.label)
 			n, d, err := s.run(quick)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", s.label, err)
@@ -348,15 +348,15 @@ func printReport(rep benchReport) {
 	fmt.Fprintf(w, "posixipc bench  %s  %s  %d CPUs%s\n", rep.When, rep.GoVersion, rep.CPUs, map[bool]string{true: "  (quick)"}[rep.Quick])
 	fmt.Fprintf(w, "floor: one no-op cgo call = %.0f ns; OS threads in use at the end: %d\n\n", rep.NoopCgoNs, rep.Threads)
 	fmt.Fprintf(w, "round trips between two processes (µs; ratios of p50 and p99 to C↔C, of p50 to the plain blocking cgo baseline)\n")
-	fmt.Fprintf(w, "%-8s %-6s %8s %8s %8s %8s %8s %9s %s\n", "PRIM", "SETUP", "p50", "p99", "p99.9", "p50/C", "p99/C", "p50/cgo", "N")
+	fmt.Fprintf(w, "%-11s %-6s %8s %8s %8s %8s %8s %9s %s\n", "PRIM", "SETUP", "p50", "p99", "p99.9", "p50/C", "p99/C", "p50/cgo", "N")
 	for _, r := range rep.RoundTrips {
-		fmt.Fprintf(w, "%-8s %-6s %8s %8s %8s %8s %8s %9s %d\n", r.Primitive, r.Config, us(r.P50), us(r.P99), us(r.P999),
+		fmt.Fprintf(w, "%-11s %-6s %8s %8s %8s %8s %8s %9s %d\n", r.Primitive, r.Config, us(r.P50), us(r.P99), us(r.P999),
 			ratio(r.P50VsC), ratio(r.P99VsC), ratio(r.P50VsCgo), r.N)
 	}
 	if len(rep.Throughput) > 0 {
 		fmt.Fprintf(w, "\nstreaming throughput (MB/s; ratio to C→C)\n")
 		for _, t := range rep.Throughput {
-			fmt.Fprintf(w, "%-8s %-6s %10.1f %8s\n", t.Primitive, t.Config, t.MBps, ratio(t.VsC))
+			fmt.Fprintf(w, "%-11s %-6s %10.1f %8s\n", t.Primitive, t.Config, t.MBps, ratio(t.VsC))
 		}
 	}
 	for _, s := range rep.Skipped {

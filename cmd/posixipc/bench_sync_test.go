@@ -44,3 +44,7 @@ func benchSync(t *testing.T, prim string) {
 // Unnamed semaphores in a segment: C↔C (sem_init by C), Go↔C (one
 // semaphore initialised by each language), Go↔Go and the cgo baseline.
 func TestCLIBenchSemUnnamed(t *testing.T) { benchSync(t, "sem-unnamed") }
+
+// The rwlock handoff ring: C↔C, Go↔C (C initialises, Go attaches), Go↔Go
+// (Go initialises) and the plain blocking cgo baseline.
+func TestCLIBenchRWLock(t *testing.T) { benchSync(t, "rwlock") }
