@@ -112,7 +112,7 @@ debian_tarball() {
 		if need_pkgs mmdebstrap:mmdebstrap; then
 			phase "mmdebstrap --variant=minbase bookworm (+gcc, libc6-dev, make) from $MIRROR"
 			mmdebstrap --format=tar --variant=minbase --include=gcc,libc6-dev,make bookworm "$tarball.tmp$$" "$MIRROR" \
-				>"$RUN/debootstrap.log" 2>&1 || { tail -n 30 "$RUN/debootstrap.log" >&2; die "mmdebstrap failed"; }
+				>"$RUN/debootstrap.log" 2>&1 || { tail -n 30 "$RUN/debootstrap.log" >&2; rm -f "$tarball.tmp$$"; die "mmdebstrap failed"; }
 		else
 			need_pkgs debootstrap:debootstrap || die "apt-get install mmdebstrap or debootstrap failed"
 			phase "debootstrap --variant=minbase bookworm (+gcc, libc6-dev, make) from $MIRROR"
