@@ -422,6 +422,9 @@ func rawFIFOPair(req, resp string, limit time.Duration) (wfd, rfd int, err error
 		return -1, -1, &os.PathError{Op: "open", Path: resp, Err: err}
 	}
 	if err = unix.SetNonblock(wfd, false); err == nil {
+		err = rawHandshake(wfd, rfd, deadline)
+	}
+	if err == nil {
 		err = unix.SetNonblock(rfd, false)
 	}
 	if err != nil {
@@ -430,6 +433,32 @@ func rawFIFOPair(req, resp string, limit time.Duration) (wfd, rfd int, err error
 		return -1, -1, err
 	}
 	return wfd, rfd, nil
+}
+
+// rawHandshake sends one message and reads its echo on the still
+// non-blocking rfd: the server opens resp for writing only after its open of
+// req returned, and a read before that finds no writer and reports EOF. Once
+// the echo is in, the writer is there for good.
+func rawHandshake(wfd, rfd int, deadline time.Time) error {
+	buf := make([]byte, fifoMsg)
+	if err := rawWriteAll(wfd, buf); err != nil {
+		return err
+	}
+	for got := 0; got < fifoMsg; {
+		n, err := unix.Read(rfd, buf[got:])
+		if n > 0 {
+			got += n
+			continue
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return os.NewSyscallError("read", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fifo baseline: no echo from the server: %w", os.ErrDeadlineExceeded)
+		}
+		time.Sleep(100 * time.Microsecond) // no writer yet (EOF) or no echo yet (EAGAIN)
+	}
+	return nil
 }
 
 const fifoStreamBlock = 65536 // bytes per read and write on every side
