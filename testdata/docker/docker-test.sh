@@ -250,6 +250,15 @@ rm -rf "$CTX"
 # A private IPC namespace (the default), /dev/shm larger than Docker's 64 MiB,
 # an init that reaps orphans as on a real machine.
 run=(run --rm --init --network=none --shm-size=256m --name "pdk-suite-$$")
+# The host's Go build cache, when the suite runs as root: Go's cache is keyed
+# by the toolchain, the C compiler's version and every input, so only what
+# the container would build identically is reused (with the stand-in base,
+# nearly everything); a different toolchain simply misses. It saves CI the
+# cold race build of the whole module.
+hostcache=$(go env GOCACHE 2>/dev/null || true)
+if [ -z "${POSIXIPC_DOCKER_USER:-}" ] && [ -n "$hostcache" ] && [ -d "$hostcache" ]; then
+	run+=(-v "$hostcache:/root/.cache/go-build")
+fi
 CONTAINERS+=("pdk-suite-$$")
 [ -n "${POSIXIPC_DOCKER_USER:-}" ] && run+=(--user "$POSIXIPC_DOCKER_USER")
 if [ -n "${POSIXIPC_DOCKER_CMD:-}" ]; then
