@@ -157,15 +157,12 @@ int pi_mq_rearm(struct pi_mq_waiter *w, int mqd) {
 }
 
 /* mq_attempt_deadline fills ts with the CLOCK_REALTIME time of the
- * CLOCK_MONOTONIC deadline (an hour away when there is none); it returns
- * ETIMEDOUT when the deadline has passed. */
+ * CLOCK_MONOTONIC deadline; it returns ETIMEDOUT when the deadline has
+ * passed. */
 static int mq_attempt_deadline(int64_t deadline, struct timespec *ts) {
-	int64_t left = (int64_t)3600 * 1000000000;
-	if (deadline >= 0) {
-		left = deadline - now_ns();
-		if (left <= 0)
-			return ETIMEDOUT;
-	}
+	int64_t left = deadline - now_ns();
+	if (left <= 0)
+		return ETIMEDOUT;
 	clock_gettime(CLOCK_REALTIME, ts);
 	int64_t t = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec + left;
 	ts->tv_sec = t / 1000000000;
@@ -196,10 +193,13 @@ int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg,
 			r = ECANCELED;
 			break;
 		}
-		struct timespec ts;
-		if ((r = mq_attempt_deadline(deadline, &ts)) != 0)
-			break;
-		if (mq_timedsend((mqd_t)w->fd, msg, len, prio, &ts) == 0) {
+		struct timespec ts, *tsp = NULL; /* no deadline: no timer in the kernel */
+		if (deadline >= 0) {
+			if ((r = mq_attempt_deadline(deadline, &ts)) != 0)
+				break;
+			tsp = &ts;
+		}
+		if (mq_timedsend((mqd_t)w->fd, msg, len, prio, tsp) == 0) {
 			r = 0;
 			break;
 		}
@@ -221,14 +221,17 @@ int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf
 			r = -ECANCELED;
 			break;
 		}
-		struct timespec ts;
-		int e = mq_attempt_deadline(deadline, &ts);
-		if (e) {
-			r = -e;
-			break;
+		struct timespec ts, *tsp = NULL; /* no deadline: no timer in the kernel */
+		int e;
+		if (deadline >= 0) {
+			if ((e = mq_attempt_deadline(deadline, &ts)) != 0) {
+				r = -e;
+				break;
+			}
+			tsp = &ts;
 		}
 		unsigned p;
-		ssize_t n = mq_timedreceive((mqd_t)w->fd, buf, len, &p, &ts);
+		ssize_t n = mq_timedreceive((mqd_t)w->fd, buf, len, &p, tsp);
 		if (n >= 0) {
 			r = (int64_t)p << 32 | (int64_t)n; /* taken: returned whatever the flags say */
 			break;
