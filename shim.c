@@ -707,6 +707,71 @@ int pi_pthread_rwlock_wrlock_plain(uintptr_t rw) { return pthread_rwlock_wrlock(
 
 int pi_pthread_rwlock_unlock_plain(uintptr_t rw) { return pthread_rwlock_unlock((pthread_rwlock_t *)rw); }
 
+/* ==== fifo ==== */
+/*
+ * The FIFO's descriptor stays non-blocking (O_NONBLOCK belongs to the open
+ * file description, which C peers' dups and the runtime poller share), so
+ * the waiter blocks in ppoll(2) rather than in read(2)/write(2). A kick is a
+ * write to evfd; it stays readable until a wait drains it, so a kick that
+ * comes before the wait starts is not lost (it only ends that wait early).
+ */
+/* A ppoll that returned later than this slept (a wake-up costs more). */
+#define FIFO_SLEPT_NS 4000
+
+int64_t pi_fifo_wait_io(int fd, int evfd, int wr, char *buf, size_t len, int64_t timeout_ns) {
+	int64_t start = now_ns();
+	int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
+	size_t done = 0; /* written so far */
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = wr ? POLLOUT : POLLIN },
+			{ .fd = evfd, .events = POLLIN },
+		};
+		struct timespec ts, *tsp = NULL;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0)
+				return done ? (int64_t)done : -ETIMEDOUT;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tsp = &ts;
+		}
+		int r = ppoll(p, 2, tsp, NULL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -(int64_t)errno;
+		}
+		if (p[0].revents & POLLNVAL)
+			return -EBADF;
+		if (p[0].revents) {
+			/* readable, writable, hangup or error: the call says which */
+			ssize_t n = wr ? write(fd, buf + done, len - done) : read(fd, buf, len);
+			if (n >= 0 && !wr)
+				return (int64_t)n | (now_ns() - start > FIFO_SLEPT_NS ? PI_FIFO_WAITED : 0);
+			if (n >= 0) {
+				/* a writer keeps going until all is written, as a
+				 * blocking write(2) does: one page per wake-up would
+				 * cost a return to Go each */
+				done += (size_t)n;
+				if (done == len || n == 0)
+					return (int64_t)done | (now_ns() - start > FIFO_SLEPT_NS ? PI_FIFO_WAITED : 0);
+				continue;
+			}
+			if (errno != EAGAIN && errno != EINTR)
+				return done ? (int64_t)done : -(int64_t)errno;
+		}
+		if (p[1].revents) {
+			uint64_t v;
+			if (read(evfd, &v, sizeof v) < 0) {
+				/* EAGAIN: drained already; nothing else can fail */
+			}
+			/* with progress, the caller finds the reason itself */
+			return done ? (int64_t)done : -ECANCELED;
+		}
+	}
+}
+
 /* ==== popen ==== */
 
 int pi_popen(const char *command, const char *mode, uintptr_t *fp, int *fd) {

@@ -176,6 +176,21 @@ int pi_pthread_rwlock_rdlock_plain(uintptr_t rw);
 int pi_pthread_rwlock_wrlock_plain(uintptr_t rw);
 int pi_pthread_rwlock_unlock_plain(uintptr_t rw);
 
+/* ==== fifo ==== */
+/* pi_fifo_wait_io is the wait of the one goroutine of a FIFO direction (the
+ * gate holder): it waits in ppoll(2) until fd is readable (wr == 0) or
+ * writable (wr != 0), or evfd (an eventfd: the kick of Close or of a deadline
+ * change) is readable, or timeout_ns (CLOCK_MONOTONIC; < 0: none) has passed.
+ * A reader then reads buf once; a writer writes until all of buf is written
+ * (as a blocking write(2) would), a kick, the timeout or an error stops it.
+ * It returns the byte count, plus PI_FIFO_WAITED when ppoll slept (the
+ * caller's hint to poll first next time), or, with nothing transferred,
+ * -errno: -ECANCELED after a kick (the eventfd is drained), -ETIMEDOUT when
+ * the timeout passed. A writer stopped after some progress returns the count
+ * only: the caller checks again why (closed, deadline). */
+#define PI_FIFO_WAITED ((int64_t)1 << 32)
+int64_t pi_fifo_wait_io(int fd, int evfd, int wr, char *buf, size_t len, int64_t timeout_ns);
+
 /* ==== popen ==== */
 /* pi_popen wraps popen(3): the FILE * comes back as an opaque handle, with its
  * file descriptor (fileno). */

@@ -24,12 +24,23 @@
 //     undefined). O_NONBLOCK in flag means "do not wait": a reader returns at
 //     once, a writer fails with ENXIO when there is no reader.
 //
-// After Open, the File's descriptor is non-blocking and read and written
-// through the Go runtime poller (like a net.Conn): reads and writes wait
-// without an OS thread, deadlines work (SetDeadline), and Close unblocks them
-// (they return an error wrapping os.ErrClosed). Read returns io.EOF once every
-// writer has closed; Write fails with EPIPE once every reader has (Go ignores
-// SIGPIPE on descriptors other than stdout and stderr).
+// After Open, the File's descriptor stays non-blocking (O_NONBLOCK belongs
+// to the open file description, shared with any dup) and Read and Write use
+// it directly, not through the runtime poller, whose epoll wake-up and
+// goroutine hand-off cost more than the round trip itself. Per File and
+// direction, one goroutine at a time (internal/gate) tries the call and, on
+// EAGAIN, waits inside C in ppoll(2) on the descriptor and an eventfd, then
+// reads or writes; other callers park in Go and hold no OS thread, so
+// thousands of blocked Reads cost one thread. After a wait that slept, the
+// next call polls first, skipping a try that would find nothing. Deadlines
+// (SetDeadline) become the C wait's CLOCK_MONOTONIC timeout; changing one,
+// or Close, kicks the waiter through the eventfd, and parked callers are
+// woken to recompute theirs. Close unblocks Read and Write (they return an
+// error wrapping os.ErrClosed) and waits until they have left the
+// descriptor. Read returns io.EOF once every writer has closed; Write fails
+// with EPIPE once every reader has (Go ignores SIGPIPE on descriptors other
+// than stdout and stderr, also in cgo calls on Go threads). Concurrent Writes
+// on one File are not interleaved with each other.
 //
 // Atomicity: a write of at most PipeBuf (PIPE_BUF, 4096 bytes on Linux) bytes
 // is atomic: its bytes are never interleaved with another writer's, whether
@@ -44,7 +55,9 @@ package fifo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -52,7 +65,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/errs"
+	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,18 +92,72 @@ func Make(path string, perm os.FileMode) error {
 	return nil
 }
 
-// File is an open FIFO.
+// File is an open FIFO. Its methods are safe for concurrent use.
 type File struct {
 	f    *os.File
+	fd   int // f's descriptor (never f.Fd(), which would make it blocking)
 	path string
 
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool
+	// kickMu orders deadline kicks before Close closes the eventfds.
+	kickMu sync.Mutex
+
+	rd, wr direction
 
 	// pending holds a byte the reader's open probe read, returned first.
 	hasPending atomic.Bool
 	mu         sync.Mutex
 	pending    []byte
+}
+
+// direction is one way through the FIFO (Read or Write). Its gate admits one
+// goroutine at a time: it tries the non-blocking call in Go and, on EAGAIN,
+// waits inside C (posixipc.FifoWaitIO: ppoll on the descriptor and evfd).
+// The others park in Go in gate.Enter and hold no thread.
+type direction struct {
+	gate *gate.Gate
+	evfd int // an eventfd: written to kick the waiter out of C
+
+	// deadline is the direction's deadline in nanoseconds since base on the
+	// monotonic clock; 0 for none.
+	deadline atomic.Int64
+	// pollFirst: the last wait slept in C, so the next call goes straight to
+	// C (a round trip's reply is seldom there already: the non-blocking try
+	// would be a wasted system call). Only the gate holder uses it.
+	pollFirst bool
+	// inC is 1 while the holder computes its timeout and waits in C: a
+	// deadline change then kicks it.
+	inC atomic.Int32
+	// parked counts goroutines waiting for the gate; changed is cancelled
+	// when the deadline changes while some do, so they recompute theirs.
+	parked  atomic.Int32
+	mu      sync.Mutex
+	changed context.Context
+	cancel  context.CancelFunc
+}
+
+// base is the origin of the directions' deadlines.
+var base = time.Now()
+
+// maxRW caps one read(2) or write(2) (as package os does).
+const maxRW = 1 << 30
+
+func newDirection() (direction, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return direction{evfd: -1}, os.NewSyscallError("eventfd", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return direction{gate: gate.New(), evfd: fd, changed: ctx, cancel: cancel}, nil
+}
+
+// kick makes the goroutine waiting in C, if any, return ECANCELED; a kick
+// with none there ends the next wait early (it recomputes and waits again).
+func (d *direction) kick() {
+	one := [8]byte{1}
+	unix.Write(d.evfd, one[:])
 }
 
 // Open opens the FIFO at path. flag is os.O_RDONLY, os.O_WRONLY or
@@ -129,7 +198,17 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	f := &File{f: os.NewFile(uintptr(fd), path), path: path, pending: pending}
+	f := &File{fd: fd, path: path, pending: pending}
+	if f.rd, err = newDirection(); err == nil {
+		if f.wr, err = newDirection(); err != nil {
+			unix.Close(f.rd.evfd)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f.f = os.NewFile(uintptr(fd), path)
 	f.hasPending.Store(len(pending) > 0)
 	return f, nil
 }
@@ -223,8 +302,10 @@ func openWriter(ctx context.Context, path string, nonblock bool) (int, error) {
 	}
 }
 
-// Read reads from the FIFO, waiting in the runtime poller for data. It
-// returns io.EOF once no writer has the FIFO open and it is empty.
+// Read reads from the FIFO. It returns io.EOF once no writer has the FIFO
+// open and it is empty. When there is no data, one goroutine per File waits
+// inside C (ppoll(2), then read(2)); other readers wait in Go for their turn
+// and hold no OS thread. It does not allocate.
 func (f *File) Read(b []byte) (int, error) {
 	if f.hasPending.Load() && len(b) > 0 {
 		f.mu.Lock()
@@ -237,23 +318,239 @@ func (f *File) Read(b []byte) (int, error) {
 		}
 		f.mu.Unlock()
 	}
-	return f.f.Read(b)
+	d := &f.rd
+	if err := f.enter(d, "read"); err != nil {
+		return 0, err
+	}
+	defer d.gate.Leave()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if len(b) > maxRW {
+		b = b[:maxRW]
+	}
+	for {
+		var n int
+		var err error = unix.EAGAIN
+		if !d.pollFirst {
+			n, err = unix.Read(f.fd, b)
+		}
+		if err == unix.EAGAIN {
+			n, err = f.wait(d, false, b)
+		}
+		switch err {
+		case nil:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		case unix.EAGAIN, unix.EINTR, errRetry:
+			continue
+		case errExpired:
+			return 0, &fs.PathError{Op: "read", Path: f.path, Err: os.ErrDeadlineExceeded}
+		case errClosed:
+			return 0, &fs.PathError{Op: "read", Path: f.path, Err: os.ErrClosed}
+		}
+		return 0, &fs.PathError{Op: "read", Path: f.path, Err: err}
+	}
 }
 
-// Write writes to the FIFO, waiting in the runtime poller for room. A write
-// of at most PipeBuf bytes is atomic. It fails with an error wrapping
-// syscall.EPIPE once no reader has the FIFO open.
-func (f *File) Write(b []byte) (int, error) { return f.f.Write(b) }
+// Write writes b to the FIFO, all of it unless an error (a deadline, Close,
+// EPIPE) stops it. A write of at most PipeBuf bytes is atomic. It fails with
+// an error wrapping syscall.EPIPE once no reader has the FIFO open. While the
+// pipe is full, one goroutine per File waits inside C (ppoll(2), then
+// write(2)); other writers wait in Go for their turn and hold no OS thread.
+// Concurrent Writes on one File are not interleaved. It does not allocate.
+func (f *File) Write(b []byte) (int, error) {
+	d := &f.wr
+	if err := f.enter(d, "write"); err != nil {
+		return 0, err
+	}
+	defer d.gate.Leave()
+	var nn int
+	for {
+		if nn > 0 && f.closed.Load() {
+			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
+		}
+		end := len(b)
+		if end-nn > maxRW {
+			end = nn + maxRW
+		}
+		var n int
+		var err error = unix.EAGAIN
+		if !d.pollFirst {
+			n, err = unix.Write(f.fd, b[nn:end])
+		}
+		if err == unix.EAGAIN {
+			n, err = f.wait(d, true, b[nn:end])
+		}
+		if n > 0 {
+			nn += n
+		}
+		if nn == len(b) && err == nil {
+			return nn, nil
+		}
+		switch err {
+		case nil:
+			if n == 0 {
+				return nn, &fs.PathError{Op: "write", Path: f.path, Err: io.ErrUnexpectedEOF}
+			}
+			continue
+		case unix.EAGAIN, unix.EINTR, errRetry:
+			continue
+		case errExpired:
+			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrDeadlineExceeded}
+		case errClosed:
+			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
+		}
+		return nn, &fs.PathError{Op: "write", Path: f.path, Err: err}
+	}
+}
+
+// Sentinels of wait and enter, turned into *fs.PathError by Read and Write.
+var (
+	errRetry   = errors.New("retry")
+	errExpired = errors.New("deadline")
+	errClosed  = errors.New("closed")
+)
+
+// enter takes d's gate for op: at once when it is free, else parked in Go
+// until it is free, d's deadline passes or f is closed. After a nil return
+// the caller must call d.gate.Leave.
+func (f *File) enter(d *direction, op string) error {
+	if !d.gate.TryEnter() {
+		if err := f.enterSlow(d); err != nil {
+			return f.opErr(op, err)
+		}
+	}
+	err := errClosed
+	if !f.closed.Load() {
+		if dl := d.deadline.Load(); dl == 0 || dl > now() {
+			return nil
+		}
+		err = errExpired
+	}
+	d.gate.Leave()
+	return f.opErr(op, err)
+}
+
+func (f *File) opErr(op string, err error) error {
+	if err == errExpired {
+		return &fs.PathError{Op: op, Path: f.path, Err: os.ErrDeadlineExceeded}
+	}
+	return &fs.PathError{Op: op, Path: f.path, Err: os.ErrClosed}
+}
+
+// enterSlow parks in gate.Enter; a deadline change wakes it to recompute.
+func (f *File) enterSlow(d *direction) error {
+	d.parked.Add(1)
+	defer d.parked.Add(-1)
+	for {
+		d.mu.Lock()
+		ctx := d.changed
+		d.mu.Unlock()
+		var cancel context.CancelFunc
+		if dl := d.deadline.Load(); dl != 0 {
+			left := dl - now()
+			if left <= 0 {
+				return errExpired
+			}
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(left))
+		}
+		err := d.gate.Enter(ctx)
+		if cancel != nil {
+			cancel()
+		}
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, os.ErrClosed) {
+			return errClosed
+		}
+	}
+}
+
+// now is the monotonic time in nanoseconds since base.
+func now() int64 { return int64(time.Since(base)) }
+
+// wait is the gate holder's wait in C for fd to become readable or writable
+// and its one read or write of b. It sets d.pollFirst. A kick or timeout returns errRetry (the
+// caller tries again, which recomputes the deadline), errExpired or errClosed.
+func (f *File) wait(d *direction, write bool, b []byte) (int, error) {
+	d.inC.Store(1) // before the deadline load: a SetDeadline sees it or we see its deadline
+	defer d.inC.Store(0)
+	timeout := int64(-1)
+	if dl := d.deadline.Load(); dl != 0 {
+		if timeout = dl - now(); timeout <= 0 {
+			return 0, errExpired
+		}
+	}
+	if f.closed.Load() {
+		return 0, errClosed
+	}
+	n, slept, err := posixipc.FifoWaitIO(f.fd, d.evfd, write, b, timeout)
+	if err == nil {
+		// a read that filled b leaves more data: try first next time
+		d.pollFirst = slept && (write || n < len(b))
+	}
+	switch err {
+	case syscall.ECANCELED:
+		if f.closed.Load() {
+			return 0, errClosed
+		}
+		return 0, errRetry
+	case syscall.ETIMEDOUT:
+		return 0, errRetry
+	}
+	return n, err
+}
 
 // SetDeadline sets the read and write deadlines; an expired deadline makes
-// Read and Write fail with an error wrapping os.ErrDeadlineExceeded.
-func (f *File) SetDeadline(t time.Time) error { return f.f.SetDeadline(t) }
+// Read and Write fail with an error wrapping os.ErrDeadlineExceeded. A zero
+// t means no deadline. A change takes effect in calls already waiting.
+func (f *File) SetDeadline(t time.Time) error {
+	return f.setDeadline("SetDeadline", t, &f.rd, &f.wr)
+}
 
 // SetReadDeadline sets the deadline of Read.
-func (f *File) SetReadDeadline(t time.Time) error { return f.f.SetReadDeadline(t) }
+func (f *File) SetReadDeadline(t time.Time) error {
+	return f.setDeadline("SetReadDeadline", t, &f.rd, nil)
+}
 
 // SetWriteDeadline sets the deadline of Write.
-func (f *File) SetWriteDeadline(t time.Time) error { return f.f.SetWriteDeadline(t) }
+func (f *File) SetWriteDeadline(t time.Time) error {
+	return f.setDeadline("SetWriteDeadline", t, &f.wr, nil)
+}
+
+func (f *File) setDeadline(op string, t time.Time, ds ...*direction) error {
+	var dl int64
+	if !t.IsZero() {
+		if dl = int64(t.Sub(base)); dl <= 0 {
+			dl = 1 // passed already
+		}
+	}
+	f.kickMu.Lock()
+	defer f.kickMu.Unlock()
+	if f.closed.Load() {
+		return &fs.PathError{Op: op, Path: f.path, Err: os.ErrClosed}
+	}
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		d.deadline.Store(dl)
+		if d.inC.Load() != 0 {
+			d.kick()
+		}
+		if d.parked.Load() != 0 {
+			d.mu.Lock()
+			d.cancel()
+			d.changed, d.cancel = context.WithCancel(context.Background())
+			d.mu.Unlock()
+		}
+	}
+	return nil
+}
 
 // SetPipeSize sets the capacity of the pipe (both ends share it) to at least
 // n bytes with fcntl F_SETPIPE_SZ and returns the capacity the kernel chose.
@@ -278,14 +575,31 @@ func (f *File) SetPipeSize(n int) (int, error) {
 // Name returns the path given to Open.
 func (f *File) Name() string { return f.path }
 
-// SyscallConn gives access to the descriptor through the runtime poller
-// (see os.File.SyscallConn).
+// SyscallConn gives access to the descriptor (see os.File.SyscallConn). Its
+// Read and Write methods wait in the runtime poller, not in C; do not clear
+// O_NONBLOCK, which Read and Write rely on.
 func (f *File) SyscallConn() (syscall.RawConn, error) { return f.f.SyscallConn() }
 
 // Close closes the FIFO. Reads and writes blocked in other goroutines return
-// an error wrapping os.ErrClosed. Close is idempotent: later calls return
+// an error wrapping os.ErrClosed; Close waits until they have left the
+// descriptor before it closes it. Close is idempotent: later calls return
 // the first call's result.
 func (f *File) Close() error {
-	f.closeOnce.Do(func() { f.closeErr = f.f.Close() })
+	f.closeOnce.Do(func() {
+		f.kickMu.Lock()
+		f.closed.Store(true)
+		f.kickMu.Unlock()
+		for _, d := range []*direction{&f.rd, &f.wr} {
+			d.gate.Close()
+			d.kick()
+		}
+		for _, d := range []*direction{&f.rd, &f.wr} {
+			d.gate.Drain()
+			d.cancel()
+		}
+		f.closeErr = f.f.Close()
+		unix.Close(f.rd.evfd)
+		unix.Close(f.wr.evfd)
+	})
 	return f.closeErr
 }

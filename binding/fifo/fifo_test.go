@@ -532,3 +532,99 @@ func BenchmarkRoundTripC(b *testing.B) {
 	wait()
 	require.NoError(b, r.Close())
 }
+
+// TestManyBlockedReadersHoldNoThreads: of 300 Reads blocked on one File, one
+// waits inside C and the others in Go; a deadline change reaches them all
+// (the one in C and the parked ones), and Close wakes them with os.ErrClosed.
+func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := newFIFO(t)
+	ctx := context.Background()
+	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
+	require.NoError(t, err)
+	w, err := fifo.Open(ctx, p, os.O_WRONLY)
+	require.NoError(t, err)
+	defer w.Close()
+
+	const n = 300
+	before := testutil.Threads()
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := r.Read(make([]byte, 8))
+			errs <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	grew := testutil.Threads() - before
+	assert.Less(t, grew, 20, "%d blocked reads added %d threads", n, grew)
+
+	// A deadline set while they wait takes effect for every one of them.
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	for i := 0; i < n/2; i++ {
+		err := <-errs
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		var pe *fs.PathError
+		require.ErrorAs(t, err, &pe)
+	}
+	assert.Less(t, time.Since(start), 5*time.Second)
+	for i := n / 2; i < n; i++ {
+		require.ErrorIs(t, <-errs, os.ErrDeadlineExceeded)
+	}
+
+	// Extending a deadline while a Read waits lets it wait longer.
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(30*time.Millisecond)))
+	got := make(chan error, 1)
+	go func() {
+		b := make([]byte, 8)
+		n, err := r.Read(b)
+		if err == nil && string(b[:n]) != "late" {
+			err = fmt.Errorf("read %q", b[:n])
+		}
+		got <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(10*time.Second)))
+	time.Sleep(60 * time.Millisecond)
+	_, err = w.Write([]byte("late"))
+	require.NoError(t, err)
+	require.NoError(t, <-got)
+
+	// Close wakes every blocked Read.
+	require.NoError(t, r.SetReadDeadline(time.Time{}))
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := r.Read(make([]byte, 8))
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, r.Close())
+	for i := 0; i < n; i++ {
+		require.ErrorIs(t, <-errs, os.ErrClosed)
+	}
+	_, err = r.Read(make([]byte, 1))
+	require.ErrorIs(t, err, os.ErrClosed)
+	require.ErrorIs(t, r.SetDeadline(time.Now()), os.ErrClosed)
+}
+
+// TestBlockedWriteEPIPE: a Write waiting (in C) on a full pipe fails with
+// EPIPE when the last reader closes; the SIGPIPE does not kill the process.
+func TestBlockedWriteEPIPE(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := newFIFO(t)
+	r, err := fifo.Open(context.Background(), p, os.O_RDONLY|syscall.O_NONBLOCK)
+	require.NoError(t, err)
+	w, err := fifo.Open(context.Background(), p, os.O_WRONLY)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, 1<<20)); done <- err }()
+	time.Sleep(30 * time.Millisecond)
+	require.NoError(t, r.Close())
+	err = <-done
+	assert.ErrorIs(t, err, syscall.EPIPE)
+	var pe *fs.PathError
+	assert.ErrorAs(t, err, &pe)
+	require.NoError(t, w.Close())
+}
