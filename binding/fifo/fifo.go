@@ -60,6 +60,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -104,7 +105,8 @@ type File struct {
 	// kickMu orders deadline kicks before Close closes the eventfds.
 	kickMu sync.Mutex
 
-	rd, wr direction
+	rd, wr    direction
+	evCleanup runtime.Cleanup
 
 	// pending holds a byte the reader's open probe read, returned first.
 	hasPending atomic.Bool
@@ -209,6 +211,12 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	f.f = os.NewFile(uintptr(fd), path)
+	// A File dropped without Close: os.File's cleanup closes the FIFO; this
+	// one closes the eventfds.
+	f.evCleanup = runtime.AddCleanup(f, func(fds [2]int) {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+	}, [2]int{f.rd.evfd, f.wr.evfd})
 	f.hasPending.Store(len(pending) > 0)
 	return f, nil
 }
@@ -598,6 +606,7 @@ func (f *File) Close() error {
 			d.cancel()
 		}
 		f.closeErr = f.f.Close()
+		f.evCleanup.Stop()
 		unix.Close(f.rd.evfd)
 		unix.Close(f.wr.evfd)
 	})
