@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -92,6 +93,27 @@ func selfCmd(args ...string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	return exec.Command(exe, args...), nil
+}
+
+// startReady starts a far-side server and waits for the "ready" line it
+// prints once its objects are open. When that line does not come, it kills
+// and reaps the server and says what came instead.
+func startReady(what string, cmd *exec.Cmd) error {
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("%s: %q %v", what, line, err)
+	}
+	return nil
 }
 
 // histogram is a log-linear histogram of durations: 64 sub-buckets per

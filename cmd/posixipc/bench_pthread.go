@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -127,21 +126,11 @@ func startPthreadPair(tag string, server func(seg string) (*exec.Cmd, error)) (*
 		p.stop()
 		return nil, err
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err == nil {
-		err = cmd.Start()
-	}
-	if err != nil {
+	if err := startReady("ponger "+tag, cmd); err != nil {
 		p.stop()
 		return nil, err
 	}
 	p.server = cmd
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		p.stop()
-		return nil, fmt.Errorf("ponger %s: %q %v", tag, line, err)
-	}
 	return p, nil
 }
 
