@@ -15,17 +15,12 @@ import (
 )
 
 // The flock primitive: a lock handoff round trip between two processes on a
-// ring of three exclusive flock(2) locks (files BASE.0, BASE.1, BASE.2; see
-// crt/lockpeer.c). The client holds two locks, the server one and waits for
-// one of the client's. One round trip (client side): release lock k%3, which
-// the waiting server takes; the server then releases lock (k+2)%3, which the
-// client waits for. Two handoffs between processes, and neither side ever
-// waits for the lock it has just released. Every set-up runs this same
-// scheme:
+// ring (bench_ring.go) of three exclusive flock(2) locks (files BASE.0,
+// BASE.1, BASE.2; see crt/lockpeer.c). Every set-up runs this same scheme:
 //
 //	c-c    crt/lockpeer client-lat against crt/lockpeer pong (blocking flock)
-//	go-c   binding/flock (Lock: LOCK_NB attempts with a backoff, cancellable,
-//	       no thread held) against crt/lockpeer pong
+//	go-c   binding/flock (Lock: cancellable, one waiter per File in the
+//	       kernel, the others parked in Go) against crt/lockpeer pong
 //	go-go  binding/flock on both sides (`bench-peer flock-pong`)
 //	cgo    the plain blocking baseline on both sides (`bench-peer
 //	       flock-pong-raw`): Go calling flock(2) LOCK_EX directly, blocking
@@ -40,12 +35,6 @@ func init() {
 		setup: benchFlockSetup})
 	benchPeers["flock-pong"] = func(args []string) error { return flockPong(args, false) }
 	benchPeers["flock-pong-raw"] = func(args []string) error { return flockPong(args, true) }
-}
-
-// flockRing is one side's three locks.
-type flockRing interface {
-	lock(i int) error
-	unlock(i int) error
 }
 
 // goRing waits with a cancellable context: the path a real service takes.
@@ -73,7 +62,7 @@ func (r *rawRing) unlock(i int) error { return unix.Flock(r[i], unix.LOCK_UN) }
 func ringPath(base string, i int) string { return fmt.Sprintf("%s.%d", base, i) }
 
 // openRing opens the three lock files of base.
-func openRing(base string, raw bool) (flockRing, func(), error) {
+func openRing(base string, raw bool) (lockRing, func(), error) {
 	if raw {
 		var r rawRing
 		for i := range r {
@@ -124,18 +113,7 @@ func flockPong(args []string, raw bool) error {
 		return err
 	}
 	defer closeRing()
-	if err := r.lock(2); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "ready")
-	for k := 0; ; k++ {
-		if err := r.lock(k % 3); err != nil {
-			return err
-		}
-		if err := r.unlock((k + 2) % 3); err != nil {
-			return err
-		}
-	}
+	return ringServe(r)
 }
 
 func benchFlockSetup() (configs []benchConfig, stream []benchThroughput, cleanupFn func(), err error) {
@@ -201,22 +179,7 @@ func benchFlockSetup() (configs []benchConfig, stream []benchThroughput, cleanup
 		if err := server(srv(base)); err != nil {
 			return err
 		}
-		k := 0
-		configs = append(configs, benchConfig{label: label, block: func(n int) ([]time.Duration, error) {
-			lats := make([]time.Duration, n)
-			for i := range lats {
-				t0 := time.Now()
-				if err := r.unlock(k % 3); err != nil {
-					return nil, err
-				}
-				if err := r.lock((k + 2) % 3); err != nil {
-					return nil, err
-				}
-				lats[i] = time.Since(t0)
-				k++
-			}
-			return lats, nil
-		}})
+		configs = append(configs, ringClient(label, r))
 		return nil
 	}
 	if err := client("go-c", "gc", false, func(base string) (*exec.Cmd, error) {

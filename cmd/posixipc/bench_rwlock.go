@@ -52,13 +52,6 @@ func init() {
 // rwringOff is the offset of ring lock i in a set-up's segment.
 func rwringOff(i int) int { return i*pthread.LayoutSize + pthread.LayoutRWLock }
 
-// rwRing is one side's view of the three locks: lock takes lock i (a write
-// lock on the client side, a read lock on the server side).
-type rwRing interface {
-	lock(i int) error
-	unlock(i int) error
-}
-
 // goRWRing uses binding/pthread with a cancellable context: the path a real
 // service takes.
 type goRWRing struct {
@@ -144,7 +137,7 @@ func rwringPong(args []string, raw bool) error {
 	if len(seg.Bytes()) < 3*pthread.LayoutSize {
 		return fmt.Errorf("rwring-pong: segment %s too small for the ring", args[0])
 	}
-	var r rwRing
+	var r lockRing
 	if raw {
 		r = newRawRWRing(seg, false)
 	} else {
@@ -155,50 +148,18 @@ func rwringPong(args []string, raw bool) error {
 		defer g.close()
 		r = g
 	}
-	if err := r.lock(2); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "ready")
-	for k := 0; ; k++ {
-		if err := r.lock(k % 3); err != nil {
-			return err
-		}
-		if err := r.unlock((k + 2) % 3); err != nil {
-			return err
-		}
-	}
-}
-
-// rwringClient is the client (writer) side of one set-up: it holds locks
-// 0 and 1 when made, and its position k lives on across blocks.
-func rwringClient(label string, r rwRing) benchConfig {
-	k := 0
-	return benchConfig{label: label, block: func(n int) ([]time.Duration, error) {
-		lats := make([]time.Duration, n)
-		for i := range lats {
-			t0 := time.Now()
-			if err := r.unlock(k % 3); err != nil {
-				return nil, err
-			}
-			if err := r.lock((k + 2) % 3); err != nil {
-				return nil, err
-			}
-			lats[i] = time.Since(t0)
-			k++
-		}
-		return lats, nil
-	}}
+	return ringServe(r)
 }
 
 // trackRing wraps a writer ring and records which locks it holds, so
 // cleanup releases exactly those.
 type trackRing struct {
-	rwRing
+	lockRing
 	held [3]bool
 }
 
 func (t *trackRing) lock(i int) error {
-	err := t.rwRing.lock(i)
+	err := t.lockRing.lock(i)
 	if err == nil {
 		t.held[i] = true
 	}
@@ -206,7 +167,7 @@ func (t *trackRing) lock(i int) error {
 }
 
 func (t *trackRing) unlock(i int) error {
-	err := t.rwRing.unlock(i)
+	err := t.lockRing.unlock(i)
 	if err == nil {
 		t.held[i] = false
 	}
@@ -255,8 +216,8 @@ func benchRWLockSetup() (configs []benchConfig, stream []benchThroughput, cleanu
 	// client takes write locks 0 and 1 of r, starts the server and adds
 	// the set-up; cleanup kills the server, then releases the client's
 	// write locks (on this goroutine, which took them).
-	client := func(label string, r rwRing, srv func() error) error {
-		t := &trackRing{rwRing: r}
+	client := func(label string, r lockRing, srv func() error) error {
+		t := &trackRing{lockRing: r}
 		cl.add(t.release)
 		for i := 0; i < 2; i++ {
 			if err := t.lock(i); err != nil {
@@ -266,7 +227,7 @@ func benchRWLockSetup() (configs []benchConfig, stream []benchThroughput, cleanu
 		if err := srv(); err != nil {
 			return err
 		}
-		configs = append(configs, rwringClient(label, t))
+		configs = append(configs, ringClient(label, t))
 		return nil
 	}
 
