@@ -503,29 +503,45 @@ int pi_pthread_mutex_trylock(uintptr_t m, uintptr_t hv) {
 	return r;
 }
 
-/*
- * pi_pthread_mutex_lock waits for the mutex in slices of pthread_mutex_clocklock
- * on CLOCK_MONOTONIC, returning ECANCELED once h's cancel flag is set and
- * ETIMEDOUT once rel_ns (if >= 0) has passed.
- */
-int pi_pthread_mutex_lock(uintptr_t m, uintptr_t hv, int64_t rel_ns) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+/* sliced_wait calls lock(obj, CLOCK_MONOTONIC, end of slice) until it returns
+ * something other than ETIMEDOUT, h's cancel flag is set (ECANCELED) or
+ * rel_ns (if >= 0) has passed (ETIMEDOUT). */
+static int sliced_wait(int (*lock)(uintptr_t, const struct timespec *), uintptr_t obj,
+                       pi_pthread_handle *h, int64_t rel_ns) {
 	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
 	for (;;) {
 		if (pthread_canceled(h))
 			return ECANCELED;
 		struct timespec ts;
 		pthread_slice_end(deadline, &ts);
-		int r = pthread_mutex_clocklock((pthread_mutex_t *)m, CLOCK_MONOTONIC, &ts);
-		if (r == ETIMEDOUT) {
-			if (deadline >= 0 && now_ns() >= deadline)
-				return ETIMEDOUT;
-			continue;
-		}
-		if (r == 0 || r == EOWNERDEAD)
-			pthread_own(h);
-		return r;
+		int r = lock(obj, &ts);
+		if (r != ETIMEDOUT)
+			return r;
+		if (deadline >= 0 && now_ns() >= deadline)
+			return ETIMEDOUT;
 	}
+}
+
+static int mutex_clocklock(uintptr_t m, const struct timespec *ts) {
+	return pthread_mutex_clocklock((pthread_mutex_t *)m, CLOCK_MONOTONIC, ts);
+}
+
+static int rwlock_clockrdlock(uintptr_t rw, const struct timespec *ts) {
+	return pthread_rwlock_clockrdlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, ts);
+}
+
+static int rwlock_clockwrlock(uintptr_t rw, const struct timespec *ts) {
+	return pthread_rwlock_clockwrlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, ts);
+}
+
+/* pi_pthread_mutex_lock waits for the mutex in slices of
+ * pthread_mutex_clocklock (sliced_wait). */
+int pi_pthread_mutex_lock(uintptr_t m, uintptr_t hv, int64_t rel_ns) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	int r = sliced_wait(mutex_clocklock, m, h, rel_ns);
+	if (r == 0 || r == EOWNERDEAD)
+		pthread_own(h);
+	return r;
 }
 
 int pi_pthread_mutex_unlock(uintptr_t m, uintptr_t hv) {
@@ -641,43 +657,17 @@ int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t hv) {
 	return r;
 }
 
-/* The sliced waits of pi_pthread_mutex_lock, for read and write locks. */
+/* The sliced waits (sliced_wait) for read and write locks. */
 int pi_pthread_rwlock_rdlock(uintptr_t rw, uintptr_t hv, int64_t rel_ns) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
-	for (;;) {
-		if (pthread_canceled(h))
-			return ECANCELED;
-		struct timespec ts;
-		pthread_slice_end(deadline, &ts);
-		int r = pthread_rwlock_clockrdlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, &ts);
-		if (r == ETIMEDOUT) {
-			if (deadline >= 0 && now_ns() >= deadline)
-				return ETIMEDOUT;
-			continue;
-		}
-		return r;
-	}
+	return sliced_wait(rwlock_clockrdlock, rw, (pi_pthread_handle *)hv, rel_ns);
 }
 
 int pi_pthread_rwlock_wrlock(uintptr_t rw, uintptr_t hv, int64_t rel_ns) {
 	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
-	for (;;) {
-		if (pthread_canceled(h))
-			return ECANCELED;
-		struct timespec ts;
-		pthread_slice_end(deadline, &ts);
-		int r = pthread_rwlock_clockwrlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, &ts);
-		if (r == ETIMEDOUT) {
-			if (deadline >= 0 && now_ns() >= deadline)
-				return ETIMEDOUT;
-			continue;
-		}
-		if (r == 0)
-			pthread_own(h);
-		return r;
-	}
+	int r = sliced_wait(rwlock_clockwrlock, rw, h, rel_ns);
+	if (r == 0)
+		pthread_own(h);
+	return r;
 }
 
 int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t hv, int writer) {
