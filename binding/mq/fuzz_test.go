@@ -22,15 +22,8 @@ func FuzzCreate(f *testing.F) {
 	f.Add("q", 11, 64)
 	f.Add("q", 1, 1<<24)
 	f.Add("q", -1, -1)
-	prefix := strings.TrimPrefix(testutil.Name("fz"), "/")
 	f.Fuzz(func(t *testing.T, n string, maxMsg, msgSize int) {
-		// keep fuzzed names in our own namespace: a leading '/' stays leading
-		name := n
-		if strings.HasPrefix(n, "/") {
-			name = "/" + prefix + n[1:]
-		} else if n != "" {
-			name = prefix + n
-		}
+		name := testutil.FuzzName(n)
 		q, err := mq.Create(name, 0o600, &mq.Attr{MaxMsg: maxMsg, MsgSize: msgSize})
 		if err == nil {
 			defer mq.Unlink(name)

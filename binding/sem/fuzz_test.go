@@ -2,7 +2,6 @@ package sem_test
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -15,16 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fuzzName puts a per-process prefix in front of a fuzzed name, keeping a
-// leading '/', so a fuzzer never touches another program's semaphore.
-func fuzzName(n string) string {
-	p := fmt.Sprintf("pifz%d-", os.Getpid())
-	if rest, ok := strings.CutPrefix(n, "/"); ok {
-		return "/" + p + rest
-	}
-	return p + n
-}
-
 // FuzzOpen: any name and value give either a semaphore (that the rule of
 // internal/name accepts) or the rule's error; never a crash or a leftover.
 func FuzzOpen(f *testing.F) {
@@ -36,7 +25,7 @@ func FuzzOpen(f *testing.F) {
 		f.Add(seed.n, seed.v)
 	}
 	f.Fuzz(func(t *testing.T, n string, v int) {
-		full := fuzzName(n)
+		full := testutil.FuzzName(n)
 		s, err := sem.Open(full, os.O_CREATE|os.O_EXCL, 0o600, v)
 		_, cerr := name.Canonical(full)
 		switch {

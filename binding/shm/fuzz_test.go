@@ -2,9 +2,7 @@ package shm_test
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,14 +12,6 @@ import (
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
-
-func fuzzName(n string) string {
-	p := fmt.Sprintf("pifz%d-", os.Getpid())
-	if rest, ok := strings.CutPrefix(n, "/"); ok {
-		return "/" + p + rest
-	}
-	return p + n
-}
 
 // FuzzCreate: any name and size give a segment of that size or a clear
 // error; never a crash or a leftover object.
@@ -34,7 +24,7 @@ func FuzzCreate(f *testing.F) {
 		f.Add(seed.n, seed.size)
 	}
 	f.Fuzz(func(t *testing.T, n string, size int) {
-		full := fuzzName(n)
+		full := testutil.FuzzName(n)
 		s, err := shm.Create(full, size, 0o600)
 		_, cerr := name.Canonical(full)
 		switch {

@@ -118,3 +118,17 @@ func ExecutableCopy(t testing.TB) string {
 	}
 	return dst
 }
+
+// FuzzName puts a per-process prefix in front of a fuzzed IPC name, keeping
+// a leading '/', so a fuzzer never touches another program's object. The
+// empty name stays empty, so its error path is fuzzed too.
+func FuzzName(n string) string {
+	if n == "" {
+		return ""
+	}
+	p := fmt.Sprintf("pifz%d-", os.Getpid())
+	if rest, ok := strings.CutPrefix(n, "/"); ok {
+		return "/" + p + rest
+	}
+	return p + n
+}
