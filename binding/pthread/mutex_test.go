@@ -481,47 +481,30 @@ func TestGateCondNoDeadlock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(bg, 60*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	// Waiters for even turns, and goroutines that flip the turn, plus plain lockers.
+	// Waiters for even and for odd turns, each flipping the turn, plus plain lockers.
 	for g := 0; g < 4; g++ {
 		wg.Add(3)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < rounds; i++ {
-				if err := s.m.Lock(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-				for *turn%2 != 0 {
-					if err := s.c.Wait(ctx, s.m); err != nil {
+		for parity := uint64(0); parity < 2; parity++ {
+			go func() {
+				defer wg.Done()
+				for i := 0; i < rounds; i++ {
+					if err := s.m.Lock(ctx); err != nil {
 						t.Error(err)
-						s.m.Unlock()
 						return
 					}
-				}
-				*turn++
-				s.c.Broadcast()
-				s.m.Unlock()
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for i := 0; i < rounds; i++ {
-				if err := s.m.Lock(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-				for *turn%2 != 1 {
-					if err := s.c.Wait(ctx, s.m); err != nil {
-						t.Error(err)
-						s.m.Unlock()
-						return
+					for *turn%2 != parity {
+						if err := s.c.Wait(ctx, s.m); err != nil {
+							t.Error(err)
+							s.m.Unlock()
+							return
+						}
 					}
+					*turn++
+					s.c.Broadcast()
+					s.m.Unlock()
 				}
-				*turn++
-				s.c.Broadcast()
-				s.m.Unlock()
-			}
-		}()
+			}()
+		}
 		go func() {
 			defer wg.Done()
 			for i := 0; i < rounds; i++ {
