@@ -147,13 +147,43 @@ func PthreadCondState(c unsafe.Pointer) uint32 {
 	return uint32(w)
 }
 
-// PthreadCondWait wraps pthread_cond_wait(3), or pthread_cond_clockwait(3)
-// on CLOCK_MONOTONIC when timeout (nanoseconds) is not negative. The calling
-// thread must hold m through hm. It returns with m held again, except on
-// ENOTRECOVERABLE and the EPERM/EINVAL it reports before waiting. It returns
-// ECANCELED when PthreadCondKick(c, hc) woke it.
-func PthreadCondWait(c, m unsafe.Pointer, hm, hc PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_cond_wait(pthreadAddr(c), pthreadAddr(m), hm.p, hc.p, C.int64_t(timeout)))
+// CondHelper is the C helper of one Cond handle (see shim.h): a thread,
+// started on the first wait, that waits in pthread_cond_clockwait(3) on the
+// caller's behalf, so the caller sleeps only on words in C memory. The zero
+// value is no helper.
+type CondHelper struct{ p *C.struct_pi_cond_helper }
+
+// NewCondHelper allocates the helper of the condvar at c; sliceNanos bounds
+// one wait of the helper in glibc.
+func NewCondHelper(c unsafe.Pointer, sliceNanos int64) (CondHelper, error) {
+	h, err := C.pi_cond_helper_new(pthreadAddr(c), C.int64_t(sliceNanos))
+	if h == nil {
+		if e, ok := err.(syscall.Errno); ok && e != 0 {
+			return CondHelper{}, e
+		}
+		return CondHelper{}, syscall.ENOMEM
+	}
+	return CondHelper{h}, nil
+}
+
+// Busy reports whether the helper thread is inside glibc on the condvar.
+func (h CondHelper) Busy() bool { return C.pi_cond_helper_busy(h.p) != 0 }
+
+// Free ends the helper: its thread exits (and frees the C memory) once it
+// has left glibc.
+func (h CondHelper) Free() { C.pi_cond_helper_free(h.p) }
+
+// CondReleased is or'ed into the result of PthreadCondWait when it returns
+// with the mutex unlocked.
+const CondReleased = C.PI_COND_RELEASED
+
+// PthreadCondWait waits on the helper's condvar with pthread_cond_clockwait(3)
+// run by the helper thread, the calling thread holding m through hm once
+// (pi_pthread_cond_wait in shim.h). It returns the errno (0 for a wake-up,
+// ETIMEDOUT, ECANCELED after PthreadCondKick) or'ed with CondReleased when
+// m was unlocked; the caller locks m again then.
+func PthreadCondWait(h CondHelper, m unsafe.Pointer, hm, hc PthreadHandle, timeout int64) int {
+	return int(C.pi_pthread_cond_wait(h.p, pthreadAddr(m), hm.p, hc.p, C.int64_t(timeout)))
 }
 
 // PthreadCondSignal wraps pthread_cond_signal(3).
@@ -166,12 +196,15 @@ func PthreadCondBroadcast(c unsafe.Pointer) error {
 	return errnoErr(C.pi_pthread_cond_broadcast(pthreadAddr(c)))
 }
 
-// PthreadCondKick sets hc's cancel flag and broadcasts c, so that a
-// PthreadCondWait with hc returns ECANCELED (the other waiters wake
-// spuriously, which POSIX allows).
-func PthreadCondKick(c unsafe.Pointer, hc PthreadHandle) {
-	C.pi_pthread_cond_kick(pthreadAddr(c), hc.p)
+// PthreadCondWaiters reads glibc's count of waiter references of the
+// condvar (__wrefs >> 3): signal and broadcast do nothing when it is 0.
+func PthreadCondWaiters(c unsafe.Pointer) uint32 {
+	return uint32(C.pi_pthread_cond_waiters(pthreadAddr(c)))
 }
+
+// PthreadCondKick sets hc's cancel flag and wakes the caller sleeping in
+// PthreadCondWait; it never touches the condvar.
+func PthreadCondKick(h CondHelper, hc PthreadHandle) { C.pi_pthread_cond_kick(h.p, hc.p) }
 
 // PthreadRWLockInit wraps pthread_rwlock_init(3) with a pthread_rwlockattr_t
 // of the given process-sharing and kind (writer- or reader-preferring).

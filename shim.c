@@ -437,12 +437,6 @@ static void pthread_slice_end(int64_t deadline, struct timespec *ts) {
 	ts->tv_nsec = end % 1000000000;
 }
 
-static void pthread_abs(int64_t rel_ns, struct timespec *ts) {
-	int64_t end = now_ns() + rel_ns;
-	ts->tv_sec = end / 1000000000;
-	ts->tv_nsec = end % 1000000000;
-}
-
 int pi_pthread_mutex_init(uintptr_t m, int type, int robust, int pshared) {
 	pthread_mutexattr_t a;
 	int r = pthread_mutexattr_init(&a);
@@ -583,48 +577,236 @@ int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs) {
 	return 0;
 }
 
-/*
- * pi_pthread_cond_wait waits on c with mutex m, which the calling thread
- * holds through hm (once). It returns with m held again except on
- * ENOTRECOVERABLE (and on EPERM/EINVAL before waiting, where nothing
- * changed). The canceller kicks it out by setting hc's flag and broadcasting
- * (pi_pthread_cond_kick): a wake-up that finds the flag set returns
- * ECANCELED and passes on the signal it may have consumed.
- */
-int pi_pthread_cond_wait(uintptr_t c, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {
+/* The helper of a Cond handle (see shim.h). state moves IDLE -> REQ (a
+ * caller asks) -> ARMED (the helper holds m2 and is about to wait; the
+ * caller takes m2 once the helper has released it inside glibc's wait) ->
+ * DONE (the helper's wait returned, result set) -> IDLE (taken by a caller).
+ * wseq counts DONE transitions and kicks: the caller sleeps on it. */
+enum { COND_IDLE, COND_REQ, COND_ARMED, COND_DONE };
+
+struct pi_cond_helper {
+	int refs;     /* the Go handle's and the thread's */
+	int state;
+	int wseq;
+	int result;
+	int cancel;   /* the caller gave up: pass on a wake-up consumed later */
+	int inside;   /* the thread is inside glibc on c */
+	int running;  /* the thread was started */
+	int quit;
+	int64_t deadline; /* of the current wait, CLOCK_MONOTONIC ns; -1: none */
+	int64_t slice_ns;
+	uintptr_t c;
+	pthread_mutex_t m2;
+};
+
+static long futex_wait_private(int *w, int v, int64_t rel_ns) {
+	struct timespec ts, *tsp = NULL;
+	if (rel_ns >= 0) {
+		ts.tv_sec = rel_ns / 1000000000;
+		ts.tv_nsec = rel_ns % 1000000000;
+		tsp = &ts;
+	}
+	return syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, tsp, NULL, 0);
+}
+
+static void futex_wake_private(int *w) { syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0); }
+
+static void cond_helper_unref(struct pi_cond_helper *h) {
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		pthread_mutex_destroy(&h->m2);
+		free(h);
+	}
+}
+
+static void *cond_helper_main(void *p) {
+	struct pi_cond_helper *h = p;
+	for (;;) {
+		int st = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&h->quit, __ATOMIC_ACQUIRE))
+			break;
+		if (st != COND_REQ) {
+			futex_wait_private(&h->state, st, -1);
+			continue;
+		}
+		pthread_mutex_lock(&h->m2);
+		__atomic_store_n(&h->inside, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&h->state, COND_ARMED, __ATOMIC_SEQ_CST);
+		futex_wake_private(&h->state);
+		int64_t end = now_ns() + h->slice_ns;
+		int64_t dl = __atomic_load_n(&h->deadline, __ATOMIC_RELAXED);
+		if (dl >= 0 && dl < end)
+			end = dl;
+		struct timespec ts = { .tv_sec = end / 1000000000, .tv_nsec = end % 1000000000 };
+		int r = pthread_cond_clockwait((pthread_cond_t *)h->c, &h->m2, CLOCK_MONOTONIC, &ts);
+		if (r == 0 && __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST))
+			pthread_cond_signal((pthread_cond_t *)h->c); /* nobody takes this wake-up: pass it on */
+		pthread_mutex_unlock(&h->m2);
+		h->result = r;
+		__atomic_store_n(&h->inside, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&h->state, COND_DONE, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
+		futex_wake_private(&h->wseq);
+	}
+	cond_helper_unref(h);
+	return NULL;
+}
+
+struct pi_cond_helper *pi_cond_helper_new(uintptr_t c, int64_t slice_ns) {
+	struct pi_cond_helper *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	int r = pthread_mutex_init(&h->m2, NULL);
+	if (r) {
+		free(h);
+		errno = r;
+		return NULL;
+	}
+	h->refs = 1;
+	h->c = c;
+	h->slice_ns = slice_ns;
+	h->deadline = -1;
+	return h;
+}
+
+int pi_cond_helper_busy(struct pi_cond_helper *h) {
+	return __atomic_load_n(&h->inside, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == COND_REQ;
+}
+
+void pi_cond_helper_free(struct pi_cond_helper *h) {
+	__atomic_store_n(&h->quit, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&h->state, 0, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->state);
+	cond_helper_unref(h);
+}
+
+static int cond_helper_start(struct pi_cond_helper *h) {
+	if (__atomic_load_n(&h->running, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	/* the thread gets no signals of the Go runtime's choosing: block all */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_t t;
+	int r = pthread_create(&t, &a, cond_helper_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&a);
+	if (r) {
+		__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+		return EAGAIN;
+	}
+	__atomic_store_n(&h->running, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* cond_sleep sleeps on h->wseq (seen as s) until woken or deadline. */
+static void cond_sleep(struct pi_cond_helper *h, int s, int64_t deadline) {
+	int64_t rel = -1;
+	if (deadline >= 0 && (rel = deadline - now_ns()) <= 0)
+		return;
+	futex_wait_private(&h->wseq, s, rel);
+}
+
+int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {
 	pi_pthread_handle *hm = (pi_pthread_handle *)hmv, *hc = (pi_pthread_handle *)hcv;
 	if (!pi_pthread_owned((uintptr_t)hm))
 		return EPERM;
 	if (hm->depth != 1)
 		return EINVAL; /* a recursive mutex locked more than once */
+	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
+	/* 1. An earlier wait that gave up may still have the helper inside
+	 * glibc (until a wake-up or the end of its slice): wait for it, as a
+	 * caller that holds m, honouring the deadline and kicks. */
+	for (;;) {
+		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
+		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+		if (st == COND_IDLE || st == COND_DONE)
+			break;
+		if (pthread_canceled(hc))
+			return ECANCELED;
+		if (deadline >= 0 && now_ns() >= deadline)
+			return ETIMEDOUT;
+		cond_sleep(h, s, deadline);
+	}
 	if (pthread_canceled(hc))
 		return ECANCELED;
+	if (cond_helper_start(h))
+		return EAGAIN;
+	/* 2. Hand the wait over and wait until the helper is registered on the
+	 * condvar: it holds m2 from before its wait until glibc releases it
+	 * inside, after registering. m is still held, so no wake-up meant for
+	 * this wait can come before. */
+	__atomic_store_n(&h->cancel, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->state, COND_REQ, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->state);
+	int64_t armed_by = now_ns() + 1000000000;
+	while (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == COND_REQ) {
+		int64_t left = armed_by - now_ns();
+		if (left <= 0) {
+			/* the helper did not start waiting in a second: give up as
+			 * with a spurious wake-up, m held; a wake-up it consumes
+			 * later is passed on */
+			__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
+			return 0;
+		}
+		futex_wait_private(&h->state, COND_REQ, left);
+	}
+	pthread_mutex_lock(&h->m2);
+	pthread_mutex_unlock(&h->m2);
+	/* 3. Release m (the caller locks it again after we return). */
 	pthread_disown(hm);
-	int r;
-	if (rel_ns < 0) {
-		r = pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
-	} else {
-		struct timespec ts;
-		pthread_abs(rel_ns, &ts);
-		r = pthread_cond_clockwait((pthread_cond_t *)c, (pthread_mutex_t *)m, CLOCK_MONOTONIC, &ts);
-	}
-	if (r != ENOTRECOVERABLE)
+	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
+	if (r) {
 		pthread_own(hm);
-	if (r == 0 && pthread_canceled(hc)) {
-		pthread_cond_signal((pthread_cond_t *)c);
-		r = ECANCELED;
+		__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
+		return r;
 	}
-	return r;
+	/* 4. Sleep on our own word until the helper is done, the deadline
+	 * passes or a kick: none of these depends on the condvar's bytes. */
+	for (;;) {
+		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == COND_DONE) {
+			int hr = h->result;
+			__atomic_store_n(&h->state, COND_IDLE, __ATOMIC_SEQ_CST);
+			if (hr == ETIMEDOUT && !(deadline >= 0 && now_ns() >= deadline))
+				hr = 0; /* the end of a slice: a spurious wake-up */
+			r = hr;
+			break;
+		}
+		if (pthread_canceled(hc)) {
+			r = ECANCELED;
+			break;
+		}
+		if (deadline >= 0 && now_ns() >= deadline) {
+			r = ETIMEDOUT;
+			break;
+		}
+		cond_sleep(h, s, deadline);
+	}
+	if (r == ECANCELED || r == ETIMEDOUT)
+		__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
+	return r | PI_COND_RELEASED;
+}
+
+void pi_pthread_cond_kick(struct pi_cond_helper *h, uintptr_t hc) {
+	pi_pthread_cancel_set(hc, 1);
+	__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->wseq);
+}
+
+unsigned int pi_pthread_cond_waiters(uintptr_t c) {
+	return __atomic_load_n(&((pthread_cond_t *)c)->__data.__wrefs, __ATOMIC_RELAXED) >> 3;
 }
 
 int pi_pthread_cond_signal(uintptr_t c) { return pthread_cond_signal((pthread_cond_t *)c); }
 
 int pi_pthread_cond_broadcast(uintptr_t c) { return pthread_cond_broadcast((pthread_cond_t *)c); }
-
-void pi_pthread_cond_kick(uintptr_t c, uintptr_t hc) {
-	pi_pthread_cancel_set(hc, 1);
-	pthread_cond_broadcast((pthread_cond_t *)c);
-}
 
 int pi_pthread_rwlock_init(uintptr_t rw, int pshared, int prefer_writer) {
 	pthread_rwlockattr_t a;

@@ -154,10 +154,49 @@ int pi_pthread_mutex_consistent(uintptr_t m, uintptr_t h);
 int pi_pthread_cond_init(uintptr_t c, int pshared, int monotonic);
 int pi_pthread_cond_destroy(uintptr_t c);
 int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs);
-int pi_pthread_cond_wait(uintptr_t c, uintptr_t m, uintptr_t hm, uintptr_t hc, int64_t rel_ns);
+/*
+ * A condvar wait does not run glibc's wait on the caller's thread: a peer
+ * that scribbles over the condvar (or re-initialises it) can leave glibc
+ * waiting forever on words it no longer understands (futex waits without
+ * a timeout on its internal lock and group references), and the caller
+ * would never honour its deadline, its cancellation or Close. Instead, each
+ * Cond handle has a helper thread (created in C on the first wait) that
+ * waits in pthread_cond_clockwait with a private mutex of its own, and the
+ * caller sleeps on futex words of the helper struct, which live in C memory
+ * that no peer can reach. See pi_pthread_cond_wait.
+ */
+struct pi_cond_helper;
+/* pi_cond_helper_new allocates a helper for the condvar at c (the thread
+ * starts on the first wait); NULL with errno set on failure. slice_ns bounds
+ * one wait of the helper in glibc (then the caller sees a spurious wake-up). */
+struct pi_cond_helper *pi_cond_helper_new(uintptr_t c, int64_t slice_ns);
+/* pi_cond_helper_busy: 1 while the helper thread is inside glibc on c. */
+int pi_cond_helper_busy(struct pi_cond_helper *h);
+/* pi_cond_helper_free ends the helper: its thread exits when it leaves glibc
+ * and frees the struct then (or now, if it never started or has left). */
+void pi_cond_helper_free(struct pi_cond_helper *h);
+/*
+ * pi_pthread_cond_wait waits on the condvar of helper ch, with mutex m held
+ * once by the calling thread through hm. It hands the wait to the helper,
+ * waits until the helper is registered on the condvar, unlocks m, and sleeps
+ * until the helper was woken (0: a signal, a broadcast or a spurious
+ * wake-up), the timeout passed (ETIMEDOUT) or hc's cancel flag is set
+ * (ECANCELED, by pi_pthread_cond_kick). It returns with m UNLOCKED (the
+ * result or'ed with PI_COND_RELEASED): the caller locks it again. Errors
+ * found before (EPERM: m not held; EINVAL: held more than once; ECANCELED;
+ * EAGAIN: no helper thread could be started) leave m held and lack the bit.
+ * A wake-up the helper consumed after the caller gave up is passed on.
+ */
+#define PI_COND_RELEASED 0x10000
+int pi_pthread_cond_wait(struct pi_cond_helper *ch, uintptr_t m, uintptr_t hm, uintptr_t hc, int64_t rel_ns);
+/* pi_pthread_cond_kick sets hc's cancel flag and wakes the caller sleeping
+ * in pi_pthread_cond_wait: it touches only C memory, never the condvar. */
+void pi_pthread_cond_kick(struct pi_cond_helper *ch, uintptr_t hc);
+/* pi_pthread_cond_waiters: glibc's own first test of signal and broadcast
+ * (__wrefs >> 3, the waiter references): 0 means there is nobody to wake. */
+unsigned int pi_pthread_cond_waiters(uintptr_t c);
 int pi_pthread_cond_signal(uintptr_t c);
 int pi_pthread_cond_broadcast(uintptr_t c);
-void pi_pthread_cond_kick(uintptr_t c, uintptr_t hc);
 
 int pi_pthread_rwlock_init(uintptr_t rw, int pshared, int prefer_writer);
 int pi_pthread_rwlock_destroy(uintptr_t rw);

@@ -489,7 +489,7 @@ func (f *File) wait(d *direction, write bool, b []byte) (int, error) {
 	defer d.inC.Store(0)
 	timeout := int64(-1)
 	if dl := d.deadline.Load(); dl != 0 {
-		if timeout = dl - now(); timeout <= 0 {
+		if timeout = gate.Saturate(time.Duration(dl - now())); timeout == 0 {
 			return 0, errExpired
 		}
 	}

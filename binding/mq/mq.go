@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/errs"
@@ -239,19 +238,6 @@ func (q *Queue) checkRecv(buf []byte) error {
 	return nil
 }
 
-// timeoutOf returns the nanoseconds left until ctx's deadline, or -1.
-func timeoutOf(ctx context.Context) int64 {
-	d, ok := ctx.Deadline()
-	if !ok {
-		return -1
-	}
-	left := time.Until(d)
-	if left < 0 {
-		return 0
-	}
-	return int64(left)
-}
-
 // waitErr turns the errno of a waiting call into the error to return.
 func (q *Queue) waitErr(op string, ctx context.Context, err error) error {
 	switch err {
@@ -299,7 +285,7 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	defer q.mu.RUnlock()
 	done := ctx.Done()
 	q.send.cancel.Arm(done)
-	err := q.send.w.Send(msg, prio, timeoutOf(ctx))
+	err := q.send.w.Send(msg, prio, gate.Timeout(ctx))
 	q.send.cancel.Disarm(done)
 	if done != nil {
 		q.send.finish(ctx, q.mqd)
@@ -356,7 +342,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 	defer q.mu.RUnlock()
 	done := ctx.Done()
 	q.recv.cancel.Arm(done)
-	n, prio, err = q.recv.w.Receive(buf, timeoutOf(ctx))
+	n, prio, err = q.recv.w.Receive(buf, gate.Timeout(ctx))
 	q.recv.cancel.Disarm(done)
 	if done != nil {
 		q.recv.finish(ctx, q.mqd)

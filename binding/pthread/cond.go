@@ -2,9 +2,11 @@ package pthread
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -13,31 +15,47 @@ import (
 	"github.com/posixipc/posixipc/internal/gate"
 )
 
-// kickPeriod is how often a cancelled or closed condvar wait is kicked
-// again: a kick (flag + broadcast) can land just before the waiter sleeps.
-const kickPeriod = 2 * time.Millisecond
+// condSlice bounds one wait of a Cond's helper thread in glibc: a waiter
+// that sees no wake-up for that long returns as from a spurious wake-up
+// (POSIX allows them; Wait is always called in a loop), and a helper that a
+// lost kick left waiting on a re-initialised condvar is free again.
+const condSlice = int64(time.Second)
+
+// WakeBound is how long Signal and Broadcast wait for glibc. On a condvar
+// whose bytes a peer corrupted, or one with a waiter that died inside it
+// (glibc before 2.41), pthread_cond_signal can wait forever; after
+// WakeBound they return an error wrapping ErrWedged instead, and until that
+// call has left glibc every later Signal and Broadcast of the handle fails
+// at once the same way (so at most one thread per handle is lost to it).
+const WakeBound = time.Second
+
+// ErrWedged is wrapped by the error of a Signal or Broadcast that glibc did
+// not finish within WakeBound: the condvar's state is corrupt (or a waiter
+// died inside it). Re-initialise it (NewCond) once nobody uses it.
+var ErrWedged = errors.New("pthread_cond_signal/broadcast did not return: the condvar's state is corrupt or a waiter died inside it (re-initialise it)")
 
 // Cond is a handle to a process-shared pthread_cond_t placed in a
 // shared-memory segment, used with a Mutex. Its methods are safe for
 // concurrent use.
 //
-// One goroutine per handle waits inside pthread_cond_wait; the other local
-// waiters release the mutex and park in Go, and every wake-up of the one in
-// C (a signal, a broadcast, a timeout) wakes them too. They return as from a
-// spurious wake-up, which POSIX allows, so a waiter always re-checks its
-// condition in a loop. Thousands of waiting goroutines cost one OS thread.
+// One goroutine per handle waits through C at a time; the other local
+// waiters release the mutex and park in Go, and every return of the one in
+// C (a signal, a broadcast, a timeout) wakes them too. They return as from
+// a spurious wake-up, which POSIX allows, so a waiter always re-checks its
+// condition in a loop. Thousands of waiting goroutines cost one OS thread,
+// plus the handle's helper thread (see Wait).
 type Cond struct {
 	object
 	h      posixipc.PthreadHandle
+	ch     posixipc.CondHelper
 	gate   *gate.Gate
 	canc   *gate.Canceller
 	closed chan struct{}
 
-	mu        sync.Mutex
-	parked    map[chan struct{}]struct{}
-	kstop     chan struct{} // Close's kicker runs until closed (under mu)
-	kwg       sync.WaitGroup
-	kstopOnce sync.Once
+	mu     sync.Mutex
+	parked map[chan struct{}]struct{}
+
+	w waker
 }
 
 // NewCond initialises a condvar at off in seg with pthread_cond_init(3)
@@ -81,31 +99,59 @@ func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
 		seg.Unpin()
 		return nil, err
 	}
-	c.h = h
+	ch, err := posixipc.NewCondHelper(c.ptr, condSlice)
+	if err != nil {
+		h.Free()
+		seg.Unpin()
+		return nil, c.err(op, err)
+	}
+	c.h, c.ch = h, ch
 	c.gate = gate.New()
-	ptr := c.ptr
-	c.canc = gate.NewCanceller(func() { posixipc.PthreadCondKick(ptr, h) }, kickPeriod)
-	c.finalize = func() {
+	c.canc = gate.NewCanceller(func() { posixipc.PthreadCondKick(ch, h) }, 0)
+	c.w.init()
+	c.finalize = func() bool {
 		c.canc.Stop()
+		// A helper still inside glibc (a wait given up on a condvar that
+		// nobody signals) is kicked out with a broadcast; one that does not
+		// leave, or a broadcast that does not return, is stuck in corrupt
+		// state: the segment stays pinned for it, so its memory is never
+		// unmapped under glibc.
+		if c.ch.Busy() {
+			c.w.kick(c)
+		}
+		unpin := c.w.stop(func() bool { return c.ch.Busy() }, 200*time.Millisecond)
+		c.ch.Free()
 		c.h.Free()
+		return unpin
 	}
 	return c, nil
 }
 
 // Wait atomically unlocks m and waits for Signal or Broadcast (from any
-// process), then locks m again before returning, as pthread_cond_wait(3)
-// (pthread_cond_clockwait(3) on CLOCK_MONOTONIC when ctx has a deadline).
-// The calling goroutine must hold m. Wake-ups may be spurious: call Wait in
-// a loop that checks the condition.
+// process), then locks m again before returning, as pthread_cond_wait(3).
+// The calling goroutine must hold m. Wake-ups may be spurious (at the
+// latest one a second, see below): call Wait in a loop that checks the
+// condition.
 //
-// When ctx is done Wait returns an error wrapping ctx.Err(), and when the
-// handle is closed one wrapping os.ErrClosed; either way it returns with m
-// held again, as POSIX requires (so it may first wait for m). A signal the
-// cancelled waiter may have consumed is passed on (pthread_cond_signal).
-// When the holder of m died meanwhile, Wait returns ErrOwnerDead with m held;
-// after ErrNotRecoverable m is not held. Errors wrapping syscall.EPERM (m not
-// held by the caller) or syscall.EINVAL (a recursive m held more than once)
-// are returned before waiting, with m still held.
+// When ctx is done Wait returns an error wrapping ctx.Err() (a deadline:
+// also syscall.ETIMEDOUT), and when the handle is closed one wrapping
+// os.ErrClosed; either way it returns with m held again, as POSIX requires
+// (so it may first wait for m). A wake-up the cancelled waiter may have
+// consumed is passed on (pthread_cond_signal). When the holder of m died
+// meanwhile, Wait returns ErrOwnerDead with m held; after ErrNotRecoverable
+// m is not held. Errors wrapping syscall.EPERM (m not held by the caller)
+// or syscall.EINVAL (a recursive m held more than once) are returned before
+// waiting, with m still held.
+//
+// How it waits: glibc's pthread_cond_clockwait runs on a helper thread of
+// the handle (created in C on the first Wait) with a private mutex of its
+// own; the calling thread hands it the wait, releases m once the helper is
+// registered on the condvar (so no wake-up is lost), and sleeps on a futex
+// word in C memory that only this process can reach. So the deadline, the
+// context and Close end a Wait whatever a peer wrote into the condvar (or
+// if it re-ran pthread_cond_init on it): a corrupt condvar can wedge only
+// the helper thread, never the caller. One helper wait lasts at most a
+// second; then Wait returns as from a spurious wake-up.
 func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
 	if !c.acquire() {
 		return c.errClosed("pthread_cond_wait")
@@ -158,63 +204,206 @@ func (c *Cond) unpark(ch chan struct{}) {
 // waitC is the wait of the one goroutine in C; the caller holds the gate.
 func (c *Cond) waitC(ctx context.Context, m *Mutex) error {
 	c.h.SetCancel(false)
-	var err error
-	if c.object.closed() {
-		err = syscall.ECANCELED
-	} else {
+	r := int(syscall.ECANCELED)
+	if !c.object.closed() { // (Close sets the bit before it kicks)
 		done := ctx.Done()
 		c.canc.Arm(done)
-		err = posixipc.PthreadCondWait(c.ptr, m.ptr, m.h, c.h, timeout(ctx))
+		r = posixipc.PthreadCondWait(c.ch, m.ptr, m.h, c.h, gate.Timeout(ctx))
 		c.canc.Disarm(done)
 	}
+	released := r&posixipc.CondReleased != 0
+	errno := syscall.Errno(r &^ posixipc.CondReleased)
 	c.mu.Lock()
 	for ch := range c.parked {
 		close(ch)
 		delete(c.parked, ch)
 	}
 	c.gate.Leave()
-	kstop := c.kstop
 	c.mu.Unlock()
-	if kstop != nil { // Close is kicking us: stop it before returning
-		c.kstopOnce.Do(func() { close(kstop) })
-		c.kwg.Wait()
+	if released && (errno == syscall.ECANCELED || errno == syscall.ETIMEDOUT) && c.ch.Busy() {
+		// The helper still waits in glibc for a wake-up nobody wants now:
+		// wake it (asynchronously: on a corrupt condvar this could block).
+		c.w.kick(c)
 	}
-	switch err {
-	case nil:
-		return nil
-	case syscall.EOWNERDEAD:
-		return c.err("pthread_cond_wait", ErrOwnerDead)
-	case syscall.ENOTRECOVERABLE: // m is no longer held
+	var werr error
+	switch errno {
+	case 0:
+	case syscall.ECANCELED:
+		if c.object.closed() {
+			werr = c.errClosed("pthread_cond_wait")
+		} else {
+			werr = c.err("pthread_cond_wait", ctx.Err())
+		}
+	default:
+		werr = c.waitErr(ctx, "pthread_cond_wait", errno)
+	}
+	if released {
+		// C unlocked m: drop the lock's thread wiring and reference, then
+		// lock it again, whatever happened (POSIX).
 		runtime.UnlockOSThread()
 		m.release()
-		return c.err("pthread_cond_wait", ErrNotRecoverable)
+		if err := m.Lock(context.WithoutCancel(ctx)); err != nil {
+			return err // ErrOwnerDead: held; anything else: not held
+		}
 	}
-	return c.waitErr(ctx, "pthread_cond_wait", err)
+	return werr
 }
 
 // Signal wakes at least one waiter of any process (pthread_cond_signal).
-// The caller need not hold the mutex.
-func (c *Cond) Signal() error {
+// The caller need not hold the mutex. It waits at most WakeBound for glibc
+// (see ErrWedged).
+func (c *Cond) Signal() error { return c.wake("pthread_cond_signal", false) }
+
+// Broadcast wakes every waiter of every process (pthread_cond_broadcast),
+// waiting at most WakeBound for glibc (see ErrWedged).
+func (c *Cond) Broadcast() error { return c.wake("pthread_cond_broadcast", true) }
+
+func (c *Cond) wake(op string, all bool) error {
 	if !c.acquire() {
-		return c.errClosed("pthread_cond_signal")
+		return c.errClosed(op)
 	}
 	defer c.release()
-	if err := posixipc.PthreadCondSignal(c.ptr); err != nil {
-		return c.err("pthread_cond_signal", err)
+	if posixipc.PthreadCondWaiters(c.ptr) == 0 {
+		return nil // glibc's own first test: nobody to wake
+	}
+	if err := c.w.call(c, all); err != nil {
+		return c.err(op, err)
 	}
 	return nil
 }
 
-// Broadcast wakes every waiter of every process (pthread_cond_broadcast).
-func (c *Cond) Broadcast() error {
-	if !c.acquire() {
-		return c.errClosed("pthread_cond_broadcast")
+// waker runs a Cond's pthread_cond_signal and _broadcast calls on a
+// goroutine of its own, so that the caller can stop waiting after
+// WakeBound when glibc does not return (a corrupt condvar).
+type waker struct {
+	mu    sync.Mutex // one call at a time
+	req   chan bool  // true: broadcast
+	res   chan error // the result of the call of req
+	kicks chan struct{}
+	quit  chan struct{}
+	timer *time.Timer
+	once  sync.Once
+
+	state     sync.Mutex // orders a late result against the caller giving up, and C calls against stop
+	abandoned bool       // the caller of the call in C gave up
+	inC       bool       // a call is in glibc
+	stopped   bool
+	wedged    atomic.Bool
+}
+
+func (w *waker) init() {
+	w.req, w.res = make(chan bool), make(chan error, 1)
+	w.kicks, w.quit = make(chan struct{}, 1), make(chan struct{})
+}
+
+func (w *waker) start(c *Cond) {
+	w.once.Do(func() {
+		w.timer = time.NewTimer(WakeBound)
+		w.timer.Stop()
+		go w.loop(c)
+	})
+}
+
+func (w *waker) loop(c *Cond) {
+	for {
+		var all, kick bool
+		select {
+		case <-w.quit:
+			return
+		case all = <-w.req:
+		case <-w.kicks:
+			kick, all = true, true
+		}
+		w.state.Lock()
+		if w.stopped { // the object's memory may be gone
+			w.state.Unlock()
+			return
+		}
+		w.inC = true
+		w.state.Unlock()
+		if kick {
+			w.wedged.Store(true) // Signal fails fast while a kick is stuck
+		}
+		err := w.do(c, all)
+		if kick {
+			w.wedged.Store(false)
+		}
+		w.state.Lock()
+		w.inC = false
+		switch {
+		case kick:
+		case w.abandoned:
+			w.abandoned = false
+			w.wedged.Store(false)
+		default:
+			w.res <- err
+		}
+		w.state.Unlock()
 	}
-	defer c.release()
-	if err := posixipc.PthreadCondBroadcast(c.ptr); err != nil {
-		return c.err("pthread_cond_broadcast", err)
+}
+
+func (w *waker) do(c *Cond, all bool) error {
+	if all {
+		return posixipc.PthreadCondBroadcast(c.ptr)
 	}
-	return nil
+	return posixipc.PthreadCondSignal(c.ptr)
+}
+
+// call runs one signal or broadcast, waiting at most WakeBound.
+func (w *waker) call(c *Cond, all bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wedged.Load() {
+		return ErrWedged
+	}
+	w.start(c)
+	w.req <- all
+	w.timer.Reset(WakeBound)
+	select {
+	case err := <-w.res:
+		w.timer.Stop()
+		return err
+	case <-w.timer.C:
+	}
+	w.state.Lock()
+	defer w.state.Unlock()
+	select {
+	case err := <-w.res:
+		return err
+	default:
+	}
+	w.abandoned = true
+	w.wedged.Store(true)
+	return ErrWedged
+}
+
+// kick asks for a broadcast without waiting for it.
+func (w *waker) kick(c *Cond) {
+	w.start(c)
+	select {
+	case w.kicks <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// stop ends the waker once no call is in glibc and busy reports false, or
+// after wait; it reports whether it could (false: C code may still touch
+// the condvar's memory).
+func (w *waker) stop(busy func() bool, wait time.Duration) bool {
+	w.once.Do(func() {})
+	end := time.Now().Add(wait)
+	for {
+		w.state.Lock()
+		idle := !w.inC && !busy()
+		if idle || time.Now().After(end) {
+			w.stopped = true
+			close(w.quit)
+			w.state.Unlock()
+			return idle
+		}
+		w.state.Unlock()
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Close releases the handle. Waiters of this handle return an error
@@ -222,33 +411,16 @@ func (c *Cond) Broadcast() error {
 // wait for it); Close does not wait for them, so it may be called while
 // holding that mutex. It does not destroy the condvar. Close is idempotent
 // and safe concurrently with blocked calls; the handle's C state is freed,
-// and its segment unpinned, when the last waiter returns.
+// and its segment unpinned, when the last waiter returns (and the helper
+// thread has left glibc: a helper stuck in a corrupt condvar keeps the
+// segment pinned, so its memory is never unmapped under it).
 func (c *Cond) Close() error {
 	if !c.markClosed() {
 		return nil
 	}
 	close(c.closed)
 	c.gate.Close()
-	c.mu.Lock()
-	if !c.gate.TryEnter() {
-		// One waits inside C: kick it until it leaves (a kick can land just
-		// before it sleeps). It stops the kicker on its way out (waitC),
-		// after the kicker dropped its reference.
-		c.kstop = make(chan struct{})
-		c.kwg.Add(1)
-		c.refs.Add(1) // the kicker's reference; the handle's is still held
-		ptr, h := c.ptr, c.h
-		go func() {
-			var wg sync.WaitGroup
-			wg.Add(1)
-			kicker(func() { posixipc.PthreadCondKick(ptr, h) }, kickPeriod, c.kstop, &wg)
-			c.release()
-			c.kwg.Done()
-		}()
-	} else {
-		c.gate.Leave()
-	}
-	c.mu.Unlock()
+	posixipc.PthreadCondKick(c.ch, c.h) // the one waiting through C, if any
 	c.release()
 	return nil
 }

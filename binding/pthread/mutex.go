@@ -155,9 +155,10 @@ func newMutex(op string, seg *shm.Segment, off int) (*Mutex, error) {
 	m.gate = gate.New()
 	m.canc = gate.NewCanceller(func() { h.SetCancel(true) }, 0)
 	m.errBusy = m.err("pthread_mutex_trylock", syscall.EBUSY)
-	m.finalize = func() {
+	m.finalize = func() bool {
 		m.canc.Stop()
 		m.h.Free()
+		return true
 	}
 	return m, nil
 }
@@ -206,7 +207,7 @@ func (m *Mutex) Lock(ctx context.Context) error {
 	done := ctx.Done()
 	runtime.LockOSThread()
 	m.canc.Arm(done)
-	err = posixipc.PthreadMutexLock(m.ptr, m.h, timeout(ctx))
+	err = posixipc.PthreadMutexLock(m.ptr, m.h, gate.Timeout(ctx))
 	m.canc.Disarm(done)
 	m.gate.Leave()
 	if err == nil {

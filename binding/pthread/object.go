@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/posixipc/posixipc"
@@ -43,12 +41,14 @@ const closedBit = int64(1) << 62
 // finalised (C state freed, segment unpinned) when Close has happened and
 // the count falls to zero.
 type object struct {
-	seg      *shm.Segment
-	off      int
-	ptr      unsafe.Pointer
-	name     string // "SEG+OFF", the Path of errors
-	refs     atomic.Int64
-	finalize func()
+	seg  *shm.Segment
+	off  int
+	ptr  unsafe.Pointer
+	name string // "SEG+OFF", the Path of errors
+	refs atomic.Int64
+	// finalize frees the C state; it reports whether the segment may be
+	// unpinned (false while C code may still touch the object's bytes).
+	finalize func() bool
 }
 
 // place checks that an object of size and align fits at off in seg, pins
@@ -109,16 +109,14 @@ func (o *object) acquireLive() bool {
 
 // release drops a user and finalises a closed object that nobody uses.
 func (o *object) release() {
-	if o.refs.Add(-1) == closedBit {
-		o.finalize()
+	if o.refs.Add(-1) == closedBit && o.finalize() {
 		o.seg.Unpin()
 	}
 }
 
 // release2 drops two users at once (a lock's and the unlocking call's).
 func (o *object) release2() {
-	if o.refs.Add(-2) == closedBit {
-		o.finalize()
+	if o.refs.Add(-2) == closedBit && o.finalize() {
 		o.seg.Unpin()
 	}
 }
@@ -137,19 +135,6 @@ func (o *object) err(op string, err error) error {
 
 func (o *object) errClosed(op string) error {
 	return &fs.PathError{Op: op, Path: o.name, Err: os.ErrClosed}
-}
-
-// timeout turns ctx's deadline into nanoseconds from now (-1: none).
-func timeout(ctx context.Context) int64 {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return -1
-	}
-	d := time.Until(dl)
-	if d < 0 {
-		return 0
-	}
-	return int64(d)
 }
 
 // waitErr maps the ECANCELED/ETIMEDOUT of a sliced wait to the context's
@@ -176,20 +161,4 @@ func newHandle(op, name string) (posixipc.PthreadHandle, error) {
 		return h, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return h, nil
-}
-
-// kicker repeats kick every period until stop is closed: Close uses it to
-// reach a waiter that may miss one kick.
-func kicker(kick func(), period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
-	defer wg.Done()
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		kick()
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -91,11 +91,12 @@ func newRWMutex(op string, seg *shm.Segment, off int) (*RWMutex, error) {
 	rw.rcanc = gate.NewCanceller(func() { hr.SetCancel(true) }, 0)
 	rw.wcanc = gate.NewCanceller(func() { hw.SetCancel(true) }, 0)
 	rw.errBusy = rw.err("pthread_rwlock_trylock", syscall.EBUSY)
-	rw.finalize = func() {
+	rw.finalize = func() bool {
 		rw.rcanc.Stop()
 		rw.wcanc.Stop()
 		rw.hr.Free()
 		rw.hw.Free()
+		return true
 	}
 	return rw, nil
 }
@@ -246,9 +247,9 @@ func (rw *RWMutex) slow(ctx context.Context, g *gate.Gate, canc *gate.Canceller,
 	canc.Arm(done)
 	var err error
 	if writer {
-		err = posixipc.PthreadRWLockWrlock(rw.ptr, h, timeout(ctx))
+		err = posixipc.PthreadRWLockWrlock(rw.ptr, h, gate.Timeout(ctx))
 	} else {
-		err = posixipc.PthreadRWLockRdlock(rw.ptr, h, timeout(ctx))
+		err = posixipc.PthreadRWLockRdlock(rw.ptr, h, gate.Timeout(ctx))
 	}
 	canc.Disarm(done)
 	g.Leave()

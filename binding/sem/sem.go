@@ -283,14 +283,10 @@ func (s *Sem) Wait(ctx context.Context) error {
 		}
 		return s.ctxErr(ctx)
 	}
-	dl, hasDL := ctx.Deadline()
-	rel := int64(-1)
-	if hasDL {
-		rel = max(int64(time.Until(dl)), 0)
-	}
+	rel := gate.Timeout(ctx)
 	s.w.Reset()
 	var err error
-	if done == nil || (hasDL && rel <= unarmed) {
+	if done == nil || (rel >= 0 && rel <= unarmed) {
 		err = posixipc.SemWaitCancel(s.raw, s.w, rel)
 	} else {
 		// First wait a little without arming the canceller (arming wakes
@@ -298,9 +294,7 @@ func (s *Sem) Wait(ctx context.Context) error {
 		err = posixipc.SemWaitCancel(s.raw, s.w, unarmed)
 		if err == syscall.ETIMEDOUT {
 			s.c.Arm(done)
-			if hasDL {
-				rel = max(int64(time.Until(dl)), 0)
-			}
+			rel = gate.Timeout(ctx)
 			err = posixipc.SemWaitCancel(s.raw, s.w, rel)
 			s.c.Disarm(done)
 		}

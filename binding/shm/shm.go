@@ -42,7 +42,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -88,7 +87,7 @@ func Create(n string, size int, perm os.FileMode) (*Segment, error) {
 // before init returns. When init fails, nothing is created and its error is
 // returned (init must close what it opened in the segment).
 func CreateWith(n string, size int, perm os.FileMode, init func(*Segment) error) (*Segment, error) {
-	cn, err := name.Canonical(n)
+	cn, err := name.Segment(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "shm_open", Path: n, Err: err}
 	}
@@ -100,8 +99,8 @@ func CreateWith(n string, size int, perm os.FileMode, init func(*Segment) error)
 		return createFallback(cn, size, perm, init)
 	}
 	defer unix.Close(fd)
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		return nil, &fs.PathError{Op: "ftruncate", Path: cn, Err: err}
+	if err := reserve(fd, size); err != nil {
+		return nil, &fs.PathError{Op: "fallocate", Path: cn, Err: err}
 	}
 	s, err := mapFD(cn, kindPOSIX, fd, size)
 	if err != nil {
@@ -134,9 +133,9 @@ func createFallback(cn string, size int, perm os.FileMode, init func(*Segment) e
 		return nil, &fs.PathError{Op: "shm_open", Path: cn, Err: err}
 	}
 	defer unix.Close(fd)
-	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+	if err := reserve(fd, size); err != nil {
 		posixipc.ShmUnlink(cn)
-		return nil, &fs.PathError{Op: "ftruncate", Path: cn, Err: err}
+		return nil, &fs.PathError{Op: "fallocate", Path: cn, Err: err}
 	}
 	s, err := mapFD(cn, kindPOSIX, fd, size)
 	if err != nil {
@@ -162,7 +161,7 @@ func Open(n string) (*Segment, error) { return OpenSize(n, 0) }
 // fails with an error wrapping syscall.EINVAL when it is smaller than size
 // bytes. It never changes the object's size.
 func OpenSize(n string, size int) (*Segment, error) {
-	cn, err := name.Canonical(n)
+	cn, err := name.Segment(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "shm_open", Path: n, Err: err}
 	}
@@ -206,7 +205,7 @@ func CreateOrOpen(n string, size int, perm os.FileMode) (*Segment, error) {
 // Unlink removes the POSIX shared memory object name (shm_unlink). Mappings
 // stay valid until closed.
 func Unlink(n string) error {
-	cn, err := name.Canonical(n)
+	cn, err := name.Segment(n)
 	if err != nil {
 		return &fs.PathError{Op: "shm_unlink", Path: n, Err: err}
 	}
@@ -229,7 +228,7 @@ type Info struct {
 // Stat describes the POSIX shared memory object name (shm_open read-only and
 // fstat) without mapping it.
 func Stat(n string) (Info, error) {
-	cn, err := name.Canonical(n)
+	cn, err := name.Segment(n)
 	if err != nil {
 		return Info{}, &fs.PathError{Op: "shm_open", Path: n, Err: err}
 	}
@@ -372,17 +371,24 @@ func MapFile(path string, size int, flag int, perm os.FileMode) (*Segment, error
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	if created {
-		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+	undo := func() {
+		if created {
 			unix.Unlink(path)
-			return nil, &fs.PathError{Op: "ftruncate", Path: path, Err: err}
+		}
+	}
+	if created {
+		if err := reserve(fd, size); err != nil {
+			undo()
+			return nil, &fs.PathError{Op: "fallocate", Path: path, Err: err}
 		}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
+		undo()
 		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	if err := checkExisting(st.Size, size); err != nil {
+		undo()
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	n := size
@@ -390,7 +396,11 @@ func MapFile(path string, size int, flag int, perm os.FileMode) (*Segment, error
 		n = int(st.Size)
 	}
 	abs, _ := filepath.Abs(path)
-	return mapFD(abs, kindFile, fd, n)
+	s, err := mapFD(abs, kindFile, fd, n)
+	if err != nil {
+		undo()
+	}
+	return s, err
 }
 
 // maxSize is the largest size accepted (the address space, not a promise that
@@ -417,6 +427,23 @@ func checkExisting(have int64, want int) error {
 		return fmt.Errorf("segment is %d bytes, larger than %d: %w", have, maxSize, syscall.EFBIG)
 	}
 	return nil
+}
+
+// reserve sizes a new object to size bytes and reserves its backing store
+// (fallocate), so that a full filesystem (a small /dev/shm in a container)
+// fails here with ENOSPC instead of killing a process with SIGBUS at its
+// first touch of a page. A filesystem without fallocate is only sized.
+func reserve(fd, size int) error {
+	err := unix.Fallocate(fd, 0, 0, int64(size))
+	switch err {
+	case nil:
+		return nil
+	case unix.EOPNOTSUPP, unix.ENOSYS:
+		return unix.Ftruncate(fd, int64(size))
+	case unix.ENOSPC:
+		return fmt.Errorf("no room for %d bytes on the filesystem (a full or small /dev/shm: in Docker raise --shm-size): %w", size, err)
+	}
+	return err
 }
 
 func mapFD(n string, k kind, fd, size int) (*Segment, error) {
@@ -459,11 +486,17 @@ func (s *Segment) Pin() error {
 	return nil
 }
 
-// Unpin undoes one Pin.
-func (s *Segment) Unpin() {
+// Unpin undoes one Pin. An Unpin without a matching Pin is refused with an
+// error wrapping syscall.EINVAL and changes nothing: otherwise Close could
+// unmap the memory under an object still in use.
+func (s *Segment) Unpin() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pins <= 0 {
+		return &fs.PathError{Op: "unpin", Path: s.name, Err: fmt.Errorf("more Unpin than Pin calls: %w", syscall.EINVAL)}
+	}
 	s.pins--
-	s.mu.Unlock()
+	return nil
 }
 
 // Sync flushes the mapping to its object (msync MS_SYNC): needed only for
@@ -607,7 +640,7 @@ func (s *Segment) LoadUint32(off int64) (v uint32, err error) {
 	}
 	defer s.leave("load", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return atomic.LoadUint32(s.u32(off)), nil
+	return load32(s.u32(off)), nil
 }
 
 // StoreUint32 atomically stores v at the 4-byte-aligned offset off.
@@ -617,7 +650,7 @@ func (s *Segment) StoreUint32(off int64, v uint32) (err error) {
 	}
 	defer s.leave("store", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	atomic.StoreUint32(s.u32(off), v)
+	store32(s.u32(off), v)
 	return nil
 }
 
@@ -628,7 +661,7 @@ func (s *Segment) AddUint32(off int64, delta uint32) (v uint32, err error) {
 	}
 	defer s.leave("add", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return atomic.AddUint32(s.u32(off), delta), nil
+	return add32(s.u32(off), delta), nil
 }
 
 // CompareAndSwapUint32 atomically replaces old by new at off.
@@ -638,7 +671,7 @@ func (s *Segment) CompareAndSwapUint32(off int64, old, new uint32) (swapped bool
 	}
 	defer s.leave("cas", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return atomic.CompareAndSwapUint32(s.u32(off), old, new), nil
+	return cas32(s.u32(off), old, new), nil
 }
 
 // LoadUint64 atomically loads the 8-byte-aligned uint64 at off.
@@ -648,7 +681,7 @@ func (s *Segment) LoadUint64(off int64) (v uint64, err error) {
 	}
 	defer s.leave("load", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return atomic.LoadUint64(s.u64(off)), nil
+	return load64(s.u64(off)), nil
 }
 
 // StoreUint64 atomically stores v at the 8-byte-aligned offset off.
@@ -658,7 +691,7 @@ func (s *Segment) StoreUint64(off int64, v uint64) (err error) {
 	}
 	defer s.leave("store", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	atomic.StoreUint64(s.u64(off), v)
+	store64(s.u64(off), v)
 	return nil
 }
 
@@ -669,7 +702,7 @@ func (s *Segment) AddUint64(off int64, delta uint64) (v uint64, err error) {
 	}
 	defer s.leave("add", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return atomic.AddUint64(s.u64(off), delta), nil
+	return add64(s.u64(off), delta), nil
 }
 
 // CompareAndSwapUint64 atomically replaces old by new at off.
@@ -679,5 +712,35 @@ func (s *Segment) CompareAndSwapUint64(off int64, old, new uint64) (swapped bool
 	}
 	defer s.leave("cas", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return atomic.CompareAndSwapUint64(s.u64(off), old, new), nil
+	return cas64(s.u64(off), old, new), nil
+}
+
+// Prefault makes the pages of [off, off+n) present, through the fault-safe
+// path, before C code touches them: it writes each page (an atomic add of
+// 0, which changes no byte) so that a page the filesystem cannot back (a
+// full /dev/shm under a segment a peer created without reserving it) or
+// that a peer truncated away is an error wrapping syscall.EFAULT here
+// rather than a SIGBUS inside C. The objects placed in a segment (binding/sem,
+// binding/pthread) call it before they hand their bytes to glibc.
+func (s *Segment) Prefault(off int64, n int) (err error) {
+	if err := s.enter("prefault", off, n, 1); err != nil {
+		return err
+	}
+	defer s.leave("prefault", &err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	if n == 0 {
+		return nil
+	}
+	page := int64(os.Getpagesize())
+	first := off &^ 3
+	last := (off + int64(n) - 1) &^ 3
+	for a := first; ; a = (a + page) &^ (page - 1) {
+		if a > last {
+			a = last
+		}
+		add32(s.u32(a), 0)
+		if a == last {
+			return nil
+		}
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/posixipc/posixipc/binding/sem"
 )
 
 // lsEntry is one POSIX IPC object of `posixipc ls`.
@@ -87,8 +89,13 @@ func listObjects() (entries []lsEntry, notes []string) {
 				continue
 			}
 			typ, name := "shm", "/"+d.Name()
+			// glibc keeps the semaphore "/X" in sem.X, exactly one sem_t
+			// long; any other sem.* file is a segment a program made with
+			// shm_open("/sem.X") (posixipc refuses such segment names).
 			if n, ok := strings.CutPrefix(d.Name(), "sem."); ok {
-				typ, name = "sem", "/"+n
+				if fi, err := d.Info(); err == nil && fi.Size() == int64(sem.Size) {
+					typ, name = "sem", "/"+n
+				}
 			}
 			if e, ok := statEntry(typ, name, filepath.Join("/dev/shm", d.Name())); ok {
 				entries = append(entries, e)

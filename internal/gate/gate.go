@@ -201,3 +201,32 @@ func (c *Canceller) Stop() {
 	c.stopOnce.Do(func() { close(c.stop) })
 	c.wg.Wait()
 }
+
+// MaxTimeout is the longest wait, in nanoseconds, that a blocking call hands
+// to C (about 146 years). A deadline further away than that cannot be
+// represented as an absolute time in C without overflowing (now + timeout),
+// so it means no deadline at all, never an error.
+const MaxTimeout = int64(1) << 62
+
+// Timeout returns the nanoseconds left until ctx's deadline, for a C wait:
+// -1 when ctx has no deadline or one too far to represent (see MaxTimeout),
+// 0 when it has passed.
+func Timeout(ctx context.Context) int64 {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return -1
+	}
+	return Saturate(time.Until(dl))
+}
+
+// Saturate turns a wait of d into the nanoseconds a C wait takes: -1 (no
+// limit) past MaxTimeout, 0 for a wait that has passed.
+func Saturate(d time.Duration) int64 {
+	switch {
+	case d <= 0:
+		return 0
+	case int64(d) >= MaxTimeout:
+		return -1
+	}
+	return int64(d)
+}

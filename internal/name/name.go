@@ -53,3 +53,23 @@ func Canonical(n string) (string, error) {
 	}
 	return "/" + body, nil
 }
+
+// SemPrefix is what glibc puts before a named semaphore's name to make its
+// file in /dev/shm: the semaphore "/X" is the file /dev/shm/sem.X.
+const SemPrefix = "sem."
+
+// Segment checks n as the name of a POSIX shared-memory segment and returns
+// it canonical. On top of Canonical's rule, a segment name may not begin
+// with "sem.": glibc keeps the named semaphore "/X" in the file
+// /dev/shm/sem.X, which is also the segment "/sem.X", so such a segment and
+// a semaphore would be one object. The families stay apart by refusing it.
+func Segment(n string) (string, error) {
+	cn, err := Canonical(n)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(cn[1:], SemPrefix) {
+		return "", &Error{n, "segment names may not begin with \"sem.\": glibc keeps the named semaphore \"/X\" in /dev/shm/sem.X, which would be this segment", syscall.EINVAL}
+	}
+	return cn, nil
+}

@@ -1,0 +1,77 @@
+// Fault-safe atomics for the Segment accessors (see atomic.go). They are
+// ordinary Go assembly functions, so a SIGBUS or SIGSEGV inside them is a
+// fault in Go code that debug.SetPanicOnFault turns into a panic, also in
+// race builds, where sync/atomic runs on the system stack in the race
+// runtime and a fault there kills the process.
+
+#include "textflag.h"
+
+// func load32(p *uint32) uint32
+TEXT ·load32(SB), NOSPLIT, $0-12
+	MOVQ p+0(FP), BX
+	MOVL (BX), AX
+	MOVL AX, ret+8(FP)
+	RET
+
+// func store32(p *uint32, v uint32)
+TEXT ·store32(SB), NOSPLIT, $0-12
+	MOVQ p+0(FP), BX
+	MOVL v+8(FP), AX
+	XCHGL AX, (BX)
+	RET
+
+// func add32(p *uint32, d uint32) uint32
+TEXT ·add32(SB), NOSPLIT, $0-20
+	MOVQ p+0(FP), BX
+	MOVL d+8(FP), AX
+	MOVL AX, CX
+	LOCK
+	XADDL AX, (BX)
+	ADDL CX, AX
+	MOVL AX, ret+16(FP)
+	RET
+
+// func cas32(p *uint32, old, new uint32) bool
+TEXT ·cas32(SB), NOSPLIT, $0-17
+	MOVQ p+0(FP), BX
+	MOVL old+8(FP), AX
+	MOVL new+12(FP), CX
+	LOCK
+	CMPXCHGL CX, (BX)
+	SETEQ ret+16(FP)
+	RET
+
+// func load64(p *uint64) uint64
+TEXT ·load64(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), BX
+	MOVQ (BX), AX
+	MOVQ AX, ret+8(FP)
+	RET
+
+// func store64(p *uint64, v uint64)
+TEXT ·store64(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), BX
+	MOVQ v+8(FP), AX
+	XCHGQ AX, (BX)
+	RET
+
+// func add64(p *uint64, d uint64) uint64
+TEXT ·add64(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), BX
+	MOVQ d+8(FP), AX
+	MOVQ AX, CX
+	LOCK
+	XADDQ AX, (BX)
+	ADDQ CX, AX
+	MOVQ AX, ret+16(FP)
+	RET
+
+// func cas64(p *uint64, old, new uint64) bool
+TEXT ·cas64(SB), NOSPLIT, $0-25
+	MOVQ p+0(FP), BX
+	MOVQ old+8(FP), AX
+	MOVQ new+16(FP), CX
+	LOCK
+	CMPXCHGQ CX, (BX)
+	SETEQ ret+24(FP)
+	RET
