@@ -112,19 +112,34 @@ func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
 	c.finalize = func() bool {
 		c.canc.Stop()
 		// A helper still inside glibc (a wait given up on a condvar that
-		// nobody signals) is kicked out with a broadcast; one that does not
-		// leave, or a broadcast that does not return, is stuck in corrupt
-		// state: the segment stays pinned for it, so its memory is never
-		// unmapped under glibc.
+		// nobody signals) is kicked out with a broadcast and is normally
+		// gone at once. One that does not leave, or a broadcast that does
+		// not return, is stuck in corrupt state: then the rest of the
+		// clean-up waits in the background, and the segment stays pinned
+		// while C code may touch its memory (for good if it never leaves).
 		if c.ch.Busy() {
 			c.w.kick(c)
 		}
-		unpin := c.w.stop(func() bool { return c.ch.Busy() }, 200*time.Millisecond)
-		c.ch.Free()
-		c.h.Free()
-		return unpin
+		if c.w.stop(func() bool { return c.ch.Busy() }, 20*time.Millisecond) {
+			c.ch.Free()
+			c.h.Free()
+			return true
+		}
+		go c.finishLater()
+		return false
 	}
 	return c, nil
+}
+
+// finishLater ends the clean-up of a finalised Cond whose helper or waker
+// was still in glibc: it unpins the segment only once neither is.
+func (c *Cond) finishLater() {
+	if c.w.stop(func() bool { return c.ch.Busy() }, 5*time.Second) {
+		c.seg.Unpin()
+	}
+	c.w.forceStop()
+	c.ch.Free()
+	c.h.Free()
 }
 
 // Wait atomically unlocks m and waits for Signal or Broadcast (from any
@@ -357,8 +372,12 @@ func (w *waker) call(c *Cond, all bool) error {
 		return ErrWedged
 	}
 	w.start(c)
-	w.req <- all
 	w.timer.Reset(WakeBound)
+	select {
+	case w.req <- all:
+	case <-w.timer.C:
+		return ErrWedged // the waker is stuck in a kick's broadcast
+	}
 	select {
 	case err := <-w.res:
 		w.timer.Stop()
@@ -389,20 +408,33 @@ func (w *waker) kick(c *Cond) {
 // stop ends the waker once no call is in glibc and busy reports false, or
 // after wait; it reports whether it could (false: C code may still touch
 // the condvar's memory).
+// It may be called again after it reported false, to wait longer; then
+// forceStop ends the waker's goroutine whatever it is doing (one in glibc
+// ends when it leaves).
 func (w *waker) stop(busy func() bool, wait time.Duration) bool {
 	w.once.Do(func() {})
 	end := time.Now().Add(wait)
 	for {
 		w.state.Lock()
 		idle := !w.inC && !busy()
-		if idle || time.Now().After(end) {
+		if idle && !w.stopped {
 			w.stopped = true
 			close(w.quit)
-			w.state.Unlock()
-			return idle
 		}
 		w.state.Unlock()
+		if idle || time.Now().After(end) {
+			return idle
+		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func (w *waker) forceStop() {
+	w.state.Lock()
+	defer w.state.Unlock()
+	if !w.stopped {
+		w.stopped = true
+		close(w.quit)
 	}
 }
 

@@ -1,0 +1,142 @@
+package pthread_test
+
+import (
+	"context"
+	"errors"
+	"math/rand"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hostileSeg is a segment for tests whose objects a peer corrupts: a
+// helper thread may stay in glibc for good and keep it pinned, so its
+// cleanup only unlinks it (the mapping goes with the test process).
+func hostileSeg(t *testing.T) *shm.Segment {
+	t.Helper()
+	name := testutil.Name("pth")
+	seg, err := shm.Create(name, 4096, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { seg.Close(); shm.Unlink(name) })
+	return seg
+}
+
+// corruptions are what a peer does to an object's bytes while Go uses it.
+var corruptions = []struct {
+	name string
+	do   func(t *testing.T, seg *shm.Segment, off, size int)
+}{
+	{"reinit", nil}, // pthread_*_init again, set per test
+	{"0xff", func(t *testing.T, seg *shm.Segment, off, size int) {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = 0xff
+		}
+		_, err := seg.WriteAt(b, int64(off))
+		require.NoError(t, err)
+	}},
+	{"random", func(t *testing.T, seg *shm.Segment, off, size int) {
+		b := make([]byte, size)
+		rand.New(rand.NewSource(3)).Read(b)
+		_, err := seg.WriteAt(b, int64(off))
+		require.NoError(t, err)
+	}},
+	{"zero", func(t *testing.T, seg *shm.Segment, off, size int) {
+		_, err := seg.WriteAt(make([]byte, size), int64(off))
+		require.NoError(t, err)
+	}},
+}
+
+// A Cond.Wait honours its deadline, its cancellation and Close whatever a
+// peer does to the condvar while Go waits (issue: reliability #4), and
+// returns with the mutex held; Signal and Broadcast then return within
+// WakeBound, with ErrWedged when glibc does not.
+func TestCondCorruptedWhileWaiting(t *testing.T) {
+	for _, cor := range corruptions {
+		for _, end := range []string{"deadline", "cancel", "close"} {
+			t.Run(cor.name+"/"+end, func(t *testing.T) {
+				seg := hostileSeg(t)
+				m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
+				require.NoError(t, err)
+				defer m.Close()
+				c, err := pthread.NewCond(seg, pthread.LayoutCond)
+				require.NoError(t, err)
+				defer c.Close()
+
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				switch end {
+				case "deadline":
+					ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+				case "cancel":
+					ctx, cancel = context.WithCancel(ctx)
+				}
+				defer cancel()
+				res := make(chan error, 1)
+				go func() {
+					if err := m.Lock(context.Background()); err != nil {
+						res <- err
+						return
+					}
+					var err error
+					for err == nil {
+						err = c.Wait(ctx, m)
+					}
+					if uerr := m.Unlock(); uerr != nil {
+						err = errors.Join(err, uerr)
+					}
+					res <- err
+				}()
+				time.Sleep(50 * time.Millisecond)
+				if cor.do == nil {
+					c2, err := pthread.NewCond(seg, pthread.LayoutCond)
+					require.NoError(t, err)
+					c2.Close()
+				} else {
+					cor.do(t, seg, pthread.LayoutCond, pthread.SizeofCond)
+				}
+				t0 := time.Now()
+				switch end {
+				case "cancel":
+					time.Sleep(50 * time.Millisecond)
+					t0 = time.Now()
+					cancel()
+				case "close":
+					time.Sleep(50 * time.Millisecond)
+					t0 = time.Now()
+					require.NoError(t, c.Close())
+				}
+				select {
+				case err := <-res:
+					switch end {
+					case "deadline":
+						assert.ErrorIs(t, err, context.DeadlineExceeded)
+					case "cancel":
+						assert.ErrorIs(t, err, context.Canceled)
+					case "close":
+						assert.ErrorIs(t, err, os.ErrClosed)
+					}
+					t.Logf("returned %v after the %s", time.Since(t0), end)
+				case <-time.After(3 * time.Second):
+					t.Fatalf("Wait did not return within 3s of its %s on a %s condvar", end, cor.name)
+				}
+				if end == "close" {
+					return
+				}
+				for _, f := range []func() error{c.Signal, c.Broadcast} {
+					t0 := time.Now()
+					err := f()
+					if err != nil {
+						assert.ErrorIs(t, err, pthread.ErrWedged)
+					}
+					assert.Less(t, time.Since(t0), pthread.WakeBound+time.Second)
+				}
+			})
+		}
+	}
+}
