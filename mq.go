@@ -161,6 +161,14 @@ func (w MqWaiter) Kick(closing bool) { C.pi_mq_kick(w.w, cbool(closing)) }
 // it does nothing.
 func (w MqWaiter) Rearm(mqd Mqd) error { return errnoErr(C.pi_mq_rearm(w.w, C.int(mqd))) }
 
+// PollMode switches the waiter between blocking in mq_timed* (false) and
+// waiting in ppoll(2) on its descriptor and an eventfd (true), where a kick
+// closes no descriptor of the queue. Switch it on before mq_notify: on
+// Linux a close of any descriptor of the queue by the registered process
+// removes the registration. Switching on moves a blocked waiter to ppoll
+// first (ETIMEDOUT if it did not move within a second).
+func (w MqWaiter) PollMode(on bool) error { return errnoErr(C.pi_mq_poll_mode(w.w, cbool(on))) }
+
 func cbool(b bool) C.int {
 	if b {
 		return 1
@@ -170,7 +178,7 @@ func cbool(b bool) C.int {
 
 // MqNotifyThread wraps mq_notify(3) with SIGEV_THREAD: glibc calls back on a
 // thread of its own, which runs the function registered under handle with
-// RegisterNotify. handle is an integer (a runtime/cgo.Handle), not a pointer.
+// RegisterNotify. handle is an integer, not a pointer.
 func MqNotifyThread(mqd Mqd, handle uintptr) error {
 	return errnoErr(C.pi_mq_notify_thread(C.int(mqd), C.uintptr_t(handle)))
 }

@@ -40,6 +40,9 @@ const (
 const (
 	PthreadKindRobust         = 16         // PTHREAD_MUTEX_ROBUST_NORMAL_NP in __kind
 	PthreadKindPshared        = 128        // PTHREAD_MUTEX_PSHARED_BIT in __kind
+	PthreadKindPI             = 32         // PTHREAD_MUTEX_PRIO_INHERIT_NP in __kind
+	PthreadKindPP             = 64         // PTHREAD_MUTEX_PRIO_PROTECT_NP in __kind
+	PthreadKindElision        = 256 | 512  // PTHREAD_MUTEX_ELISION_NP, _NO_ELISION_NP in __kind
 	PthreadKindTypeMask       = 3          // the type in __kind
 	FutexOwnerDied            = 0x40000000 // FUTEX_OWNER_DIED in __lock
 	FutexWaiters              = -0x80000000

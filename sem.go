@@ -66,14 +66,18 @@ func SemInit(s Sem, pshared bool, value uint32) error {
 // SemDestroy wraps sem_destroy(3).
 func SemDestroy(s Sem) error { return errnoErr(C.pi_sem_destroy(s.p)) }
 
-// SemPost wraps sem_post(3).
+// SemSane reports EINVAL when the sem_t holds fields glibc cannot use (see
+// pi_sem_sane in shim.c): glibc would abort the process on them.
+func SemSane(s Sem) error { return errnoErr(C.pi_sem_sane(s.p)) }
+
+// SemPost wraps sem_post(3), after SemSane.
 func SemPost(s Sem) error { return errnoErr(C.pi_sem_post(s.p)) }
 
 // SemWait wraps sem_wait(3): it blocks the calling OS thread in C. Under Go's
 // SA_RESTART signal handlers it is restarted, not interrupted, by signals.
 func SemWait(s Sem) error { return errnoErr(C.pi_sem_wait(s.p)) }
 
-// SemTryWait wraps sem_trywait(3).
+// SemTryWait wraps sem_trywait(3), after SemSane.
 func SemTryWait(s Sem) error { return errnoErr(C.pi_sem_trywait(s.p)) }
 
 // SemClockWait wraps sem_clockwait(3) with an absolute deadline on clock

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/eventfd.h>
 
 /* Implemented in Go (notify.go): runs the callback registered under handle. */
 extern void posixipcMqNotify(uintptr_t handle);
@@ -104,9 +105,22 @@ int64_t pi_mq_receive(int mqd, char *buf, size_t len) {
  * and sends SIGURG to the waiting thread: Go's handler has SA_RESTART, so
  * the kernel restarts the call, which now fails with EBADF, and the loop sees
  * the flag. A call that has already taken its message returns it: nothing is
- * lost. Deadlines are CLOCK_MONOTONIC: each attempt converts the time left
- * into the absolute CLOCK_REALTIME time mq_timed* take, and a wall-clock jump
- * that ends an attempt early only starts another.
+ * lost.
+ *
+ * But on Linux any close of a queue descriptor by the process that holds
+ * the queue's mq_notify registration removes that registration, and the
+ * dup3 closes one. So while a registration may exist (w->poll, set by
+ * pi_mq_poll_mode before mq_notify), the waiter never blocks in mq_timed*:
+ * it tries without waiting and sleeps in ppoll(2) on w->fd and w->evfd, and
+ * a kick is a write to the eventfd. pi_mq_poll_mode first moves a waiter
+ * that blocks in mq_timed* to ppoll (with the dup3 kick: no registration
+ * exists yet).
+ *
+ * Deadlines are CLOCK_MONOTONIC: each attempt converts the time left into
+ * the absolute CLOCK_REALTIME time mq_timed* take, and a wall-clock jump
+ * that ends an attempt early only starts another. A deadline that has
+ * passed still gets one attempt that does not wait (a message that is
+ * there is taken).
  */
 #include <sys/syscall.h>
 
@@ -116,14 +130,18 @@ struct pi_mq_waiter *pi_mq_waiter_new(int mqd) {
 	struct pi_mq_waiter *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
+	w->mqd = mqd;
 	w->fd = fcntl(mqd, F_DUPFD_CLOEXEC, 0);
 	w->dummy = open("/", O_PATH | O_CLOEXEC);
-	if (w->fd < 0 || w->dummy < 0) {
+	w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->fd < 0 || w->dummy < 0 || w->evfd < 0) {
 		int e = errno;
 		if (w->fd >= 0)
 			close(w->fd);
 		if (w->dummy >= 0)
 			close(w->dummy);
+		if (w->evfd >= 0)
+			close(w->evfd);
 		free(w);
 		errno = e;
 		return NULL;
@@ -134,12 +152,11 @@ struct pi_mq_waiter *pi_mq_waiter_new(int mqd) {
 void pi_mq_waiter_free(struct pi_mq_waiter *w) {
 	close(w->fd);
 	close(w->dummy);
+	close(w->evfd);
 	free(w);
 }
 
-void pi_mq_kick(struct pi_mq_waiter *w, int closing) {
-	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
-	dup3(w->dummy, w->fd, O_CLOEXEC);
+static void mq_signal(struct pi_mq_waiter *w) {
 	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
 	/* A stale tid reaches a thread of this process that has left the wait:
 	 * SIGURG is Go's preemption signal, which every thread tolerates. */
@@ -147,33 +164,55 @@ void pi_mq_kick(struct pi_mq_waiter *w, int closing) {
 		syscall(SYS_tgkill, getpid(), tid, SIGURG);
 }
 
+void pi_mq_kick(struct pi_mq_waiter *w, int closing) {
+	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
+	uint64_t one = 1;
+	if (write(w->evfd, &one, sizeof one) < 0) {
+		/* EAGAIN: a kick is pending already */
+	}
+	/* Closing ends a registration anyway; otherwise swap the descriptor
+	 * only while no registration can exist. */
+	if (closing || !__atomic_load_n(&w->poll, __ATOMIC_SEQ_CST)) {
+		if (dup3(w->dummy, w->fd, O_CLOEXEC) >= 0)
+			__atomic_store_n(&w->swapped, 1, __ATOMIC_SEQ_CST);
+	}
+	mq_signal(w);
+}
+
 int pi_mq_rearm(struct pi_mq_waiter *w, int mqd) {
-	if (!__atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST) || __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST))
+	uint64_t v;
+	if (read(w->evfd, &v, sizeof v) < 0) {
+		/* EAGAIN: nothing pending */
+	}
+	if (__atomic_load_n(&w->closed, __ATOMIC_SEQ_CST))
 		return 0;
-	if (dup3(mqd, w->fd, O_CLOEXEC) < 0)
-		return errno;
+	if (__atomic_load_n(&w->swapped, __ATOMIC_SEQ_CST)) {
+		if (dup3(mqd, w->fd, O_CLOEXEC) < 0)
+			return errno;
+		__atomic_store_n(&w->swapped, 0, __ATOMIC_SEQ_CST);
+	}
 	__atomic_store_n(&w->cancel, 0, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
-/* mq_attempt_deadline fills ts with the CLOCK_REALTIME time of the
- * CLOCK_MONOTONIC deadline; it returns ETIMEDOUT when the deadline has
- * passed. */
-static int mq_attempt_deadline(int64_t deadline, struct timespec *ts) {
-	int64_t left = deadline - now_ns();
-	if (left <= 0)
-		return ETIMEDOUT;
-	clock_gettime(CLOCK_REALTIME, ts);
-	int64_t t = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec + left;
-	ts->tv_sec = t / 1000000000;
-	ts->tv_nsec = t % 1000000000;
-	return 0;
-}
-
-static int mq_enter(struct pi_mq_waiter *w) {
-	if (mq_tid == 0)
-		mq_tid = (int)syscall(SYS_gettid);
-	__atomic_store_n(&w->tid, mq_tid, __ATOMIC_SEQ_CST);
+int pi_mq_poll_mode(struct pi_mq_waiter *w, int on) {
+	__atomic_store_n(&w->poll, on, __ATOMIC_SEQ_CST);
+	if (!on)
+		return 0;
+	/* a waiter blocked in mq_timed* moves to ppoll: kick it with the swap
+	 * (it restores the descriptor itself) until it has left */
+	for (int i = 0; __atomic_load_n(&w->blocking, __ATOMIC_SEQ_CST) ||
+	                __atomic_load_n(&w->remode, __ATOMIC_SEQ_CST); i++) {
+		if (!__atomic_load_n(&w->remode, __ATOMIC_SEQ_CST) &&
+		    __atomic_load_n(&w->blocking, __ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&w->remode, 1, __ATOMIC_SEQ_CST);
+			dup3(w->dummy, w->fd, O_CLOEXEC);
+		}
+		mq_signal(w);
+		if (i > 20000)
+			return ETIMEDOUT;
+		usleep(50);
+	}
 	return 0;
 }
 
@@ -181,69 +220,108 @@ static int mq_stopped(struct pi_mq_waiter *w) {
 	return __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST) || __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST);
 }
 
-int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg, size_t len,
-                    unsigned int prio) {
+/* mq_wait is the loop of both directions: wr selects mq_timedsend of
+ * (msg, len, prio), otherwise mq_timedreceive into (buf, len). It returns
+ * 0 (sent), priority<<32 | length (received) or -errno. */
+static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const char *msg, char *buf,
+                       size_t len, unsigned int prio) {
 	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
-	int r;
-	mq_enter(w);
+	int64_t r = 0;
+	if (mq_tid == 0)
+		mq_tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&w->tid, mq_tid, __ATOMIC_SEQ_CST);
 	for (;;) {
 		/* checked after tid is published: a kick either sees the tid (and
 		 * signals) or set the flag before this load */
 		if (mq_stopped(w)) {
-			r = ECANCELED;
+			r = -ECANCELED;
 			break;
 		}
-		struct timespec ts, *tsp = NULL; /* no deadline: no timer in the kernel */
-		if (deadline >= 0) {
-			if ((r = mq_attempt_deadline(deadline, &ts)) != 0)
-				break;
+		int poll_mode = __atomic_load_n(&w->poll, __ATOMIC_SEQ_CST);
+		int64_t left = deadline < 0 ? -1 : deadline - now_ns();
+		int last = deadline >= 0 && left <= 0; /* one attempt that does not wait */
+		struct timespec ts = { 0, 0 }, *tsp = NULL; /* no deadline: no timer in the kernel */
+		if (poll_mode || last) {
+			tsp = &ts; /* the epoch: try without waiting */
+		} else if (deadline >= 0) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + left;
+			ts.tv_sec = t / 1000000000;
+			ts.tv_nsec = t % 1000000000;
 			tsp = &ts;
 		}
-		if (mq_timedsend((mqd_t)w->fd, msg, len, prio, tsp) == 0) {
-			r = 0;
+		if (!poll_mode && !last) {
+			/* Dekker with pi_mq_poll_mode: it stores poll then loads
+			 * blocking; we store blocking then load poll */
+			__atomic_store_n(&w->blocking, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&w->poll, __ATOMIC_SEQ_CST)) {
+				__atomic_store_n(&w->blocking, 0, __ATOMIC_SEQ_CST);
+				continue;
+			}
+		}
+		int e = 0;
+		if (wr) {
+			if (mq_timedsend((mqd_t)w->fd, msg, len, prio, tsp) == 0)
+				r = 0;
+			else
+				e = errno;
+		} else {
+			unsigned p;
+			ssize_t n = mq_timedreceive((mqd_t)w->fd, buf, len, &p, tsp);
+			if (n >= 0)
+				r = (int64_t)p << 32 | (int64_t)n; /* taken: returned whatever the flags say */
+			else
+				e = errno;
+		}
+		__atomic_store_n(&w->blocking, 0, __ATOMIC_SEQ_CST);
+		if (e == 0)
+			break;
+		if (e == EBADF && __atomic_load_n(&w->remode, __ATOMIC_SEQ_CST)) {
+			/* moved to ppoll by pi_mq_poll_mode: restore the descriptor */
+			dup3(w->mqd, w->fd, O_CLOEXEC);
+			__atomic_store_n(&w->remode, 0, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		if (e == EBADF && mq_stopped(w))
+			continue;
+		if (e != ETIMEDOUT && e != EINTR && e != EAGAIN) {
+			r = -e;
 			break;
 		}
-		r = errno;
-		if (r == ETIMEDOUT || r == EINTR || (r == EBADF && mq_stopped(w)))
+		if (last) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (!poll_mode)
 			continue;
-		break;
+		struct pollfd pf[2] = {
+			{ .fd = w->fd, .events = wr ? POLLOUT : POLLIN },
+			{ .fd = w->evfd, .events = POLLIN },
+		};
+		struct timespec pts, *ptsp = NULL;
+		if (deadline >= 0) {
+			pts.tv_sec = left / 1000000000;
+			pts.tv_nsec = left % 1000000000;
+			ptsp = &pts;
+		}
+		if (ppoll(pf, 2, ptsp, NULL) > 0 && (pf[1].revents & POLLIN)) {
+			uint64_t v;
+			if (read(w->evfd, &v, sizeof v) < 0) {
+				/* drained by another */
+			}
+		}
 	}
 	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
 	return r;
 }
 
+int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg, size_t len,
+                    unsigned int prio) {
+	return (int)-mq_wait(w, 1, timeout_ns, msg, NULL, len, prio);
+}
+
 int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf, size_t len) {
-	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
-	int64_t r;
-	mq_enter(w);
-	for (;;) {
-		if (mq_stopped(w)) {
-			r = -ECANCELED;
-			break;
-		}
-		struct timespec ts, *tsp = NULL; /* no deadline: no timer in the kernel */
-		int e;
-		if (deadline >= 0) {
-			if ((e = mq_attempt_deadline(deadline, &ts)) != 0) {
-				r = -e;
-				break;
-			}
-			tsp = &ts;
-		}
-		unsigned p;
-		ssize_t n = mq_timedreceive((mqd_t)w->fd, buf, len, &p, tsp);
-		if (n >= 0) {
-			r = (int64_t)p << 32 | (int64_t)n; /* taken: returned whatever the flags say */
-			break;
-		}
-		e = errno;
-		if (e == ETIMEDOUT || e == EINTR || (e == EBADF && mq_stopped(w)))
-			continue;
-		r = -e;
-		break;
-	}
-	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
-	return r;
+	return mq_wait(w, 0, timeout_ns, NULL, buf, len, 0);
 }
 
 static void notify_trampoline(union sigval v) {
@@ -292,11 +370,39 @@ int pi_sem_init(sem_t *sem, int pshared, unsigned int value) {
 
 int pi_sem_destroy(sem_t *sem) { return sem_destroy(sem) < 0 ? errno : 0; }
 
-int pi_sem_post(sem_t *sem) { return sem_post(sem) < 0 ? errno : 0; }
+/* sem_sane checks the fields glibc's sem_t (struct new_sem: a 64-bit word
+ * with the value in its low 32 bits and the waiter count above, then the
+ * futex flags "private") must hold: a "private" that is neither 0 (shared)
+ * nor FUTEX_PRIVATE_FLAG makes glibc's futex calls fail in a way it aborts
+ * the process on ("The futex facility returned an unexpected error code"),
+ * and a value above SEM_VALUE_MAX breaks its arithmetic. */
+struct pi_new_sem { uint64_t data; int private; int pad; };
+int pi_sem_sane(sem_t *sem) {
+	struct pi_new_sem *s = (struct pi_new_sem *)sem;
+	int priv = __atomic_load_n(&s->private, __ATOMIC_RELAXED);
+	uint64_t d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
+	if (priv != 0 && priv != 128)
+		return EINVAL;
+	if ((d & 0xffffffffu) > SEM_VALUE_MAX)
+		return EINVAL;
+	return 0;
+}
+
+int pi_sem_post(sem_t *sem) {
+	int r = pi_sem_sane(sem);
+	if (r)
+		return r;
+	return sem_post(sem) < 0 ? errno : 0;
+}
 
 int pi_sem_wait(sem_t *sem) { return sem_wait(sem) < 0 ? errno : 0; }
 
-int pi_sem_trywait(sem_t *sem) { return sem_trywait(sem) < 0 ? errno : 0; }
+int pi_sem_trywait(sem_t *sem) {
+	int r = pi_sem_sane(sem);
+	if (r)
+		return r;
+	return sem_trywait(sem) < 0 ? errno : 0;
+}
 
 int pi_sem_clockwait(sem_t *sem, int clock, int64_t abs_sec, int64_t abs_nsec) {
 	struct timespec ts = { .tv_sec = abs_sec, .tv_nsec = abs_nsec };
@@ -321,6 +427,8 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_sem_waiter *w, int64_t rel_ns) {
 			r = ECANCELED;
 			break;
 		}
+		if ((r = pi_sem_sane(sem)) != 0)
+			break; /* a peer wrote garbage over it */
 		/* Timed, so that a signal interrupts it (EINTR): the untimed
 		 * futex wait is restarted under Go's SA_RESTART handlers. */
 		int64_t d = deadline >= 0 ? deadline : now_ns() + (int64_t)3600 * 1000000000;
@@ -476,7 +584,21 @@ static void pthread_unstray(pthread_mutex_t *pm) {
 		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
+/* mutex_kind_ok: the mutex's __kind is one this module drives (a robust or
+ * stalled normal, recursive or errorcheck mutex, process-shared): a priority
+ * inheritance or protection kind, or bits no glibc sets, make glibc abort in
+ * an assertion, so the lock calls refuse them before glibc sees them. */
+#define PI_KIND_PI 32
+#define PI_KIND_PP 64
+static int mutex_kind_ok(pthread_mutex_t *pm) {
+	int k = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
+	/* type (3), robust (16), pshared (128), elision hints (256, 512) */
+	return (k & ~(3 | 16 | 128 | 256 | 512)) == 0 && (k & 3) != 3 && (k & 128);
+}
+
 int pi_pthread_mutex_trylock(uintptr_t m, uintptr_t hv) {
+	if (!mutex_kind_ok((pthread_mutex_t *)m))
+		return EINVAL;
 	/* The holder relocking through its handle: EDEADLK, whatever the type
 	 * (a normal mutex would deadlock), except a recursive mutex. */
 	if (pi_pthread_owned(hv) &&
@@ -530,9 +652,15 @@ static int rwlock_clockwrlock(uintptr_t rw, const struct timespec *ts) {
 
 /* pi_pthread_mutex_lock waits for the mutex in slices of
  * pthread_mutex_clocklock (sliced_wait). */
+static int mutex_clocklock_checked(uintptr_t m, const struct timespec *ts) {
+	if (!mutex_kind_ok((pthread_mutex_t *)m))
+		return EINVAL; /* re-initialised as another kind while we wait */
+	return mutex_clocklock(m, ts);
+}
+
 int pi_pthread_mutex_lock(uintptr_t m, uintptr_t hv, int64_t rel_ns) {
 	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	int r = sliced_wait(mutex_clocklock, m, h, rel_ns);
+	int r = sliced_wait(mutex_clocklock_checked, m, h, rel_ns);
 	if (r == 0 || r == EOWNERDEAD)
 		pthread_own(h);
 	return r;
@@ -542,6 +670,8 @@ int pi_pthread_mutex_unlock(uintptr_t m, uintptr_t hv) {
 	pi_pthread_handle *h = (pi_pthread_handle *)hv;
 	if (!pi_pthread_owned((uintptr_t)h))
 		return EPERM;
+	if (!mutex_kind_ok((pthread_mutex_t *)m))
+		return EINVAL;
 	pthread_disown(h);
 	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
 	if (r)

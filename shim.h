@@ -49,6 +49,12 @@ struct pi_mq_waiter {
 	int closed;
 	int fd;
 	int dummy;
+	int mqd;      /* the queue's own descriptor */
+	int evfd;     /* an eventfd: the kick of a waiter in ppoll */
+	int poll;     /* a registration may exist: wait in ppoll, never swap fd */
+	int blocking; /* the waiter is (about to be) blocked in mq_timed* */
+	int remode;   /* pi_mq_poll_mode swapped fd to move it to ppoll */
+	int swapped;  /* a cancel kick swapped fd: pi_mq_rearm restores it */
 };
 /* pi_mq_waiter_new returns a waiter for mqd, or NULL with errno set. */
 struct pi_mq_waiter *pi_mq_waiter_new(int mqd);
@@ -60,11 +66,17 @@ int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg,
 /* pi_mq_receive_wait receives like mq_timedreceive on w->fd; it returns
  * priority<<32 | length, or -errno (-ECANCELED once kicked). */
 int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf, size_t len);
-/* pi_mq_kick stops the waiter: sets cancel (closing: closed), swaps w->fd
- * for w->dummy and signals the waiting thread with SIGURG. */
+/* pi_mq_kick stops the waiter: sets cancel (closing: closed), writes the
+ * eventfd and, unless a registration may exist (w->poll), swaps w->fd for
+ * w->dummy; then it signals the waiting thread with SIGURG. */
 void pi_mq_kick(struct pi_mq_waiter *w, int closing);
 /* pi_mq_rearm undoes a cancel kick (not a closing one): w->fd is mqd again. */
 int pi_mq_rearm(struct pi_mq_waiter *w, int mqd);
+/* pi_mq_poll_mode(w, 1) makes the waiter wait in ppoll from now on, moving
+ * one blocked in mq_timed* there first (call it before mq_notify);
+ * pi_mq_poll_mode(w, 0) lets it block in mq_timed* again (after the
+ * registration is gone). */
+int pi_mq_poll_mode(struct pi_mq_waiter *w, int on);
 int pi_mq_notify_thread(int mqd, uintptr_t handle);
 int pi_mq_notify_signal(int mqd, int signo, intptr_t value);
 int pi_mq_notify_none(int mqd);
@@ -92,6 +104,10 @@ int pi_sem_close(sem_t *sem);
 int pi_sem_unlink(const char *name);
 int pi_sem_init(sem_t *sem, int pshared, unsigned int value);
 int pi_sem_destroy(sem_t *sem);
+/* pi_sem_sane: 0 when the sem_t's fields are ones glibc can use, EINVAL
+ * otherwise. pi_sem_post, pi_sem_trywait and pi_sem_wait_cancel check it
+ * first. */
+int pi_sem_sane(sem_t *sem);
 int pi_sem_post(sem_t *sem);
 int pi_sem_wait(sem_t *sem);
 int pi_sem_trywait(sem_t *sem);

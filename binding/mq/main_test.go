@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/mq"
@@ -92,6 +93,58 @@ func helper(mode string, args []string) int {
 		}
 		q.Close()
 		fmt.Println("opened")
+		return 0
+	case "notify-panic": // a Notify callback that panics ends the program
+		q, err := mq.Open(args[0], mq.O_RDWR, 0, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := q.Notify(func() { panic("notify callback panics") }); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		q.Send(context.Background(), []byte("x"), 0)
+		time.Sleep(5 * time.Second)
+		fmt.Println("survived")
+		return 0
+	case "create-emfile": // mq.Create whose dup fails with EMFILE leaves no queue
+		var fds []int
+		var rl syscall.Rlimit
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+		lim := rl
+		lim.Cur = 64
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			fmt.Println("setrlimit:", err)
+			return 1
+		}
+		for { // fill every descriptor, then free exactly one for mq_open
+			fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				break
+			}
+			fds = append(fds, fd)
+		}
+		syscall.Close(fds[len(fds)-1])
+		fds = fds[:len(fds)-1]
+		_, err := mq.Create(args[0], 0o600, &mq.Attr{MaxMsg: 4, MsgSize: 64})
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+		if err == nil {
+			fmt.Println("created (the limit did not bite)")
+			return 1
+		}
+		fmt.Println("create:", err)
+		q, err := mq.Create(args[0], 0o600, &mq.Attr{MaxMsg: 4, MsgSize: 64})
+		if err != nil {
+			fmt.Println("retry:", err)
+			return 1
+		}
+		q.Close()
+		mq.Unlink(args[0])
+		fmt.Println("retry created")
 		return 0
 	case "create-limited": // lower RLIMIT_MSGQUEUE, then create a queue that needs more
 		var rl syscall.Rlimit

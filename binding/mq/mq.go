@@ -113,16 +113,24 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 		}
 		ra = &posixipc.MqAttr{MaxMsg: int64(attr.MaxMsg), MsgSize: int64(attr.MsgSize)}
 	}
-	mqd, err := posixipc.MqOpen(n, flag|unix.O_CLOEXEC, uint32(perm), ra)
+	mqd, created, err := openQueue(n, flag, perm, ra)
 	if err != nil {
 		if flag&O_CREAT != 0 {
 			err = explainCreate(err, attr)
 		}
 		return nil, pathErr("mq_open", n, err)
 	}
+	// undo closes what this call opened and removes what it created, so a
+	// failure half-way leaves nothing behind (a retry would say EEXIST).
+	undo := func() {
+		posixipc.MqClose(mqd)
+		if created {
+			posixipc.MqUnlink(n)
+		}
+	}
 	a, err := posixipc.MqGetattr(mqd)
 	if err != nil {
-		posixipc.MqClose(mqd)
+		undo()
 		return nil, pathErr("mq_getattr", n, err)
 	}
 	q := &Queue{name: n, mqd: mqd, msgSize: int(a.MsgSize),
@@ -134,10 +142,29 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 		}
 	}
 	if err != nil {
-		posixipc.MqClose(mqd)
+		undo()
 		return nil, err
 	}
 	return q, nil
+}
+
+// openQueue is mq_open(3) that also tells whether the call created the
+// queue: O_CREAT without O_EXCL tries O_EXCL first, then opens.
+func openQueue(n string, flag int, perm os.FileMode, ra *posixipc.MqAttr) (posixipc.Mqd, bool, error) {
+	if flag&O_CREAT == 0 || flag&O_EXCL != 0 {
+		mqd, err := posixipc.MqOpen(n, flag|unix.O_CLOEXEC, uint32(perm), ra)
+		return mqd, err == nil && flag&O_CREAT != 0, err
+	}
+	for i := 0; ; i++ {
+		mqd, err := posixipc.MqOpen(n, flag|O_EXCL|unix.O_CLOEXEC, uint32(perm), ra)
+		if err != syscall.EEXIST {
+			return mqd, err == nil, err
+		}
+		mqd, err = posixipc.MqOpen(n, flag&^O_CREAT|unix.O_CLOEXEC, 0, nil)
+		if err != syscall.ENOENT || i == 100 { // ENOENT: unlinked in between
+			return mqd, false, err
+		}
+	}
 }
 
 // Create creates a new queue with O_RDWR|O_CREAT|O_EXCL: it fails with an
@@ -272,11 +299,24 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	if q.nonblock.Load() {
 		return q.TrySend(msg, prio)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err == context.Canceled {
 		return q.gateErr("mq_send", err)
 	}
-	if err := q.send.gate.Enter(ctx); err != nil {
-		return q.gateErr("mq_send", err)
+	if !q.send.gate.TryEnter() {
+		// Another sender waits in C: try at once before parking, and try
+		// once more when the deadline passes while parked (the queue may
+		// have room all along: a deadline is no reason to give up on it).
+		if err := q.trySend(msg, prio); err != syscall.EAGAIN {
+			return q.sendErr(err)
+		}
+		if err := q.send.gate.Enter(ctx); err != nil {
+			if err == context.DeadlineExceeded {
+				if err := q.trySend(msg, prio); err != syscall.EAGAIN {
+					return q.sendErr(err)
+				}
+			}
+			return q.gateErr("mq_send", err)
+		}
 	}
 	defer q.send.gate.Leave()
 	if err := q.enter("mq_send"); err != nil {
@@ -302,18 +342,28 @@ func (q *Queue) TrySend(msg []byte, prio uint) error {
 	if err := q.checkSend(msg, prio); err != nil {
 		return err
 	}
+	return q.sendErr(q.trySend(msg, prio))
+}
+
+// trySend is one mq_timedsend that does not wait (EAGAIN when full), on the
+// Queue's own descriptor; os.ErrClosed after Close.
+func (q *Queue) trySend(msg []byte, prio uint) error {
 	if err := q.enter("mq_send"); err != nil {
-		return err
+		return os.ErrClosed
 	}
 	defer q.mu.RUnlock()
 	err := posixipc.MqTimedsend(q.mqd, msg, prio, 0, 0)
 	if err == syscall.ETIMEDOUT {
 		err = syscall.EAGAIN
 	}
-	if err != nil {
-		return pathErr("mq_send", q.name, err)
+	return err
+}
+
+func (q *Queue) sendErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return pathErr("mq_send", q.name, err)
 }
 
 // Receive takes the oldest message of the highest priority into buf, waiting
@@ -329,11 +379,24 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 	if q.nonblock.Load() {
 		return q.TryReceive(buf)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err == context.Canceled {
 		return 0, 0, q.gateErr("mq_receive", err)
 	}
-	if err := q.recv.gate.Enter(ctx); err != nil {
-		return 0, 0, q.gateErr("mq_receive", err)
+	if !q.recv.gate.TryEnter() {
+		// Another receiver waits in C: take a message that is there before
+		// parking, and try once more when the deadline passes while
+		// parked (a message waiting is taken, deadline or not).
+		if n, prio, err := q.tryReceive(buf); err != syscall.EAGAIN {
+			return n, prio, q.recvErr(err)
+		}
+		if err := q.recv.gate.Enter(ctx); err != nil {
+			if err == context.DeadlineExceeded {
+				if n, prio, err := q.tryReceive(buf); err != syscall.EAGAIN {
+					return n, prio, q.recvErr(err)
+				}
+			}
+			return 0, 0, q.gateErr("mq_receive", err)
+		}
 	}
 	defer q.recv.gate.Leave()
 	if err := q.enter("mq_receive"); err != nil {
@@ -359,18 +422,29 @@ func (q *Queue) TryReceive(buf []byte) (n int, prio uint, err error) {
 	if err := q.checkRecv(buf); err != nil {
 		return 0, 0, err
 	}
+	n, prio, err = q.tryReceive(buf)
+	return n, prio, q.recvErr(err)
+}
+
+// tryReceive is one mq_timedreceive that does not wait (EAGAIN when empty),
+// on the Queue's own descriptor; os.ErrClosed after Close.
+func (q *Queue) tryReceive(buf []byte) (n int, prio uint, err error) {
 	if err := q.enter("mq_receive"); err != nil {
-		return 0, 0, err
+		return 0, 0, os.ErrClosed
 	}
 	defer q.mu.RUnlock()
 	n, prio, err = posixipc.MqTimedreceive(q.mqd, buf, 0, 0)
 	if err == syscall.ETIMEDOUT {
 		err = syscall.EAGAIN
 	}
-	if err != nil {
-		return 0, 0, pathErr("mq_receive", q.name, err)
+	return n, prio, err
+}
+
+func (q *Queue) recvErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	return n, prio, nil
+	return pathErr("mq_receive", q.name, err)
 }
 
 // Close closes the descriptor (mq_close(3)); the queue itself stays until

@@ -2,7 +2,6 @@ package mq
 
 import (
 	"fmt"
-	"runtime/cgo"
 	"syscall"
 
 	"github.com/posixipc/posixipc"
@@ -34,27 +33,34 @@ func (q *Queue) Notify(fn func()) error {
 	defer q.mu.RUnlock()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
-	var h cgo.Handle
-	h = cgo.NewHandle(func() {
+	if err := q.pollMode(); err != nil {
+		return err
+	}
+	var h uintptr
+	h = posixipc.RegisterNotify(func() {
 		q.notifyMu.Lock()
-		mine := q.notify == uintptr(h)
+		mine := q.notify == h
 		if mine {
+			// fired: the registration is gone (Close, which frees the
+			// waiters, takes notifyMu first)
 			q.notify = 0
-			h.Delete()
+			posixipc.UnregisterNotify(h)
+			q.send.w.PollMode(false)
+			q.recv.w.PollMode(false)
 		}
 		q.notifyMu.Unlock()
 		if mine {
-			fn()
+			fn() // a panic here ends the program, as in any goroutine
 		}
 	})
-	if err := posixipc.MqNotifyThread(q.mqd, uintptr(h)); err != nil {
-		h.Delete()
+	if err := posixipc.MqNotifyThread(q.mqd, h); err != nil {
+		posixipc.UnregisterNotify(h)
 		return pathErr("mq_notify", q.name, err)
 	}
 	if q.notify != 0 {
-		cgo.Handle(q.notify).Delete()
+		posixipc.UnregisterNotify(q.notify)
 	}
-	q.notify = uintptr(h)
+	q.notify = h
 	return nil
 }
 
@@ -83,11 +89,14 @@ func (q *Queue) NotifySignal(sig syscall.Signal) error {
 	defer q.mu.RUnlock()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
+	if err := q.pollMode(); err != nil {
+		return err
+	}
 	if err := posixipc.MqNotifySignal(q.mqd, int(sig), 0); err != nil {
 		return pathErr("mq_notify", q.name, err)
 	}
 	if q.notify != 0 {
-		cgo.Handle(q.notify).Delete()
+		posixipc.UnregisterNotify(q.notify)
 		q.notify = 0
 	}
 	return nil
@@ -107,8 +116,26 @@ func (q *Queue) StopNotify() error {
 		return pathErr("mq_notify", q.name, err)
 	}
 	if q.notify != 0 {
-		cgo.Handle(q.notify).Delete()
+		posixipc.UnregisterNotify(q.notify)
 		q.notify = 0
+	}
+	// No registration of this process is left: the waiters may block in
+	// mq_timed* again.
+	q.send.w.PollMode(false)
+	q.recv.w.PollMode(false)
+	return nil
+}
+
+// pollMode moves both directions' waiters to ppoll before a registration
+// (see posixipc.MqWaiter.PollMode): from then on nothing this Queue does
+// closes a descriptor of the queue, so only StopNotify, a fired
+// notification or Close ends the registration, as POSIX says.
+func (q *Queue) pollMode() error {
+	if err := q.send.w.PollMode(true); err != nil {
+		return pathErr("mq_notify", q.name, err)
+	}
+	if err := q.recv.w.PollMode(true); err != nil {
+		return pathErr("mq_notify", q.name, err)
 	}
 	return nil
 }
@@ -120,7 +147,7 @@ func (q *Queue) dropNotify() {
 	defer q.notifyMu.Unlock()
 	if q.notify != 0 {
 		posixipc.MqNotifyNone(q.mqd)
-		cgo.Handle(q.notify).Delete()
+		posixipc.UnregisterNotify(q.notify)
 		q.notify = 0
 	}
 }

@@ -127,9 +127,17 @@ func MutexAt(seg *shm.Segment, off int) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, _, kind := posixipc.PthreadMutexState(m.ptr); kind&posixipc.PthreadKindPshared == 0 {
+	_, _, kind := posixipc.PthreadMutexState(m.ptr)
+	switch {
+	case kind&posixipc.PthreadKindPshared == 0:
 		m.Close()
 		return nil, m.err("attach", fmt.Errorf("not an initialised process-shared mutex (kind %#x; initialise it with NewMutex or pthread_mutexattr_setpshared): %w", kind, syscall.EINVAL))
+	case kind&(posixipc.PthreadKindPI|posixipc.PthreadKindPP) != 0:
+		m.Close()
+		return nil, m.err("attach", fmt.Errorf("a priority-inheritance or priority-protection mutex (kind %#x) is not supported: %w", kind, syscall.EINVAL))
+	case kind&^(posixipc.PthreadKindTypeMask|posixipc.PthreadKindRobust|posixipc.PthreadKindPshared|posixipc.PthreadKindElision) != 0 || kind&posixipc.PthreadKindTypeMask == 3:
+		m.Close()
+		return nil, m.err("attach", fmt.Errorf("kind %#x is no mutex kind glibc makes: %w", kind, syscall.EINVAL))
 	}
 	return m, nil
 }

@@ -74,6 +74,13 @@ func (o *object) place(op string, seg *shm.Segment, off, size, align int) error 
 		seg.Unpin()
 		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("segment too small: %w", syscall.EINVAL)}
 	}
+	// Touch the bytes through the fault-safe path before glibc does: a page
+	// the filesystem cannot back (a full /dev/shm) or one a peer truncated
+	// away is an error here, not a SIGBUS inside C.
+	if err := seg.Prefault(int64(off), size); err != nil {
+		seg.Unpin()
+		return &fs.PathError{Op: op, Path: o.name, Err: errors.Unwrap(err)}
+	}
 	o.seg, o.off = seg, off
 	o.ptr = unsafe.Pointer(&b[off])
 	o.refs.Store(1)

@@ -49,6 +49,7 @@ package sem
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -132,6 +133,14 @@ func Open(n string, flag int, perm os.FileMode, value int) (*Sem, error) {
 	if perm&^os.ModePerm != 0 {
 		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: fmt.Errorf("mode %v: only permission bits are allowed: %w", perm, syscall.EINVAL)}
 	}
+	// A sem.NAME file that a peer created with shm_open and has not sized
+	// yet (glibc itself publishes a semaphore whole) would be mapped and
+	// then kill the process with SIGBUS at the first touch.
+	if st, err := os.Stat(shm.Dir + "/" + name.SemPrefix + cn[1:]); err == nil && st.Size() < int64(Size) {
+		if flag&os.O_EXCL == 0 {
+			return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: fmt.Errorf("%s is %d bytes, less than a sem_t (%d): its creator has not finished: %w", shm.Dir+"/"+name.SemPrefix+cn[1:], st.Size(), Size, syscall.EAGAIN)}
+		}
+	}
 	raw, err := posixipc.SemOpen(cn, flag, uint32(perm), uint32(value))
 	if err != nil {
 		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: err}
@@ -176,6 +185,12 @@ func place(op string, seg *shm.Segment, off int) (string, posixipc.Sem, error) {
 		seg.Unpin()
 		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: fmt.Errorf("a %d-byte sem_t at offset %d does not fit in the %d-byte segment: %w", Size, off, len(b), syscall.EINVAL)}
 	}
+	// Through the fault-safe path before glibc touches it: a full /dev/shm
+	// or a truncation is an error here, not a SIGBUS in C.
+	if err := seg.Prefault(int64(off), Size); err != nil {
+		seg.Unpin()
+		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: errors.Unwrap(err)}
+	}
 	return nm, posixipc.SemAt(unsafePointer(b, off)), nil
 }
 
@@ -205,6 +220,10 @@ func At(seg *shm.Segment, off int) (*Sem, error) {
 	nm, raw, err := place("sem_at", seg, off)
 	if err != nil {
 		return nil, err
+	}
+	if err := posixipc.SemSane(raw); err != nil {
+		seg.Unpin()
+		return nil, &fs.PathError{Op: "sem_at", Path: nm, Err: fmt.Errorf("not an initialised semaphore (its futex flags or value are none glibc writes; initialise it with Init or sem_init): %w", err)}
 	}
 	return newSem(nm, raw, seg), nil
 }
