@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,4 +140,87 @@ func TestCondCorruptedWhileWaiting(t *testing.T) {
 			})
 		}
 	}
+}
+
+// MutexAt refuses priority-inheritance and -protection kinds, and a handle
+// whose mutex a peer re-initialised as one gets EINVAL from Lock instead of
+// a glibc assertion (reliability #7).
+func TestMutexUnsupportedKinds(t *testing.T) {
+	seg := hostileSeg(t)
+	m, err := pthread.NewMutex(seg, 0, nil)
+	require.NoError(t, err)
+	defer m.Close()
+	const kindOff = 16 // __kind of struct __pthread_mutex_s
+	k, err := seg.LoadUint32(kindOff)
+	require.NoError(t, err)
+	for _, bit := range []uint32{32, 64} { // PRIO_INHERIT_NP, PRIO_PROTECT_NP
+		require.NoError(t, seg.StoreUint32(kindOff, k|bit))
+		_, err = pthread.MutexAt(seg, 0)
+		assert.ErrorIs(t, err, syscall.EINVAL)
+		assert.ErrorIs(t, m.Lock(context.Background()), syscall.EINVAL)
+		assert.ErrorIs(t, m.TryLock(), syscall.EINVAL)
+	}
+	require.NoError(t, seg.StoreUint32(kindOff, k))
+	require.NoError(t, m.Lock(context.Background()))
+	require.NoError(t, m.Unlock())
+}
+
+// Every pthread wait treats a deadline too far to represent as none
+// (reliability #13): it blocks, and its context still cancels it.
+func TestPthreadFarDeadline(t *testing.T) {
+	seg := hostileSeg(t)
+	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
+	require.NoError(t, err)
+	defer m.Close()
+	c, err := pthread.NewCond(seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	defer c.Close()
+	rw, err := pthread.NewRWMutex(seg, pthread.LayoutRWLock, nil)
+	require.NoError(t, err)
+	defer rw.Close()
+	far, cancel := context.WithDeadline(context.Background(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	defer cancel()
+	cancelSoon := func() context.Context {
+		ctx, cancel := context.WithCancel(far)
+		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		return ctx
+	}
+	require.NoError(t, m.Lock(far))
+	err = c.Wait(cancelSoon(), m)
+	for err == nil {
+		err = c.Wait(cancelSoon(), m)
+	}
+	assert.ErrorIs(t, err, context.Canceled)
+	res := make(chan error)
+	go func() { res <- m.Lock(cancelSoon()) }() // held by the test: waits
+	assert.ErrorIs(t, <-res, context.Canceled)
+	require.NoError(t, m.Unlock())
+	require.NoError(t, rw.Lock(far))
+	go func() { res <- rw.RLock(cancelSoon()) }()
+	assert.ErrorIs(t, <-res, context.Canceled)
+	require.NoError(t, rw.Unlock())
+}
+
+// A goroutine waiting in Mutex.Lock when a peer truncates the segment dies
+// of SIGBUS inside glibc: this cannot be prevented (the fault is in C) and
+// the package doc says so; the test shows it in a helper process
+// (reliability #12).
+func TestTruncatedUnderLockWait(t *testing.T) {
+	seg := hostileSeg(t)
+	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
+	require.NoError(t, err)
+	defer m.Close()
+	c, err := pthread.NewCond(seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	defer c.Close()
+	// Held by this goroutine for good: after the truncation, touching the
+	// mutex would fault here too (the thread ends with the test goroutine).
+	require.NoError(t, m.Lock(context.Background()))
+	p := startGo(t, &syncSeg{seg: seg}, "lockwait")
+	p.expect(t, "waiting")
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, os.Truncate(shm.Dir+seg.Name(), 0))
+	err = p.cmd.Wait()
+	require.Error(t, err)
+	assert.Contains(t, p.errb.String(), "SIGBUS", "the waiter died of SIGBUS, as documented")
 }

@@ -82,6 +82,10 @@ func helper(mode string, args []string) int {
 		lock()
 		fmt.Println("locked")
 		select {}
+	case "lockwait": // wait for the lock the test holds (TestTruncatedUnderLockWait)
+		fmt.Println("waiting")
+		lock()
+		fmt.Println("locked")
 	case "condwait":
 		lock()
 		fmt.Println("waiting")

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 // runHelper is the Go peer process: "open NAME" opens the segment and
 // prints "ok" or the errno name.
 func runHelper(args []string) int {
+	if args[0] == "small-tmpfs" {
+		return smallTmpfsHelper()
+	}
 	if args[0] == "open" {
 		s, err := shm.Open(args[1])
 		if err != nil {
