@@ -150,31 +150,31 @@ func PthreadCondState(c unsafe.Pointer) uint32 {
 	return uint32(w)
 }
 
-// CondHelper is the C helper of one Cond handle (see shim.h): a thread,
-// started on the first wait, that waits in pthread_cond_clockwait(3) on the
-// caller's behalf, so the caller sleeps only on words in C memory. The zero
-// value is no helper.
-type CondHelper struct{ p *C.struct_pi_cond_helper }
+// Helper is the C helper of one Cond or RWMutex handle (see shim.h): a
+// thread, started on the first wait, that waits in pthread_cond_clockwait(3)
+// or pthread_rwlock_clock*lock(3) on the caller's behalf, so the caller
+// sleeps only on words in C memory. The zero value is no helper.
+type Helper struct{ p *C.struct_pi_helper }
 
-// NewCondHelper allocates the helper of the condvar at c; sliceNanos bounds
-// one wait of the helper in glibc.
-func NewCondHelper(c unsafe.Pointer, sliceNanos int64) (CondHelper, error) {
-	h, err := C.pi_cond_helper_new(pthreadAddr(c), C.int64_t(sliceNanos))
+// NewHelper allocates the helper of the condvar or rwlock at c;
+// sliceNanos bounds one wait of the helper in glibc.
+func NewHelper(c unsafe.Pointer, sliceNanos int64) (Helper, error) {
+	h, err := C.pi_helper_new(pthreadAddr(c), C.int64_t(sliceNanos))
 	if h == nil {
 		if e, ok := err.(syscall.Errno); ok && e != 0 {
-			return CondHelper{}, e
+			return Helper{}, e
 		}
-		return CondHelper{}, syscall.ENOMEM
+		return Helper{}, syscall.ENOMEM
 	}
-	return CondHelper{h}, nil
+	return Helper{h}, nil
 }
 
 // Busy reports whether the helper thread is inside glibc on the condvar.
-func (h CondHelper) Busy() bool { return C.pi_cond_helper_busy(h.p) != 0 }
+func (h Helper) Busy() bool { return C.pi_helper_busy(h.p) != 0 }
 
 // Free ends the helper: its thread exits (and frees the C memory) once it
 // has left glibc.
-func (h CondHelper) Free() { C.pi_cond_helper_free(h.p) }
+func (h Helper) Free() { C.pi_helper_free(h.p) }
 
 // CondReleased is or'ed into the result of PthreadCondWait when it returns
 // with the mutex unlocked.
@@ -185,7 +185,7 @@ const CondReleased = C.PI_COND_RELEASED
 // (pi_pthread_cond_wait in shim.h). It returns the errno (0 for a wake-up,
 // ETIMEDOUT, ECANCELED after PthreadCondKick) or'ed with CondReleased when
 // m was unlocked; the caller locks m again then.
-func PthreadCondWait(h CondHelper, m unsafe.Pointer, hm, hc PthreadHandle, timeout int64) int {
+func PthreadCondWait(h Helper, m unsafe.Pointer, hm, hc PthreadHandle, timeout int64) int {
 	return int(C.pi_pthread_cond_wait(h.p, pthreadAddr(m), hm.p, hc.p, C.int64_t(timeout)))
 }
 
@@ -207,7 +207,7 @@ func PthreadCondWaiters(c unsafe.Pointer) uint32 {
 
 // PthreadCondKick sets hc's cancel flag and wakes the caller sleeping in
 // PthreadCondWait; it never touches the condvar.
-func PthreadCondKick(h CondHelper, hc PthreadHandle) { C.pi_pthread_cond_kick(h.p, hc.p) }
+func PthreadCondKick(h Helper, hc PthreadHandle) { C.pi_pthread_cond_kick(h.p, hc.p) }
 
 // PthreadRWLockInit wraps pthread_rwlock_init(3) with a pthread_rwlockattr_t
 // of the given process-sharing and kind (writer- or reader-preferring).
@@ -238,17 +238,31 @@ func PthreadRWLockTrywrlock(rw unsafe.Pointer, h PthreadHandle) error {
 	return errnoErr(C.pi_pthread_rwlock_trywrlock(pthreadAddr(rw), h.p))
 }
 
-// PthreadRWLockRdlock waits with pthread_rwlock_clockrdlock(3) on
-// CLOCK_MONOTONIC in slices, like PthreadMutexLock.
-func PthreadRWLockRdlock(rw unsafe.Pointer, h PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_rwlock_rdlock(pthreadAddr(rw), h.p, C.int64_t(timeout)))
+// PthreadRWLockOwnedBy reports whether the calling thread holds a write
+// lock through h.
+func PthreadRWLockOwnedBy(h PthreadHandle) bool { return h.Owned() }
+
+// PthreadDisown forgets that the calling thread holds a lock through h
+// (once), without unlocking anything.
+func PthreadDisown(h PthreadHandle) { C.pi_pthread_disown(h.p) }
+
+// PthreadRWLockSane reports whether the rwlock's fields are ones glibc
+// writes for a process-shared rwlock (pi_pthread_rwlock_sane).
+func PthreadRWLockSane(rw unsafe.Pointer) bool { return C.pi_pthread_rwlock_sane(pthreadAddr(rw)) != 0 }
+
+// PthreadRWLockVia takes a read or write lock of the helper's rwlock
+// through the helper thread (pi_pthread_rwlock_lock_via): the calling
+// thread sleeps on words in C memory until the lock is taken (a write lock
+// then belongs to the calling thread, recorded in h), timeout nanoseconds
+// passed (ETIMEDOUT; negative: none) or HelperKick(ch, h) (ECANCELED). A
+// failed call took nothing. EINVAL: the rwlock's fields are corrupt.
+func PthreadRWLockVia(ch Helper, h PthreadHandle, writer bool, timeout int64) error {
+	return errnoErr(C.pi_pthread_rwlock_lock_via(ch.p, h.p, pthreadBool(writer), C.int64_t(timeout)))
 }
 
-// PthreadRWLockWrlock waits with pthread_rwlock_clockwrlock(3) on
-// CLOCK_MONOTONIC in slices, like PthreadMutexLock; h records the thread.
-func PthreadRWLockWrlock(rw unsafe.Pointer, h PthreadHandle, timeout int64) error {
-	return errnoErr(C.pi_pthread_rwlock_wrlock(pthreadAddr(rw), h.p, C.int64_t(timeout)))
-}
+// HelperKick sets h's cancel flag and wakes the caller sleeping in
+// PthreadRWLockVia with h.
+func HelperKick(ch Helper, h PthreadHandle) { C.pi_helper_kick(ch.p, h.p) }
 
 // PthreadRWLockUnlock wraps pthread_rwlock_unlock(3). For a write lock
 // (writer true) it returns EPERM, without calling it, unless the calling

@@ -535,6 +535,11 @@ static void pthread_disown(pi_pthread_handle *h) {
 		__atomic_store_n(&h->owner, (pthread_t)0, __ATOMIC_RELEASE);
 }
 
+void pi_pthread_disown(uintptr_t h) {
+	if (pi_pthread_owned(h))
+		pthread_disown((pi_pthread_handle *)h);
+}
+
 /* pthread_slice_end fills ts with the end of the next wait slice: at most
  * PI_PTHREAD_SLICE_NS from now, and never past deadline (if >= 0). */
 static void pthread_slice_end(int64_t deadline, struct timespec *ts) {
@@ -642,14 +647,6 @@ static int mutex_clocklock(uintptr_t m, const struct timespec *ts) {
 	return pthread_mutex_clocklock((pthread_mutex_t *)m, CLOCK_MONOTONIC, ts);
 }
 
-static int rwlock_clockrdlock(uintptr_t rw, const struct timespec *ts) {
-	return pthread_rwlock_clockrdlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, ts);
-}
-
-static int rwlock_clockwrlock(uintptr_t rw, const struct timespec *ts) {
-	return pthread_rwlock_clockwrlock((pthread_rwlock_t *)rw, CLOCK_MONOTONIC, ts);
-}
-
 /* pi_pthread_mutex_lock waits for the mutex in slices of
  * pthread_mutex_clocklock (sliced_wait). */
 static int mutex_clocklock_checked(uintptr_t m, const struct timespec *ts) {
@@ -707,25 +704,31 @@ int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs) {
 	return 0;
 }
 
-/* The helper of a Cond handle (see shim.h). state moves IDLE -> REQ (a
- * caller asks) -> ARMED (the helper holds m2 and is about to wait; the
- * caller takes m2 once the helper has released it inside glibc's wait) ->
- * DONE (the helper's wait returned, result set) -> IDLE (taken by a caller).
- * wseq counts DONE transitions and kicks: the caller sleeps on it. */
-enum { COND_IDLE, COND_REQ, COND_ARMED, COND_DONE };
+/* The helper of a Cond or RWMutex handle (see shim.h). state moves IDLE ->
+ * REQ (a caller asks for op) -> ARMED (the helper works on it; for a
+ * condvar wait it holds m2, which the caller takes once the helper has
+ * released it inside glibc's wait) -> DONE (result set) -> IDLE (taken by
+ * the caller). A lock caller that gives up moves REQ or ARMED to ABANDONED
+ * (a CAS the helper's ARMED -> DONE races with: exactly one wins); the
+ * helper then releases a lock it got and goes back to IDLE. wseq counts
+ * DONE transitions and kicks: the caller sleeps on it. */
+enum { HELPER_IDLE, HELPER_REQ, HELPER_ARMED, HELPER_DONE, HELPER_ABANDONED };
+enum { HOP_COND_WAIT, HOP_RDLOCK, HOP_WRLOCK };
 
-struct pi_cond_helper {
+struct pi_helper {
 	int refs;     /* the Go handle's and the thread's */
 	int state;
 	int wseq;
 	int result;
 	int cancel;   /* the caller gave up: pass on a wake-up consumed later */
-	int inside;   /* the thread is inside glibc on c */
+	int inside;   /* the thread is inside glibc on obj */
 	int running;  /* the thread was started */
 	int quit;
-	int64_t deadline; /* of the current wait, CLOCK_MONOTONIC ns; -1: none */
+	int op;       /* HOP_* of the current request */
+	int tid;      /* the requesting thread (the write lock's new owner) */
+	int64_t deadline; /* of the current request, CLOCK_MONOTONIC ns; -1: none */
 	int64_t slice_ns;
-	uintptr_t c;
+	uintptr_t c;  /* the object: a pthread_cond_t or pthread_rwlock_t */
 	pthread_mutex_t m2;
 };
 
@@ -741,48 +744,115 @@ static long futex_wait_private(int *w, int v, int64_t rel_ns) {
 
 static void futex_wake_private(int *w) { syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0); }
 
-static void cond_helper_unref(struct pi_cond_helper *h) {
+static void helper_unref(struct pi_helper *h) {
 	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		pthread_mutex_destroy(&h->m2);
 		free(h);
 	}
 }
 
-static void *cond_helper_main(void *p) {
-	struct pi_cond_helper *h = p;
+static int helper_cancelled(struct pi_helper *h) {
+	return __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_ABANDONED;
+}
+
+static void helper_cond_wait(struct pi_helper *h) {
+	pthread_mutex_lock(&h->m2);
+	__atomic_store_n(&h->inside, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->state, HELPER_ARMED, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->state);
+	int64_t end = now_ns() + h->slice_ns;
+	int64_t dl = __atomic_load_n(&h->deadline, __ATOMIC_RELAXED);
+	if (dl >= 0 && dl < end)
+		end = dl;
+	struct timespec ts = { .tv_sec = end / 1000000000, .tv_nsec = end % 1000000000 };
+	int r = pthread_cond_clockwait((pthread_cond_t *)h->c, &h->m2, CLOCK_MONOTONIC, &ts);
+	if (r == 0 && __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST))
+		pthread_cond_signal((pthread_cond_t *)h->c); /* nobody takes this wake-up: pass it on */
+	pthread_mutex_unlock(&h->m2);
+	h->result = r;
+	__atomic_store_n(&h->inside, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->state, HELPER_DONE, __ATOMIC_SEQ_CST);
+}
+
+static void helper_rwlock(struct pi_helper *h) {
+	int st = HELPER_REQ;
+	if (!__atomic_compare_exchange_n(&h->state, &st, HELPER_ARMED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return; /* abandoned before we started: the main loop resets it */
+	__atomic_store_n(&h->inside, 1, __ATOMIC_SEQ_CST);
+	pthread_rwlock_t *rw = (pthread_rwlock_t *)h->c;
+	int wr = h->op == HOP_WRLOCK;
+	int64_t dl = __atomic_load_n(&h->deadline, __ATOMIC_RELAXED);
+	int r;
+	for (;;) {
+		/* every slice starts on fields glibc can use, or not at all */
+		if (!pi_pthread_rwlock_sane((uintptr_t)rw)) {
+			r = EINVAL;
+			break;
+		}
+		if (helper_cancelled(h)) {
+			r = ECANCELED;
+			break;
+		}
+		int64_t end = now_ns() + h->slice_ns;
+		if (dl >= 0 && dl < end)
+			end = dl;
+		struct timespec ts = { .tv_sec = end / 1000000000, .tv_nsec = end % 1000000000 };
+		r = wr ? pthread_rwlock_clockwrlock(rw, CLOCK_MONOTONIC, &ts)
+		       : pthread_rwlock_clockrdlock(rw, CLOCK_MONOTONIC, &ts);
+		if (r != ETIMEDOUT || (dl >= 0 && now_ns() >= dl))
+			break;
+	}
+	int self = 0;
+	if (r == 0 && wr) {
+		/* glibc tells a write unlock from a read unlock by __cur_writer
+		 * == the caller's tid: hand the write lock to the requester */
+		self = __atomic_load_n(&rw->__data.__cur_writer, __ATOMIC_RELAXED);
+		__atomic_store_n(&rw->__data.__cur_writer, h->tid, __ATOMIC_RELAXED);
+	}
+	h->result = r;
+	st = HELPER_ARMED;
+	if (!__atomic_compare_exchange_n(&h->state, &st, HELPER_DONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* the caller gave up: nothing may stay taken for it */
+		if (r == 0) {
+			if (wr)
+				__atomic_store_n(&rw->__data.__cur_writer, self, __ATOMIC_RELAXED);
+			pthread_rwlock_unlock(rw);
+		}
+		__atomic_store_n(&h->state, HELPER_IDLE, __ATOMIC_SEQ_CST);
+	}
+	__atomic_store_n(&h->inside, 0, __ATOMIC_SEQ_CST);
+}
+
+static void *helper_main(void *p) {
+	struct pi_helper *h = p;
 	for (;;) {
 		int st = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&h->quit, __ATOMIC_ACQUIRE))
 			break;
-		if (st != COND_REQ) {
+		if (st == HELPER_ABANDONED) { /* given up before we started */
+			__atomic_compare_exchange_n(&h->state, &st, HELPER_IDLE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+			__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
+			futex_wake_private(&h->wseq);
+			continue;
+		}
+		if (st != HELPER_REQ) {
 			futex_wait_private(&h->state, st, -1);
 			continue;
 		}
-		pthread_mutex_lock(&h->m2);
-		__atomic_store_n(&h->inside, 1, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&h->state, COND_ARMED, __ATOMIC_SEQ_CST);
-		futex_wake_private(&h->state);
-		int64_t end = now_ns() + h->slice_ns;
-		int64_t dl = __atomic_load_n(&h->deadline, __ATOMIC_RELAXED);
-		if (dl >= 0 && dl < end)
-			end = dl;
-		struct timespec ts = { .tv_sec = end / 1000000000, .tv_nsec = end % 1000000000 };
-		int r = pthread_cond_clockwait((pthread_cond_t *)h->c, &h->m2, CLOCK_MONOTONIC, &ts);
-		if (r == 0 && __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST))
-			pthread_cond_signal((pthread_cond_t *)h->c); /* nobody takes this wake-up: pass it on */
-		pthread_mutex_unlock(&h->m2);
-		h->result = r;
-		__atomic_store_n(&h->inside, 0, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&h->state, COND_DONE, __ATOMIC_SEQ_CST);
+		if (h->op == HOP_COND_WAIT)
+			helper_cond_wait(h);
+		else
+			helper_rwlock(h);
 		__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
 		futex_wake_private(&h->wseq);
 	}
-	cond_helper_unref(h);
+	helper_unref(h);
 	return NULL;
 }
 
-struct pi_cond_helper *pi_cond_helper_new(uintptr_t c, int64_t slice_ns) {
-	struct pi_cond_helper *h = calloc(1, sizeof *h);
+struct pi_helper *pi_helper_new(uintptr_t c, int64_t slice_ns) {
+	struct pi_helper *h = calloc(1, sizeof *h);
 	if (!h)
 		return NULL;
 	int r = pthread_mutex_init(&h->m2, NULL);
@@ -798,19 +868,20 @@ struct pi_cond_helper *pi_cond_helper_new(uintptr_t c, int64_t slice_ns) {
 	return h;
 }
 
-int pi_cond_helper_busy(struct pi_cond_helper *h) {
-	return __atomic_load_n(&h->inside, __ATOMIC_SEQ_CST) ||
-	       __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == COND_REQ;
+int pi_helper_busy(struct pi_helper *h) {
+	int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&h->inside, __ATOMIC_SEQ_CST) || st == HELPER_REQ ||
+	       (st == HELPER_ARMED && h->op != HOP_COND_WAIT) || st == HELPER_ABANDONED;
 }
 
-void pi_cond_helper_free(struct pi_cond_helper *h) {
+void pi_helper_free(struct pi_helper *h) {
 	__atomic_store_n(&h->quit, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&h->state, 0, __ATOMIC_SEQ_CST);
 	futex_wake_private(&h->state);
-	cond_helper_unref(h);
+	helper_unref(h);
 }
 
-static int cond_helper_start(struct pi_cond_helper *h) {
+static int helper_start(struct pi_helper *h) {
 	if (__atomic_load_n(&h->running, __ATOMIC_ACQUIRE))
 		return 0;
 	pthread_attr_t a;
@@ -823,7 +894,7 @@ static int cond_helper_start(struct pi_cond_helper *h) {
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_t t;
-	int r = pthread_create(&t, &a, cond_helper_main, h);
+	int r = pthread_create(&t, &a, helper_main, h);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	if (r) {
@@ -834,15 +905,15 @@ static int cond_helper_start(struct pi_cond_helper *h) {
 	return 0;
 }
 
-/* cond_sleep sleeps on h->wseq (seen as s) until woken or deadline. */
-static void cond_sleep(struct pi_cond_helper *h, int s, int64_t deadline) {
+/* helper_sleep sleeps on h->wseq (seen as s) until woken or deadline. */
+static void helper_sleep(struct pi_helper *h, int s, int64_t deadline) {
 	int64_t rel = -1;
 	if (deadline >= 0 && (rel = deadline - now_ns()) <= 0)
 		return;
 	futex_wait_private(&h->wseq, s, rel);
 }
 
-int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {
+int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {
 	pi_pthread_handle *hm = (pi_pthread_handle *)hmv, *hc = (pi_pthread_handle *)hcv;
 	if (!pi_pthread_owned((uintptr_t)hm))
 		return EPERM;
@@ -855,17 +926,17 @@ int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, u
 	for (;;) {
 		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
 		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
-		if (st == COND_IDLE || st == COND_DONE)
+		if (st == HELPER_IDLE || st == HELPER_DONE)
 			break;
 		if (pthread_canceled(hc))
 			return ECANCELED;
 		if (deadline >= 0 && now_ns() >= deadline)
 			return ETIMEDOUT;
-		cond_sleep(h, s, deadline);
+		helper_sleep(h, s, deadline);
 	}
 	if (pthread_canceled(hc))
 		return ECANCELED;
-	if (cond_helper_start(h))
+	if (helper_start(h))
 		return EAGAIN;
 	/* 2. Hand the wait over and wait until the helper is registered on the
 	 * condvar: it holds m2 from before its wait until glibc releases it
@@ -873,10 +944,11 @@ int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, u
 	 * this wait can come before. */
 	__atomic_store_n(&h->cancel, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->state, COND_REQ, __ATOMIC_SEQ_CST);
+	h->op = HOP_COND_WAIT;
+	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
 	futex_wake_private(&h->state);
 	int64_t armed_by = now_ns() + 1000000000;
-	while (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == COND_REQ) {
+	while (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_REQ) {
 		int64_t left = armed_by - now_ns();
 		if (left <= 0) {
 			/* the helper did not start waiting in a second: give up as
@@ -885,7 +957,7 @@ int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, u
 			__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
 			return 0;
 		}
-		futex_wait_private(&h->state, COND_REQ, left);
+		futex_wait_private(&h->state, HELPER_REQ, left);
 	}
 	pthread_mutex_lock(&h->m2);
 	pthread_mutex_unlock(&h->m2);
@@ -901,9 +973,9 @@ int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, u
 	 * passes or a kick: none of these depends on the condvar's bytes. */
 	for (;;) {
 		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == COND_DONE) {
+		if (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_DONE) {
 			int hr = h->result;
-			__atomic_store_n(&h->state, COND_IDLE, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&h->state, HELPER_IDLE, __ATOMIC_SEQ_CST);
 			if (hr == ETIMEDOUT && !(deadline >= 0 && now_ns() >= deadline))
 				hr = 0; /* the end of a slice: a spurious wake-up */
 			r = hr;
@@ -917,17 +989,93 @@ int pi_pthread_cond_wait(struct pi_cond_helper *h, uintptr_t m, uintptr_t hmv, u
 			r = ETIMEDOUT;
 			break;
 		}
-		cond_sleep(h, s, deadline);
+		helper_sleep(h, s, deadline);
 	}
 	if (r == ECANCELED || r == ETIMEDOUT)
 		__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
 	return r | PI_COND_RELEASED;
 }
 
-void pi_pthread_cond_kick(struct pi_cond_helper *h, uintptr_t hc) {
+void pi_pthread_cond_kick(struct pi_helper *h, uintptr_t hc) {
 	pi_pthread_cancel_set(hc, 1);
 	__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
 	futex_wake_private(&h->wseq);
+}
+
+/* helper_free_wait waits until the helper has no request (an earlier
+ * call that gave up may still have it inside glibc for up to a slice),
+ * honouring the deadline and hc's cancel flag. */
+static int helper_free_wait(struct pi_helper *h, pi_pthread_handle *hc, int64_t deadline) {
+	for (;;) {
+		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
+		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+		if (st == HELPER_IDLE || st == HELPER_DONE)
+			return 0;
+		if (pthread_canceled(hc))
+			return ECANCELED;
+		if (deadline >= 0 && now_ns() >= deadline)
+			return ETIMEDOUT;
+		helper_sleep(h, s, deadline);
+	}
+}
+
+int pi_pthread_rwlock_lock_via(struct pi_helper *h, uintptr_t hv, int writer, int64_t rel_ns) {
+	pi_pthread_handle *hc = (pi_pthread_handle *)hv;
+	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
+	int r = helper_free_wait(h, hc, deadline);
+	if (r)
+		return r;
+	if (helper_start(h))
+		return EAGAIN;
+	__atomic_store_n(&h->cancel, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
+	h->op = writer ? HOP_WRLOCK : HOP_RDLOCK;
+	h->tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->state);
+	for (;;) {
+		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
+		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+		if (st == HELPER_DONE) {
+			r = h->result;
+			__atomic_store_n(&h->state, HELPER_IDLE, __ATOMIC_SEQ_CST);
+			if (r == 0 && writer)
+				pthread_own(hc);
+			return r;
+		}
+		int give_up = pthread_canceled(hc) ? ECANCELED : (deadline >= 0 && now_ns() >= deadline) ? ETIMEDOUT : 0;
+		if (give_up && (st == HELPER_REQ || st == HELPER_ARMED) &&
+		    __atomic_compare_exchange_n(&h->state, &st, HELPER_ABANDONED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			futex_wake_private(&h->state);
+			return give_up;
+		}
+		if (!give_up)
+			helper_sleep(h, s, deadline);
+	}
+}
+
+void pi_helper_kick(struct pi_helper *h, uintptr_t hv) {
+	pi_pthread_cancel_set(hv, 1);
+	__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->wseq);
+}
+
+/* pi_pthread_rwlock_sane checks the fields of glibc's struct
+ * __pthread_rwlock_arch_t (x86_64) that a process-shared rwlock must hold:
+ * glibc's algorithm loops for ever on values it never writes itself. */
+int pi_pthread_rwlock_sane(uintptr_t rwv) {
+	pthread_rwlock_t *rw = (pthread_rwlock_t *)rwv;
+	volatile struct __pthread_rwlock_arch_t *d = &rw->__data;
+	if (d->__shared != 1 || d->__flags > 2)
+		return 0;
+	if ((d->__wrphase_futex & ~3u) || (d->__writers_futex & ~3u))
+		return 0;
+	if (d->__pad3 || d->__pad4 || d->__pad2 || d->__cur_writer < 0 || d->__cur_writer > (1 << 22))
+		return 0;
+	for (int i = 0; i < (int)sizeof d->__pad1; i++)
+		if (d->__pad1[i])
+			return 0;
+	return 1;
 }
 
 unsigned int pi_pthread_cond_waiters(uintptr_t c) {
@@ -960,30 +1108,25 @@ int pi_pthread_rwlock_state(uintptr_t rw, int *shared) {
 	return 0;
 }
 
-int pi_pthread_rwlock_tryrdlock(uintptr_t rw) { return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw); }
+int pi_pthread_rwlock_tryrdlock(uintptr_t rw) {
+	if (!pi_pthread_rwlock_sane(rw))
+		return EINVAL;
+	return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw);
+}
 
 int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t hv) {
+	if (!pi_pthread_rwlock_sane(rw))
+		return EINVAL;
 	int r = pthread_rwlock_trywrlock((pthread_rwlock_t *)rw);
 	if (r == 0)
 		pthread_own((pi_pthread_handle *)hv);
 	return r;
 }
 
-/* The sliced waits (sliced_wait) for read and write locks. */
-int pi_pthread_rwlock_rdlock(uintptr_t rw, uintptr_t hv, int64_t rel_ns) {
-	return sliced_wait(rwlock_clockrdlock, rw, (pi_pthread_handle *)hv, rel_ns);
-}
-
-int pi_pthread_rwlock_wrlock(uintptr_t rw, uintptr_t hv, int64_t rel_ns) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	int r = sliced_wait(rwlock_clockwrlock, rw, h, rel_ns);
-	if (r == 0)
-		pthread_own(h);
-	return r;
-}
-
 int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t hv, int writer) {
 	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	if (!pi_pthread_rwlock_sane(rw))
+		return EINVAL;
 	if (writer) {
 		if (!pi_pthread_owned((uintptr_t)h))
 			return EPERM;

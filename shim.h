@@ -158,6 +158,8 @@ void pi_pthread_handle_free(uintptr_t h);
 void pi_pthread_cancel_set(uintptr_t h, int v);
 int pi_pthread_owned(uintptr_t h);
 int pi_pthread_wait_check(uintptr_t h);
+/* pi_pthread_disown forgets one hold of the calling thread through h. */
+void pi_pthread_disown(uintptr_t h);
 
 int pi_pthread_mutex_init(uintptr_t m, int type, int robust, int pshared);
 int pi_pthread_mutex_destroy(uintptr_t m);
@@ -181,16 +183,16 @@ int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs);
  * caller sleeps on futex words of the helper struct, which live in C memory
  * that no peer can reach. See pi_pthread_cond_wait.
  */
-struct pi_cond_helper;
-/* pi_cond_helper_new allocates a helper for the condvar at c (the thread
+struct pi_helper;
+/* pi_helper_new allocates a helper for the condvar or rwlock at c (the thread
  * starts on the first wait); NULL with errno set on failure. slice_ns bounds
  * one wait of the helper in glibc (then the caller sees a spurious wake-up). */
-struct pi_cond_helper *pi_cond_helper_new(uintptr_t c, int64_t slice_ns);
-/* pi_cond_helper_busy: 1 while the helper thread is inside glibc on c. */
-int pi_cond_helper_busy(struct pi_cond_helper *h);
-/* pi_cond_helper_free ends the helper: its thread exits when it leaves glibc
+struct pi_helper *pi_helper_new(uintptr_t c, int64_t slice_ns);
+/* pi_helper_busy: 1 while the helper thread is inside glibc on c. */
+int pi_helper_busy(struct pi_helper *h);
+/* pi_helper_free ends the helper: its thread exits when it leaves glibc
  * and frees the struct then (or now, if it never started or has left). */
-void pi_cond_helper_free(struct pi_cond_helper *h);
+void pi_helper_free(struct pi_helper *h);
 /*
  * pi_pthread_cond_wait waits on the condvar of helper ch, with mutex m held
  * once by the calling thread through hm. It hands the wait to the helper,
@@ -204,10 +206,10 @@ void pi_cond_helper_free(struct pi_cond_helper *h);
  * A wake-up the helper consumed after the caller gave up is passed on.
  */
 #define PI_COND_RELEASED 0x10000
-int pi_pthread_cond_wait(struct pi_cond_helper *ch, uintptr_t m, uintptr_t hm, uintptr_t hc, int64_t rel_ns);
+int pi_pthread_cond_wait(struct pi_helper *ch, uintptr_t m, uintptr_t hm, uintptr_t hc, int64_t rel_ns);
 /* pi_pthread_cond_kick sets hc's cancel flag and wakes the caller sleeping
  * in pi_pthread_cond_wait: it touches only C memory, never the condvar. */
-void pi_pthread_cond_kick(struct pi_cond_helper *ch, uintptr_t hc);
+void pi_pthread_cond_kick(struct pi_helper *ch, uintptr_t hc);
 /* pi_pthread_cond_waiters: glibc's own first test of signal and broadcast
  * (__wrefs >> 3, the waiter references): 0 means there is nobody to wake. */
 unsigned int pi_pthread_cond_waiters(uintptr_t c);
@@ -219,9 +221,22 @@ int pi_pthread_rwlock_destroy(uintptr_t rw);
 int pi_pthread_rwlock_state(uintptr_t rw, int *shared);
 int pi_pthread_rwlock_tryrdlock(uintptr_t rw);
 int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t h);
-int pi_pthread_rwlock_rdlock(uintptr_t rw, uintptr_t h, int64_t rel_ns);
-int pi_pthread_rwlock_wrlock(uintptr_t rw, uintptr_t h, int64_t rel_ns);
 int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t h, int writer);
+/* pi_pthread_rwlock_sane: 1 when the rwlock's fields are ones glibc writes
+ * for a process-shared rwlock (glibc loops for ever on others). */
+int pi_pthread_rwlock_sane(uintptr_t rw);
+/* pi_pthread_rwlock_lock_via takes a read or write lock through the helper
+ * of the rwlock (pi_helper_new on it): the helper waits in slices of
+ * pthread_rwlock_clock{rd,wr}lock, checking pi_pthread_rwlock_sane before
+ * each (EINVAL otherwise), while the caller sleeps on the helper's words
+ * until it got the lock (0; a write lock then belongs to the calling
+ * thread), the timeout passed (ETIMEDOUT) or h's cancel flag is set
+ * (ECANCELED, pi_helper_kick). A lock the helper gets after the caller gave
+ * up is released: a call that fails took nothing. */
+int pi_pthread_rwlock_lock_via(struct pi_helper *ch, uintptr_t h, int writer, int64_t rel_ns);
+/* pi_helper_kick sets h's cancel flag and wakes a caller sleeping in
+ * pi_pthread_rwlock_lock_via. */
+void pi_helper_kick(struct pi_helper *ch, uintptr_t h);
 
 /* Plain blocking calls with no handle, no slices: the cgo baseline. */
 int pi_pthread_mutex_lock_plain(uintptr_t m);

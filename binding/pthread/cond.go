@@ -47,7 +47,7 @@ var ErrWedged = errors.New("pthread_cond_signal/broadcast did not return: the co
 type Cond struct {
 	object
 	h      posixipc.PthreadHandle
-	ch     posixipc.CondHelper
+	ch     posixipc.Helper
 	gate   *gate.Gate
 	canc   *gate.Canceller
 	closed chan struct{}
@@ -99,7 +99,7 @@ func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
 		seg.Unpin()
 		return nil, err
 	}
-	ch, err := posixipc.NewCondHelper(c.ptr, condSlice)
+	ch, err := posixipc.NewHelper(c.ptr, condSlice)
 	if err != nil {
 		h.Free()
 		seg.Unpin()

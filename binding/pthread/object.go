@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/posixipc/posixipc"
@@ -168,4 +169,17 @@ func newHandle(op, name string) (posixipc.PthreadHandle, error) {
 		return h, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return h, nil
+}
+
+// waitIdle polls busy every millisecond for up to d and reports whether it
+// turned false.
+func waitIdle(busy func() bool, d time.Duration) bool {
+	end := time.Now().Add(d)
+	for busy() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }

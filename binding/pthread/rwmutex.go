@@ -6,11 +6,22 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/gate"
 )
+
+// errCorruptRW is the error of an unlock of an rwlock whose fields a peer
+// corrupted: glibc is not called, and the handle no longer counts the lock
+// as held (so Close can finish).
+var errCorruptRW = fmt.Errorf("the rwlock's fields are corrupt (a peer wrote over it): released by this handle without glibc: %w", syscall.EINVAL)
+
+// rwSlice bounds one wait of an RWMutex's helper thread in glibc: it
+// re-checks the rwlock's fields (a peer may have scribbled over them) and
+// whether its caller gave up that often.
+const rwSlice = int64(20 * time.Millisecond)
 
 // RWMutexOptions are the attributes NewRWMutex gives a reader/writer lock.
 // The zero value (or nil) is glibc's default: process-shared, readers
@@ -32,6 +43,7 @@ type RWMutexOptions struct {
 type RWMutex struct {
 	object
 	hr, hw       posixipc.PthreadHandle
+	rch, wch     posixipc.Helper // the helper threads of the two directions
 	rgate, wgate *gate.Gate
 	rcanc, wcanc *gate.Canceller
 	readers      atomic.Int64 // read locks held through this handle
@@ -63,7 +75,7 @@ func RWMutexAt(seg *shm.Segment, off int) (*RWMutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !posixipc.PthreadRWLockShared(rw.ptr) {
+	if !posixipc.PthreadRWLockShared(rw.ptr) || !posixipc.PthreadRWLockSane(rw.ptr) {
 		rw.Close()
 		return nil, rw.err("attach", fmt.Errorf("not an initialised process-shared rwlock (initialise it with NewRWMutex or pthread_rwlockattr_setpshared): %w", syscall.EINVAL))
 	}
@@ -86,17 +98,50 @@ func newRWMutex(op string, seg *shm.Segment, off int) (*RWMutex, error) {
 		seg.Unpin()
 		return nil, err
 	}
-	rw.hr, rw.hw = hr, hw
+	rch, err := posixipc.NewHelper(rw.ptr, rwSlice)
+	if err != nil {
+		hr.Free()
+		hw.Free()
+		seg.Unpin()
+		return nil, rw.err(op, err)
+	}
+	wch, err := posixipc.NewHelper(rw.ptr, rwSlice)
+	if err != nil {
+		rch.Free()
+		hr.Free()
+		hw.Free()
+		seg.Unpin()
+		return nil, rw.err(op, err)
+	}
+	rw.hr, rw.hw, rw.rch, rw.wch = hr, hw, rch, wch
 	rw.rgate, rw.wgate = gate.New(), gate.New()
-	rw.rcanc = gate.NewCanceller(func() { hr.SetCancel(true) }, 0)
-	rw.wcanc = gate.NewCanceller(func() { hw.SetCancel(true) }, 0)
+	rw.rcanc = gate.NewCanceller(func() { posixipc.HelperKick(rch, hr) }, 0)
+	rw.wcanc = gate.NewCanceller(func() { posixipc.HelperKick(wch, hw) }, 0)
 	rw.errBusy = rw.err("pthread_rwlock_trylock", syscall.EBUSY)
 	rw.finalize = func() bool {
 		rw.rcanc.Stop()
 		rw.wcanc.Stop()
-		rw.hr.Free()
-		rw.hw.Free()
-		return true
+		free := func() {
+			rw.rch.Free()
+			rw.wch.Free()
+			rw.hr.Free()
+			rw.hw.Free()
+		}
+		busy := func() bool { return rw.rch.Busy() || rw.wch.Busy() }
+		// A helper that a caller gave up on leaves glibc within rwSlice;
+		// one that does not is stuck in a corrupt rwlock: the segment
+		// stays pinned while it may touch the memory.
+		if waitIdle(busy, 2*time.Duration(rwSlice)) {
+			free()
+			return true
+		}
+		go func() {
+			if waitIdle(busy, 5*time.Second) {
+				rw.seg.Unpin()
+			}
+			free()
+		}()
+		return false
 	}
 	return rw, nil
 }
@@ -155,6 +200,10 @@ func (rw *RWMutex) RUnlock() error {
 		}
 	}
 	if err := posixipc.PthreadRWLockUnlock(rw.ptr, rw.hr, false); err != nil {
+		if err == syscall.EINVAL { // corrupt: glibc is not called; the handle lets go
+			rw.release()
+			return rw.err("pthread_rwlock_unlock", errCorruptRW)
+		}
 		rw.readers.Add(1)
 		return rw.err("pthread_rwlock_unlock", err)
 	}
@@ -212,6 +261,13 @@ func (rw *RWMutex) Unlock() error {
 		return rw.err("pthread_rwlock_unlock", syscall.EPERM)
 	}
 	if err := posixipc.PthreadRWLockUnlock(rw.ptr, rw.hw, true); err != nil {
+		if err == syscall.EINVAL && posixipc.PthreadRWLockOwnedBy(rw.hw) {
+			// corrupt: glibc is not called; the handle lets go of its lock
+			posixipc.PthreadDisown(rw.hw)
+			runtime.UnlockOSThread()
+			rw.release2()
+			return rw.err("pthread_rwlock_unlock", errCorruptRW)
+		}
 		rw.release()
 		return rw.err("pthread_rwlock_unlock", err)
 	}
@@ -244,13 +300,12 @@ func (rw *RWMutex) slow(ctx context.Context, g *gate.Gate, canc *gate.Canceller,
 	if writer {
 		runtime.LockOSThread()
 	}
-	canc.Arm(done)
-	var err error
+	ch := rw.rch
 	if writer {
-		err = posixipc.PthreadRWLockWrlock(rw.ptr, h, gate.Timeout(ctx))
-	} else {
-		err = posixipc.PthreadRWLockRdlock(rw.ptr, h, gate.Timeout(ctx))
+		ch = rw.wch
 	}
+	canc.Arm(done)
+	err := posixipc.PthreadRWLockVia(ch, h, writer, gate.Timeout(ctx))
 	canc.Disarm(done)
 	g.Leave()
 	if err == nil {
@@ -274,8 +329,8 @@ func (rw *RWMutex) Close() error {
 	}
 	rw.rgate.Close()
 	rw.wgate.Close()
-	rw.hr.SetCancel(true)
-	rw.hw.SetCancel(true)
+	posixipc.HelperKick(rw.rch, rw.hr)
+	posixipc.HelperKick(rw.wch, rw.hw)
 	rw.rgate.Drain()
 	rw.wgate.Drain()
 	rw.release()
