@@ -905,8 +905,15 @@ static int helper_start(struct pi_helper *h) {
 	return 0;
 }
 
-/* helper_sleep sleeps on h->wseq (seen as s) until woken or deadline. */
+/* helper_sleep sleeps on h->wseq (seen as s) until woken or deadline,
+ * after a short spin: the helper's answer often comes within microseconds,
+ * and a futex sleep and wake-up cost tens of them on a small VM. */
 static void helper_sleep(struct pi_helper *h, int s, int64_t deadline) {
+	for (int i = 0; i < 100; i++) {
+		if (__atomic_load_n(&h->wseq, __ATOMIC_ACQUIRE) != s)
+			return;
+		__builtin_ia32_pause();
+	}
 	int64_t rel = -1;
 	if (deadline >= 0 && (rel = deadline - now_ns()) <= 0)
 		return;
@@ -948,6 +955,8 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
 	futex_wake_private(&h->state);
 	int64_t armed_by = now_ns() + 1000000000;
+	for (int i = 0; i < 100 && __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_REQ; i++)
+		__builtin_ia32_pause();
 	while (__atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_REQ) {
 		int64_t left = armed_by - now_ns();
 		if (left <= 0) {
@@ -959,7 +968,13 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 		}
 		futex_wait_private(&h->state, HELPER_REQ, left);
 	}
-	pthread_mutex_lock(&h->m2);
+	/* the helper releases m2 inside glibc's wait within microseconds:
+	 * spin for it before sleeping in the lock */
+	int got = 0;
+	for (int i = 0; i < 100 && !(got = pthread_mutex_trylock(&h->m2) == 0); i++)
+		__builtin_ia32_pause();
+	if (!got)
+		pthread_mutex_lock(&h->m2);
 	pthread_mutex_unlock(&h->m2);
 	/* 3. Release m (the caller locks it again after we return). */
 	pthread_disown(hm);
