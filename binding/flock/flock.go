@@ -40,7 +40,10 @@
 // duplicate of the File's descriptor, on an OS thread locked for the call;
 // the others park in Go on a gate (internal/gate) until it is their turn,
 // their context is done or the File is closed. So a File with waiters holds
-// one OS thread, whatever the number of waiting goroutines, and the kernel
+// one OS thread, whatever the number of waiting goroutines, and a process
+// at most MaxKernelWaiters of them, whatever the number of Files: the
+// waiters of further Files poll the non-blocking call (1 to 25 ms apart)
+// until a slot frees or the lock does. Within the bound, the kernel
 // queues and wakes the waiter as it does a C program's: a released lock is
 // handed over in microseconds, and a C process that re-locks in a loop
 // cannot starve it.
@@ -80,6 +83,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
@@ -281,9 +285,26 @@ func ofdCall(fd, cmd int, lk *unix.Flock_t) error {
 	}
 }
 
+// MaxKernelWaiters bounds the Files of this process whose waiter blocks in
+// the kernel at once: each of those holds an OS thread. The waiters of
+// other Files poll, with a backoff from 1 to 25 ms, until a slot is free or
+// their lock is; so 1,000 goroutines waiting on 1,000 Files cost at most
+// this many threads, not 1,000.
+const MaxKernelWaiters = 16
+
+// kernelSlots holds a token per File waiter blocked in the kernel.
+var kernelSlots = make(chan struct{}, MaxKernelWaiters)
+
+// Poll backoff of a waiter that has no kernel slot.
+const (
+	pollMin = time.Millisecond
+	pollMax = 25 * time.Millisecond
+)
+
 // wait calls try until it does not fail with EWOULDBLOCK, the File's one
 // waiter at a time blocking in the kernel with block on its duplicate
-// descriptor in between (see the package doc).
+// descriptor in between (see the package doc), or polling while the
+// process already has MaxKernelWaiters Files blocked in the kernel.
 func (f *File) wait(ctx context.Context, try func() error, block func(fd int) error) error {
 	if err := try(); err != unix.EWOULDBLOCK {
 		return err
@@ -299,7 +320,30 @@ func (f *File) wait(ctx context.Context, try func() error, block func(fd int) er
 		}
 	}
 	defer f.gate.Leave()
-	return f.block(ctx, block)
+	select {
+	case kernelSlots <- struct{}{}:
+		defer func() { <-kernelSlots }()
+		return f.block(ctx, block)
+	default:
+	}
+	t := time.NewTimer(pollMin)
+	defer t.Stop()
+	for d := pollMin; ; d = min(2*d, pollMax) {
+		select {
+		case kernelSlots <- struct{}{}:
+			defer func() { <-kernelSlots }()
+			return f.block(ctx, block)
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-f.closing:
+			return os.ErrClosed
+		}
+		if err := try(); err != unix.EWOULDBLOCK {
+			return err
+		}
+		t.Reset(d)
+	}
 }
 
 // block runs one blocking call on the waiter's descriptor, cancellable by

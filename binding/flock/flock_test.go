@@ -591,3 +591,41 @@ func BenchmarkHandoff(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "handoff-µs")
 }
+
+// 1,000 goroutines waiting on 1,000 Files of one process cost a bounded
+// number of OS threads, not one each (reliability #14), and all get the
+// lock once it is released.
+func TestThreadBoundAcrossFiles(t *testing.T) {
+	path := lockPath(t)
+	holder := open(t, path)
+	require.NoError(t, holder.Lock(context.Background(), flock.Exclusive))
+	base := testutil.Threads()
+	const n = 1000
+	files := make([]*flock.File, n)
+	for i := range files {
+		files[i] = open(t, path)
+	}
+	done := make(chan error, n)
+	for _, f := range files {
+		go func(f *flock.File) {
+			err := f.Lock(context.Background(), flock.Exclusive)
+			if err == nil {
+				err = f.Unlock()
+			}
+			done <- err
+		}(f)
+	}
+	time.Sleep(300 * time.Millisecond)
+	th := testutil.Threads()
+	t.Logf("threads: %d before, %d with %d waiting Files", base, th, n)
+	assert.LessOrEqual(t, th, base+30)
+	require.NoError(t, holder.Unlock())
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d of %d waiters got the lock", i, n)
+		}
+	}
+}
