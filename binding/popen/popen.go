@@ -21,9 +21,21 @@
 //     *ExitError (exit code or signal, like *exec.ExitError) otherwise.
 //
 // Threads: pclose is a blocking C call. Close holds one OS thread in
-// waitpid until the child exits; a child that never exits makes Close block
-// forever (a "r" child that keeps writing gets SIGPIPE once our end is
-// closed, so that case ends). Reads and writes never hold a thread.
+// waitpid until the child exits. A child that never exits (a "r" child
+// that ignores SIGPIPE and keeps writing, a "w" child that does not read to
+// EOF) would make Close block forever: CloseContext gives a way out, it
+// kills the child (SIGKILL) when its context ends and reports the signal.
+// Reads and writes never hold a thread.
+//
+// The child's pid: glibc does not expose it, so Open finds it in /proc (the
+// child of this process whose standard input or output is the pipe) while
+// the child certainly exists and cannot be reaped by anyone but pclose;
+// Pid reports it, 0 when the child had already exited.
+//
+// A Pipe dropped without Close is cleaned up when the garbage collector
+// finds it (runtime.AddCleanup): its descriptors are closed and pclose
+// reaps the child in the background (killing it after a second if it has
+// not exited), so no descriptor and no zombie stays behind.
 //
 // Children and descriptors: every descriptor Go opens is close-on-exec, and
 // glibc's popen closes the other popen streams in the child, so the child
@@ -41,13 +53,15 @@
 // program that calls wait(2) for any child (syscall.Wait4(-1, ...)) would, and
 // Close would then fail with ECHILD.
 //
-// Not supported: the child's pid (glibc does not expose it) and killing the
-// child through the Pipe.
+// Not supported: sending the child signals other than CloseContext's kill.
 package popen
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,9 +78,11 @@ type Pipe struct {
 	mode    string
 	f       *os.File // our non-blocking duplicate of the stream's descriptor
 	fp      posixipc.PopenFile
+	pid     int // the child (found in /proc), 0 if unknown
 
 	closeOnce sync.Once
 	closeErr  error
+	cleanup   runtime.Cleanup
 }
 
 // ExitError is the error Close returns when the command did not exit with
@@ -139,8 +155,73 @@ func Open(command, mode string) (*Pipe, error) {
 		posixipc.Pclose(fp)
 		return nil, &os.PathError{Op: "fcntl", Path: command, Err: err}
 	}
-	return &Pipe{command: command, mode: mode, f: os.NewFile(uintptr(dup), "popen:"+command), fp: fp}, nil
+	p := &Pipe{command: command, mode: mode, f: os.NewFile(uintptr(dup), "popen:"+command), fp: fp}
+	p.pid = childOf(fd, mode[0] == 'r')
+	p.cleanup = runtime.AddCleanup(p, dropped, droppedPipe{p.f, fp, p.pid})
+	return p, nil
 }
+
+// droppedPipe is what the cleanup of a Pipe dropped without Close needs.
+type droppedPipe struct {
+	f   *os.File
+	fp  posixipc.PopenFile
+	pid int
+}
+
+// dropped closes a dropped Pipe: our descriptor now, pclose in the
+// background (it waits for the child; a child still running after a
+// second is killed, so the cleanup always ends).
+func dropped(d droppedPipe) {
+	d.f.Close()
+	done := make(chan struct{})
+	go func() {
+		posixipc.Pclose(d.fp)
+		close(done)
+	}()
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			if d.pid > 0 {
+				unix.Kill(d.pid, unix.SIGKILL)
+			}
+		}
+	}()
+}
+
+// childOf finds the child process of popen whose standard output (r) or
+// input (w) is the pipe of fd: one of this process's children, found in
+// /proc/self/task/*/children, with /proc/PID/fd/1 (or 0) naming the same
+// pipe. It returns 0 when none is found (the child has exited).
+func childOf(fd int, reader bool) int {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0
+	}
+	want := "pipe:[" + strconv.FormatUint(st.Ino, 10) + "]"
+	which := "/fd/0"
+	if reader {
+		which = "/fd/1"
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if l, err := os.Readlink("/proc/" + f + which); err == nil && l == want {
+				pid, _ := strconv.Atoi(f)
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// Pid returns the child's process id (the shell, or the command it exec'd
+// into), or 0 when Open could not find it (it had exited already).
+func (p *Pipe) Pid() int { return p.pid }
 
 // Read reads the command's standard output (mode "r"). It waits in the Go
 // runtime poller, not in C, and honours the read deadline.
@@ -169,16 +250,41 @@ func (p *Pipe) Command() string { return p.command }
 // the errno if pclose failed (ECHILD: someone else reaped the child). Reads
 // and writes blocked in other goroutines return an error wrapping
 // os.ErrClosed. Close is idempotent: later calls return the same result.
-func (p *Pipe) Close() error {
+func (p *Pipe) Close() error { return p.CloseContext(context.Background()) }
+
+// CloseContext is Close with a way out: when ctx is done before the child
+// has exited, it kills the child with SIGKILL (known by Pid) and returns
+// the *ExitError of that (Signal() == syscall.SIGKILL). Without a known
+// pid it keeps waiting. Later calls return the first call's result.
+func (p *Pipe) CloseContext(ctx context.Context) error {
 	p.closeOnce.Do(func() {
+		p.cleanup.Stop()
 		p.f.Close()
-		st, err := posixipc.Pclose(p.fp)
+		type result struct {
+			st  int
+			err error
+		}
+		res := make(chan result, 1)
+		fp := p.fp
+		go func() {
+			st, err := posixipc.Pclose(fp) // waits in waitpid: the child is not reaped before
+			res <- result{st, err}
+		}()
+		var r result
+		select {
+		case r = <-res:
+		case <-ctx.Done():
+			if p.pid > 0 {
+				unix.Kill(p.pid, unix.SIGKILL) // still our unreaped child: the pid is its
+			}
+			r = <-res
+		}
 		p.fp = 0
 		switch {
-		case err != nil:
-			p.closeErr = os.NewSyscallError("pclose", err)
-		case st != 0:
-			p.closeErr = &ExitError{Command: p.command, Status: syscall.WaitStatus(st)}
+		case r.err != nil:
+			p.closeErr = os.NewSyscallError("pclose", r.err)
+		case r.st != 0:
+			p.closeErr = &ExitError{Command: p.command, Status: syscall.WaitStatus(r.st)}
 		}
 	})
 	return p.closeErr

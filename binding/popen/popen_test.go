@@ -2,12 +2,14 @@ package popen_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -405,4 +407,56 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.StopTimer()
 	require.NoError(b, p.Close())
+}
+
+// A Pipe dropped without Close leaves no descriptor and no zombie behind
+// (reliability #17).
+func TestDroppedPipeCleanedUp(t *testing.T) {
+	before := testutil.FDs()
+	for i := 0; i < 20; i++ {
+		p, err := popen.Open("exit 0", "re")
+		require.NoError(t, err)
+		_ = p
+	}
+	ok := testutil.Eventually(5*time.Second, func() bool {
+		runtime.GC()
+		return testutil.FDs() <= before && zombies() == 0
+	})
+	assert.True(t, ok, "fds %d (before %d), zombies %d", testutil.FDs(), before, zombies())
+}
+
+// zombies counts this process's children that exited and were not reaped.
+func zombies() int {
+	n := 0
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, tk := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/children")
+		for _, pid := range strings.Fields(string(b)) {
+			st, _ := os.ReadFile("/proc/" + pid + "/stat")
+			if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Close of an "r" Pipe whose child ignores SIGPIPE would wait for ever:
+// CloseContext kills the child when its context ends (reliability #17).
+func TestCloseContextKillsStuckChild(t *testing.T) {
+	p, err := popen.Open(`trap '' PIPE; while :; do echo y 2>/dev/null; done`, "re")
+	require.NoError(t, err)
+	require.NotZero(t, p.Pid(), "the child's pid is known")
+	buf := make([]byte, 16)
+	_, err = p.Read(buf)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	err = p.CloseContext(ctx)
+	var ee *popen.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, syscall.SIGKILL, ee.Signal())
+	assert.Less(t, time.Since(t0), 2*time.Second)
+	assert.Equal(t, err, p.Close(), "later calls return the first result")
 }
