@@ -3,10 +3,13 @@ package mq_test
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,5 +260,79 @@ func BenchmarkSendReceive(b *testing.B) {
 func BenchmarkNoopCgo(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		posixipc.Noop()
+	}
+}
+
+// BenchmarkReceiveStorm: 50 goroutines receive with deadlines of 0 to
+// 300 µs while a sender keeps the queue full (the reliability issue's
+// starvation case). "go" receives with Queue.Receive, "raw" with bare
+// mq_timedreceive calls (CLOCK_REALTIME deadlines) on the same kind of
+// queue, in one run; ns/op is per message received, recv/s its inverse.
+func BenchmarkReceiveStorm(b *testing.B) {
+	for _, v := range []string{"go", "raw"} {
+		b.Run(v, func(b *testing.B) {
+			n := testutil.Name("storm")
+			q, err := mq.Create(n, 0o600, &mq.Attr{MaxMsg: 10, MsgSize: 64})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mq.Unlink(n)
+			defer q.Close()
+			raw, err := posixipc.MqOpen(n, os.O_RDWR, 0, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer posixipc.MqClose(raw)
+			var got atomic.Int64
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { // keep it full
+				defer wg.Done()
+				msg := []byte("m")
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					d := time.Now().Add(10 * time.Millisecond)
+					posixipc.MqTimedsend(raw, msg, 0, d.Unix(), int64(d.Nanosecond()))
+				}
+			}()
+			b.ResetTimer()
+			t0 := time.Now()
+			for i := 0; i < 50; i++ {
+				wg.Add(1)
+				go func(seed int64) {
+					defer wg.Done()
+					r := rand.New(rand.NewSource(seed))
+					buf := make([]byte, 64)
+					for got.Load() < int64(b.N) {
+						tmo := time.Duration(r.Intn(300)) * time.Microsecond
+						var err error
+						if v == "go" {
+							ctx, cancel := context.WithTimeout(context.Background(), tmo)
+							_, _, err = q.Receive(ctx, buf)
+							cancel()
+						} else {
+							d := time.Now().Add(tmo)
+							_, _, err = posixipc.MqTimedreceive(raw, buf, d.Unix(), int64(d.Nanosecond()))
+						}
+						if err == nil {
+							got.Add(1)
+						}
+					}
+				}(int64(i))
+			}
+			for got.Load() < int64(b.N) {
+				time.Sleep(time.Millisecond)
+			}
+			el := time.Since(t0)
+			b.StopTimer()
+			close(stop)
+			wg.Wait()
+			b.ReportMetric(float64(got.Load())/el.Seconds(), "recv/s")
+		})
 	}
 }
