@@ -35,6 +35,27 @@
 // already taken its message returns it. Deadlines are CLOCK_MONOTONIC: each
 // attempt turns the time left into the CLOCK_REALTIME time mq_timed* expect,
 // and an attempt that a wall-clock jump ends early is followed by another.
+// A deadline too far away to represent means none.
+//
+// A deadline is no reason to give up on a message that is there: a call
+// whose deadline has passed (before the call, or while it waited for its
+// turn in Go) still makes one attempt that does not wait, and a call that
+// finds another goroutine waiting in C tries at once before it parks. So
+// receivers with very short deadlines keep a full queue moving
+// (BenchmarkReceiveStorm).
+//
+// While this process holds a notification registration of the queue
+// (Notify, NotifySignal), the waiter never blocks in mq_timed*: on Linux a
+// close of any descriptor of the queue by the registered process removes
+// the registration, and the swap above closes one. It then tries without
+// waiting and sleeps in ppoll(2) on its descriptor and an eventfd, and a
+// cancellation writes the eventfd; Notify moves a waiter already blocked
+// to ppoll before it registers. So only StopNotify, a fired notification
+// or Close ends a registration, as POSIX says. (Closing another Queue of
+// the same queue in this process still removes it: that is the kernel's
+// rule, not this package's.) In this mode a goroutine waiting in Receive is
+// not "blocked in mq_receive" for the kernel, so the notification fires
+// even while one waits.
 //
 // Close is idempotent and safe while calls are blocked: they return an error
 // wrapping os.ErrClosed, and the descriptor is closed only after the last of
@@ -59,12 +80,17 @@
 // while no process is blocked in mq_receive on the queue (a goroutine blocked
 // in Receive counts as such a process: the message goes to it and nobody is
 // notified). Callbacks run on a thread glibc creates; C holds only an integer
-// runtime/cgo.Handle.
+// handle. A panic in a callback is not recovered: it ends the program, as a
+// panic in any goroutine does.
+//
+// Create and Open undo what they made when a later step fails (a queue
+// created by the call is unlinked), so a retry does not find EEXIST.
 //
 // # Not supported
 //
 // Programs that take SIGURG away from the Go runtime (it never should be)
-// cannot cancel a blocked call. mq_notify with SIGEV_THREAD attributes (pthread_attr_t), and queues outside
+// cannot cancel a blocked call outside notification mode. mq_notify with
+// SIGEV_THREAD attributes (pthread_attr_t), and queues outside
 // the IPC namespace of the process (a container needs --ipc=host or a
 // shared IPC namespace to see the host's queues).
 package mq

@@ -41,14 +41,56 @@
 // a condvar waiter that wakes up holding the mutex never waits for a gate
 // that a goroutine blocked on that mutex holds.
 //
-// Every blocking call takes a context. glibc retries robust-mutex, rwlock
-// and condvar futex waits on EINTR, so a signal cannot interrupt them: lock
-// calls wait in slices of posixipc.PthreadSliceNanos (2 ms) of
-// pthread_mutex_clocklock (pthread_rwlock_clock*lock) on CLOCK_MONOTONIC
-// and check a cancel flag in C memory between slices, so cancellation takes
-// at most about 2 ms; Cond.Wait is kicked with the flag and a broadcast
-// (the other waiters wake spuriously, which POSIX allows) and returns with
-// the mutex held again. Deadlines use CLOCK_MONOTONIC.
+// Every blocking call takes a context; deadlines use CLOCK_MONOTONIC, and
+// one too far away to represent (year 9999) means no deadline. glibc
+// retries robust-mutex futex waits on EINTR, so a signal cannot interrupt
+// them: Mutex.Lock waits in slices of posixipc.PthreadSliceNanos (2 ms) of
+// pthread_mutex_clocklock and checks a cancel flag in C memory between
+// slices, so cancellation takes at most about 2 ms.
+//
+// Condvar waits and rwlock waits never run glibc's wait on the caller's
+// thread. Each Cond handle, and each direction of an RWMutex handle, has a
+// helper thread, created in C on its first wait, that makes the glibc call
+// (pthread_cond_clockwait with a private mutex of its own, registered on the
+// condvar before the caller releases its mutex, so no wake-up is lost;
+// pthread_rwlock_clock{rd,wr}lock in 20 ms slices, the write lock then handed
+// to the caller's thread). The caller sleeps on futex words in C memory that
+// no other process can reach, so its deadline, its context and Close end
+// the wait promptly, whatever the object's bytes hold. A lock the helper
+// gets after its caller gave up is released; a condvar wake-up it consumed
+// is passed on. Signal and Broadcast run on a goroutine of the handle and
+// wait at most WakeBound (ErrWedged after that). The price is a hand-over
+// between threads per wait (see the README's benchmark section).
+//
+// # Trust
+//
+// Every process that can write the segment must be trusted: the objects
+// are glibc's, and glibc trusts their bytes. What this package checks
+// before glibc sees an object (at attach and again before each lock, wait
+// or unlock call): the mutex kind (process-shared; no priority-inheritance
+// or -protection bits, which make glibc abort), the condvar's process-shared
+// bit, the rwlock's fields that glibc never writes other values into
+// (pads, flags, futex words, __shared); and that the bytes are backed
+// (Segment.Prefault at placement: a full /dev/shm is an error, not a SIGBUS).
+// What it cannot check: plausible but inconsistent values a hostile peer
+// writes on purpose. Such a peer can make a lock call fail, grant a lock
+// that another also holds, or wedge a helper thread inside glibc (the
+// caller still returns; the handle's segment then stays pinned, and later
+// waits of that handle park until their context ends). With robust
+// mutexes, glibc keeps the list of the robust mutexes a thread holds
+// linked through the mutexes themselves (__list in the segment): a peer
+// that rewrites those links makes the holder's Unlock, or the kernel at
+// its death, write peer-chosen values at peer-chosen addresses of the Go
+// process, and the segment exposes thread ids. Limit who can write the
+// segment: permission bits 0600 and one uid, or --ipc=private / a private
+// IPC namespace in containers, shared only with peers you trust.
+//
+// A peer that truncates the segment while a goroutine waits inside glibc
+// on an object in it (Mutex.Lock's slices, an unlock) kills the process
+// with SIGBUS inside C: the fault happens in glibc, where Go cannot turn it
+// into an error (TestTruncatedUnderLockWait shows it). Keep the size of a
+// segment with objects in it fixed; the Segment accessors, which are
+// Go code, report a truncation as an error.
 //
 // # Owner death
 //
@@ -69,12 +111,14 @@
 //
 // # Not supported
 //
-//   - Priority-inheritance and priority-protect mutexes (PTHREAD_PRIO_*).
+//   - Priority-inheritance and priority-protect mutexes (PTHREAD_PRIO_*):
+//     MutexAt and every lock call refuse them with EINVAL.
 //   - Robust rwlocks and condvars: glibc has none. A process that dies
 //     holding an RWMutex leaves it held. A process killed while waiting on a
 //     condvar leaves a reference in glibc's condvar (before glibc 2.41), and a
-//     later Signal or Broadcast can then block forever; after such a death,
-//     re-initialise the condvar (NewCond) while nobody uses it.
+//     later pthread_cond_signal can then block forever: Signal and
+//     Broadcast return ErrWedged after WakeBound instead; after such a
+//     death, re-initialise the condvar (NewCond) while nobody uses it.
 //   - Process-private objects: every object is PTHREAD_PROCESS_SHARED.
 //   - Condvar waits with a recursive mutex locked more than once (EINVAL).
 package pthread

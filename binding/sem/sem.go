@@ -42,9 +42,25 @@
 // the context's error), so errors.Is(err, fs.ErrNotExist),
 // errors.Is(err, syscall.EAGAIN) and errors.Is(err, context.Canceled) work.
 //
+// # Trust
+//
+// Every process that can write a semaphore's bytes (the segment of an
+// unnamed one, /dev/shm/sem.NAME of a named one) must be trusted. Checked
+// before glibc sees them: At refuses a sem_t whose futex flags are neither
+// shared nor private or whose value is above SEM_VALUE_MAX (glibc would
+// abort the process on its first Post: "The futex facility returned an
+// unexpected error code"), and Post, TryWait and Wait check the same before
+// every call (EINVAL); Open refuses a sem.NAME file shorter than a sem_t
+// (EAGAIN: a peer created it with shm_open and has not sized it; mapping it
+// would SIGBUS); At and Init touch the bytes through the fault-safe path
+// first (Segment.Prefault: a full /dev/shm is an error, not a SIGBUS). Not
+// checkable: a value a peer sets on purpose (it can hand out units), and a
+// scribble between the check and the call.
+//
 // Not supported: a peer truncating a segment under an unnamed semaphore
-// (the C call faults: keep the segment's size fixed while semaphores in it
-// are in use).
+// while a call is inside C (the C call faults with SIGBUS, which kills the
+// process: keep the segment's size fixed while semaphores in it are in
+// use).
 package sem
 
 import (

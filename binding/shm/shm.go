@@ -16,20 +16,44 @@
 //     not available Create falls back to shm_open(O_CREAT|O_EXCL)+ftruncate,
 //     and Open reports a segment still of size 0 with an error wrapping
 //     syscall.EAGAIN.
+//
 //   - Opening never changes a segment's size: a segment smaller than asked
 //     is an error wrapping syscall.EINVAL (OpenSize, OpenSysV, MapFile).
+//
 //   - Objects placed in a segment (unnamed semaphores, process-shared
 //     mutexes) Pin it while they are open, and Close refuses to unmap a
 //     pinned segment (an error wrapping syscall.EBUSY), so no object is used
 //     after its memory is gone.
+//
 //   - The safe accessors (ReadAt, WriteAt, Load*/Store*/Add*/CompareAndSwap*)
 //     check bounds and alignment and run under debug.SetPanicOnFault: when a
 //     peer truncated the object below the mapping, they return an error
 //     wrapping syscall.EFAULT instead of crashing with SIGBUS. Bytes gives
 //     the raw memory without that protection.
 //
+//   - Creation reserves the backing store (fallocate): on a full or small
+//     /dev/shm (Docker's default is 64 MiB) Create and MapFile fail with an
+//     error wrapping syscall.ENOSPC instead of a later SIGBUS. Prefault
+//     touches a range through the fault-safe path before C code uses it
+//     (binding/sem and binding/pthread do so for the objects they place).
+//
+//   - Segment names may not begin with "sem.": glibc keeps the named
+//     semaphore "/X" in /dev/shm/sem.X, which would be the segment
+//     "/sem.X" (an error wrapping syscall.EINVAL, a *name.Error).
+//
+//   - The accessors' atomics are assembly on amd64, so a fault in them is
+//     recovered in race builds too (sync/atomic runs in the race runtime
+//     on the system stack, where a fault is fatal).
+//
+// Trust: every process that can write the segment can change every byte
+// the program reads from it; the accessors check bounds and alignment,
+// never meaning. Who can write it is set by its permission bits (0600: one
+// uid) and, in containers, by the IPC namespace (--ipc).
+//
 // A Segment is safe for concurrent use. Close waits for accessors in flight.
-// Not supported: growing a mapping (remap), read-only mappings, huge pages.
+// Not supported: growing a mapping (remap), read-only mappings, huge pages,
+// reserving System V segments (shmget sizes them; the kernel backs their
+// pages on first touch).
 package shm
 
 import (
