@@ -628,3 +628,25 @@ func TestBlockedWriteEPIPE(t *testing.T) {
 	assert.ErrorAs(t, err, &pe)
 	require.NoError(t, w.Close())
 }
+
+// A deadline too far to represent (year 9999) means no deadline: Read
+// waits, and a nearer deadline set later still ends it (reliability #13).
+func TestFarDeadline(t *testing.T) {
+	p := newFIFO(t)
+	f, err := fifo.Open(context.Background(), p, os.O_RDWR)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, f.SetReadDeadline(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)))
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Read(make([]byte, 8))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Read returned at once: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	require.NoError(t, f.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+	assert.ErrorIs(t, <-done, os.ErrDeadlineExceeded)
+}

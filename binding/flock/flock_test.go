@@ -629,3 +629,17 @@ func TestThreadBoundAcrossFiles(t *testing.T) {
 		}
 	}
 }
+
+// A deadline too far to represent is no deadline (reliability #13).
+func TestFarDeadline(t *testing.T) {
+	path := lockPath(t)
+	holder, waiter := open(t, path), open(t, path)
+	require.NoError(t, holder.Lock(context.Background(), flock.Exclusive))
+	far, cancel := context.WithDeadline(context.Background(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	defer cancel()
+	ctx, cancel2 := context.WithCancel(far)
+	go func() { time.Sleep(50 * time.Millisecond); cancel2() }()
+	assert.ErrorIs(t, waiter.Lock(ctx, flock.Exclusive), context.Canceled)
+	require.NoError(t, holder.Unlock())
+	require.NoError(t, waiter.Lock(far, flock.Exclusive))
+}
