@@ -63,7 +63,9 @@ func FuzzSendSize(f *testing.F) {
 		if size < 0 || size > 1<<20 {
 			return
 		}
-		q, _ := newQueue(t, 2, 64)
+		q, name := newQueue(t, 2, 64)
+		// Unlinked at once: a fuzz worker stopped mid-input leaves nothing.
+		mq.Unlink(name)
 		err := q.TrySend(make([]byte, size), prio)
 		a, aerr := q.Attr()
 		if aerr != nil {

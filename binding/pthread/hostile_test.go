@@ -30,6 +30,45 @@ func hostileSeg(t *testing.T) *shm.Segment {
 	return seg
 }
 
+// hostileSync is hostileSeg with a mutex and a condvar at the offsets of
+// struct posixipc_sync, closed at the end of the test.
+func hostileSync(t *testing.T) (*shm.Segment, *pthread.Mutex, *pthread.Cond) {
+	t.Helper()
+	seg := hostileSeg(t)
+	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	c, err := pthread.NewCond(seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return seg, m, c
+}
+
+// endCtx returns the context of a wait that the test ends by end:
+// "deadline" (300 ms), "cancel" (the returned cancel) or "close".
+func endCtx(end string) (context.Context, context.CancelFunc) {
+	switch end {
+	case "deadline":
+		return context.WithTimeout(context.Background(), 300*time.Millisecond)
+	case "cancel":
+		return context.WithCancel(context.Background())
+	}
+	return context.Background(), func() {}
+}
+
+// assertEnd checks that err is the error of a wait ended by end.
+func assertEnd(t *testing.T, err error, end string) {
+	t.Helper()
+	switch end {
+	case "deadline":
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	case "cancel":
+		assert.ErrorIs(t, err, context.Canceled)
+	case "close":
+		assert.ErrorIs(t, err, os.ErrClosed)
+	}
+}
+
 // corruptions are what a peer does to an object's bytes while Go uses it.
 var corruptions = []struct {
 	name string
@@ -64,21 +103,8 @@ func TestCondCorruptedWhileWaiting(t *testing.T) {
 	for _, cor := range corruptions {
 		for _, end := range []string{"deadline", "cancel", "close"} {
 			t.Run(cor.name+"/"+end, func(t *testing.T) {
-				seg := hostileSeg(t)
-				m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
-				require.NoError(t, err)
-				defer m.Close()
-				c, err := pthread.NewCond(seg, pthread.LayoutCond)
-				require.NoError(t, err)
-				defer c.Close()
-
-				ctx, cancel := context.Background(), context.CancelFunc(func() {})
-				switch end {
-				case "deadline":
-					ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
-				case "cancel":
-					ctx, cancel = context.WithCancel(ctx)
-				}
+				seg, m, c := hostileSync(t)
+				ctx, cancel := endCtx(end)
 				defer cancel()
 				res := make(chan error, 1)
 				go func() {
@@ -116,14 +142,7 @@ func TestCondCorruptedWhileWaiting(t *testing.T) {
 				}
 				select {
 				case err := <-res:
-					switch end {
-					case "deadline":
-						assert.ErrorIs(t, err, context.DeadlineExceeded)
-					case "cancel":
-						assert.ErrorIs(t, err, context.Canceled)
-					case "close":
-						assert.ErrorIs(t, err, os.ErrClosed)
-					}
+					assertEnd(t, err, end)
 					t.Logf("returned %v after the %s", time.Since(t0), end)
 				case <-time.After(3 * time.Second):
 					t.Fatalf("Wait did not return within 3s of its %s on a %s condvar", end, cor.name)
@@ -170,13 +189,7 @@ func TestMutexUnsupportedKinds(t *testing.T) {
 // Every pthread wait treats a deadline too far to represent as none
 // (reliability #13): it blocks, and its context still cancels it.
 func TestPthreadFarDeadline(t *testing.T) {
-	seg := hostileSeg(t)
-	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
-	require.NoError(t, err)
-	defer m.Close()
-	c, err := pthread.NewCond(seg, pthread.LayoutCond)
-	require.NoError(t, err)
-	defer c.Close()
+	seg, m, c := hostileSync(t)
 	rw, err := pthread.NewRWMutex(seg, pthread.LayoutRWLock, nil)
 	require.NoError(t, err)
 	defer rw.Close()
@@ -208,13 +221,7 @@ func TestPthreadFarDeadline(t *testing.T) {
 // the package doc says so; the test shows it in a helper process
 // (reliability #12).
 func TestTruncatedUnderLockWait(t *testing.T) {
-	seg := hostileSeg(t)
-	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
-	require.NoError(t, err)
-	defer m.Close()
-	c, err := pthread.NewCond(seg, pthread.LayoutCond)
-	require.NoError(t, err)
-	defer c.Close()
+	seg, m, _ := hostileSync(t)
 	// Held by this goroutine for good: after the truncation, touching the
 	// mutex would fault here too (the thread ends with the test goroutine).
 	require.NoError(t, m.Lock(context.Background()))
@@ -222,8 +229,7 @@ func TestTruncatedUnderLockWait(t *testing.T) {
 	p.expect(t, "waiting")
 	time.Sleep(20 * time.Millisecond)
 	require.NoError(t, os.Truncate(shm.Dir+seg.Name(), 0))
-	err = p.cmd.Wait()
-	require.Error(t, err)
+	require.Error(t, p.cmd.Wait())
 	out := p.errb.String() // Go's crash report, or AddressSanitizer's under -asan
 	assert.True(t, strings.Contains(out, "SIGBUS") || strings.Contains(out, "AddressSanitizer: BUS"),
 		"the waiter died of SIGBUS, as documented: %s", out)
@@ -247,13 +253,7 @@ func TestRWMutexCorrupted(t *testing.T) {
 					require.NoError(t, err)
 					defer rw.Close()
 					require.NoError(t, holder.Lock(context.Background())) // the waiter waits
-					ctx, cancel := context.Background(), context.CancelFunc(func() {})
-					switch end {
-					case "deadline":
-						ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
-					case "cancel":
-						ctx, cancel = context.WithCancel(ctx)
-					}
+					ctx, cancel := endCtx(end)
 					defer cancel()
 					res := make(chan error, 1)
 					go func() {
@@ -291,14 +291,7 @@ func TestRWMutexCorrupted(t *testing.T) {
 						// A re-initialised rwlock may simply be granted; a
 						// corrupt one is refused; otherwise the end applies.
 						if err != nil && !errors.Is(err, syscall.EINVAL) {
-							switch end {
-							case "deadline":
-								assert.ErrorIs(t, err, context.DeadlineExceeded)
-							case "cancel":
-								assert.ErrorIs(t, err, context.Canceled)
-							case "close":
-								assert.ErrorIs(t, err, os.ErrClosed)
-							}
+							assertEnd(t, err, end)
 						}
 						t.Logf("returned %v after the %s: %v", time.Since(t0), end, err)
 					case <-time.After(3 * time.Second):

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/name"
 	"github.com/posixipc/posixipc/internal/testutil"
@@ -106,6 +108,7 @@ func TestSmallTmpfs(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "create: ENOSPC")
 	assert.Contains(t, string(out), "prefault: EFAULT")
+	assert.Contains(t, string(out), "constructors: EFAULT")
 }
 
 func smallTmpfsHelper() int {
@@ -139,5 +142,18 @@ func smallTmpfsHelper() int {
 		fmt.Println("prefault:", err)
 		return 1
 	}
+	// The constructors of placed objects on the pages tmpfs cannot back:
+	// errors, not SIGBUS inside glibc.
+	_, errM := pthread.NewMutex(seg, 600<<10, nil)
+	_, errC := pthread.NewCond(seg, 700<<10)
+	_, errR := pthread.NewRWMutex(seg, 800<<10, nil)
+	_, errS := sem.Init(seg, 900<<10, 1)
+	for what, err := range map[string]error{"NewMutex": errM, "NewCond": errC, "NewRWMutex": errR, "sem.Init": errS} {
+		if !errors.Is(err, syscall.EFAULT) {
+			fmt.Println(what+":", err)
+			return 1
+		}
+	}
+	fmt.Println("constructors: EFAULT")
 	return 0
 }
