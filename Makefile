@@ -4,7 +4,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -Wall -D_GNU_SOURCE
 PEERS   := $(patsubst crt/%.c,crt/bin/%,$(wildcard crt/*.c))
 
-.PHONY: all demo test race vet bench bench-go peers docker-test clean test-all fuzz
+.PHONY: all demo test race vet lint bench bench-go peers docker-test clean test-all fuzz
 
 all: test
 
@@ -24,7 +24,7 @@ race: test
 ## fault matrix, soak (SOAK) and signal tests, then the POSIX object leak check
 FUZZTIME ?= 5s
 SOAK     ?= 60s
-test-all:
+test-all: lint
 	GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) testdata/hardening/test-all.sh
 
 ## fuzz: every fuzz target of the module for FUZZTIME (5s) each
@@ -33,6 +33,11 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+
+## lint: go vet and staticcheck, at a pinned version run through go run
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
 
 ## bench: the Go-vs-C report of every primitive (docs/bench.json, docs/bench.svg)
 bench:

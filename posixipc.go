@@ -65,3 +65,7 @@ func errnoErr(e C.int) error {
 // Noop calls an empty C function (pi_noop): the floor cost of one cgo call,
 // reported next to the benchmarks.
 func Noop() { C.pi_noop() }
+
+// GlibcVersion wraps gnu_get_libc_version(3): the version of the C library
+// this process runs on, such as "2.36".
+func GlibcVersion() string { return C.GoString(C.pi_glibc_version()) }

@@ -19,6 +19,10 @@ extern void posixipcMqNotify(uintptr_t handle);
 
 void pi_noop(void) {}
 
+#include <gnu/libc-version.h>
+
+const char *pi_glibc_version(void) { return gnu_get_libc_version(); }
+
 /* now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 static int64_t now_ns(void) {
 	struct timespec ts;

@@ -24,6 +24,10 @@
 /* pi_noop does nothing: the floor cost of one cgo call, for benchmarks. */
 void pi_noop(void);
 
+/* pi_glibc_version wraps gnu_get_libc_version(3): the version of the C
+ * library the process runs on (not the one it was built against). */
+const char *pi_glibc_version(void);
+
 /* ==== mq ==== */
 int pi_mq_open(const char *name, int oflag, unsigned int mode, int has_attr,
                long maxmsg, long msgsize, int *mqd);

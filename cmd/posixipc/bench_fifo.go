@@ -531,7 +531,7 @@ func fifoStreams(path string, pipeSize int) []benchThroughput {
 			return 0, 0, errors.Join(werr, err)
 		}
 		if n != total || ns <= 0 {
-			return 0, 0, fmt.Errorf("C reader got %d of %d bytes", n, total)
+			return 0, 0, fmt.Errorf("the C reader got %d of %d bytes", n, total)
 		}
 		return n, time.Duration(ns), nil
 	}
@@ -630,7 +630,7 @@ func fifoGoReader(total int64, cWriter func(int64) (*exec.Cmd, error), path stri
 		return 0, 0, err
 	}
 	if got != total {
-		return 0, 0, fmt.Errorf("Go reader got %d of %d bytes", got, total)
+		return 0, 0, fmt.Errorf("the Go reader got %d of %d bytes", got, total)
 	}
 	return got, d, nil
 }

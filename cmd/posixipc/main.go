@@ -57,6 +57,9 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 // run executes one command line and returns the exit status.
 func run(args []string) int {
+	if len(args) == 1 && args[0] == "--version" {
+		args = []string{"version"}
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
