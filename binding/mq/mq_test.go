@@ -189,6 +189,9 @@ func TestLimitErrors(t *testing.T) {
 }
 
 func TestPermissionDenied(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the other side as uid 65534")
+	}
 	_, name := newQueue(t, 2, 16) // mode 0600, owned by root
 	out, err := unprivilegedHelper(t, "open", name).CombinedOutput()
 	var ee *exec.ExitError
