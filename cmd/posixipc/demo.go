@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"sort"
 )
@@ -28,6 +29,9 @@ func init() {
 }
 
 func runDemo(args []string) error {
+	if _, err := parseFlags(flag.NewFlagSet("demo", flag.ContinueOnError), args, 0, 0); err != nil {
+		return err
+	}
 	if len(args) > 0 {
 		return usagef("demo takes no arguments")
 	}

@@ -41,16 +41,27 @@ func runLock(args []string) error {
 		}
 	}
 	if sep < 0 || sep == len(args)-1 {
+		for _, a := range args {
+			if isHelpFlag(a) {
+				fmt.Fprintln(stdout, lockUsage)
+				return flag.ErrHelp
+			}
+		}
 		return usagef("missing -- CMD")
 	}
 	fs := flag.NewFlagSet("lock", flag.ContinueOnError)
 	shared := fs.Bool("shared", false, "take a shared lock")
 	rng := fs.String("range", "", "lock bytes START:LEN with an OFD record lock")
-	timeout := fs.Duration("timeout", -1, "give up after DUR (exit 75); 0: do not wait")
+	tflag := timeoutFlag(fs)
 	pos, err := parseFlags(fs, args[:sep], 1, 1)
 	if err != nil {
 		return err
 	}
+	timeoutV, err := timeoutOf(fs, tflag)
+	if err != nil {
+		return err
+	}
+	timeout := &timeoutV
 	cmdArgs := args[sep+1:]
 	var r flock.Range
 	if *rng != "" {

@@ -60,12 +60,15 @@ func run(args []string) int {
 	if len(args) == 1 && args[0] == "--version" {
 		args = []string{"version"}
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || isHelpFlag(args[0]) {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				fmt.Fprintln(stdout, c.usage)
-				return exitOK
+			c, ok := commands[args[1]]
+			if !ok {
+				fmt.Fprintf(stderr, "posixipc help: unknown command %q (see posixipc help)\n", args[1])
+				return exitUsage
 			}
+			fmt.Fprintln(stdout, c.usage)
+			return exitOK
 		}
 		printHelp(stdout)
 		if len(args) == 0 {
@@ -142,16 +145,77 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "\nposixipc help COMMAND shows a command's synopsis.")
 }
 
+// isHelpFlag reports the flags that ask for help.
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
 // subcommands dispatches args[0] among subs for a command group such as "mq".
+// "help", -h and --help print the group's synopsis.
 func subcommands(group string, subs map[string]func([]string) error, args []string) error {
 	if len(args) == 0 {
-		return usagef("%s: missing subcommand", group)
+		return usagef("missing subcommand")
+	}
+	if args[0] == "help" || isHelpFlag(args[0]) {
+		fmt.Fprintln(stdout, commands[group].usage)
+		return flag.ErrHelp
 	}
 	f, ok := subs[args[0]]
 	if !ok {
-		return usagef("%s: unknown subcommand %q", group, args[0])
+		return usagef("unknown subcommand %q", args[0])
 	}
 	return f(args[1:])
+}
+
+// printFlagHelp prints the synopsis of the (sub)command of fs, taken from
+// its command's usage, and every flag of fs with its text.
+func printFlagHelp(fs *flag.FlagSet) {
+	words := strings.Fields(fs.Name())
+	if c, ok := commands[words[0]]; ok {
+		in := false
+		for _, line := range strings.Split(c.usage, "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) > len(words) && f[0] == "posixipc" && equalWords(f[1:1+len(words)], words):
+				in = true
+			case strings.HasPrefix(line, " ") && in: // a continuation
+			default:
+				in = false
+			}
+			if in {
+				fmt.Fprintln(stdout, line)
+			}
+		}
+	}
+	first := true
+	fs.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprintln(stdout, "flags:")
+			first = false
+		}
+		typ, text := flag.UnquoteUsage(f)
+		name := "--" + f.Name
+		if len(f.Name) == 1 {
+			name = "-" + f.Name
+		}
+		if typ != "" {
+			name += " " + strings.ToUpper(typ)
+		}
+		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "-1" && d != "-1ns" && d != "0s" {
+			text += " (default " + d + ")"
+		}
+		fmt.Fprintf(stdout, "  %-22s %s\n", name, text)
+	})
+}
+
+func equalWords(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // parseFlags parses args with fs, allowing flags after positional arguments
@@ -170,6 +234,10 @@ func parseFlags(fs *flag.FlagSet, args []string, min, max int) ([]string, error)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				printFlagHelp(fs)
+				return nil, flag.ErrHelp
+			}
 			return nil, usagef("%v", err)
 		}
 		args = fs.Args()

@@ -47,9 +47,31 @@ func parseMode(s string) (os.FileMode, error) {
 	return os.FileMode(m), nil
 }
 
-// timeoutCtx returns a context bounded by d (none when d is 0).
+// timeoutText is the one meaning of --timeout in every command.
+const timeoutText = "give up after DUR (exit 75); 0: try once, do not wait; absent: wait for ever"
+
+// timeoutFlag adds --timeout to fs. After parsing, timeoutOf turns it into
+// the wait: < 0 (absent) for ever, 0 try once, > 0 a deadline.
+func timeoutFlag(fs *flag.FlagSet) *time.Duration { return fs.Duration("timeout", 0, timeoutText) }
+
+// timeoutOf returns the --timeout of fs: -1 when it was not given, a usage
+// error when it is negative.
+func timeoutOf(fs *flag.FlagSet, d *time.Duration) (time.Duration, error) {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "timeout" })
+	if !set {
+		return -1, nil
+	}
+	if *d < 0 {
+		return 0, usagef("--timeout %v: must not be negative (0: do not wait; leave it out to wait for ever)", *d)
+	}
+	return *d, nil
+}
+
+// timeoutCtx returns a context bounded by d (none when d < 0; already
+// expired when d is 0, for the calls that then try once).
 func timeoutCtx(d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
+	if d < 0 {
 		return context.WithCancel(context.Background())
 	}
 	return context.WithTimeout(context.Background(), d)
@@ -105,15 +127,17 @@ func mqCreate(args []string) error {
 func mqSend(args []string) error {
 	fs := flag.NewFlagSet("mq send", flag.ContinueOnError)
 	prio := fs.Uint("prio", 0, "priority, 0 to 32767")
-	timeout := fs.Duration("timeout", 0, "give up after DUR (exit 75)")
-	nonblock := fs.Bool("nonblock", false, "fail at once when the queue is full (exit 75)")
+	tflag := timeoutFlag(fs)
+	nonblock := fs.Bool("nonblock", false, "fail at once when the queue is full (exit 75); as --timeout 0")
 	pos, err := parseFlags(fs, args, 1, 2)
 	if err != nil {
 		return err
 	}
-	if *timeout < 0 {
-		return usagef("--timeout %v: must not be negative", *timeout)
+	timeout, err := timeoutOf(fs, tflag)
+	if err != nil {
+		return err
 	}
+	*nonblock = *nonblock || timeout == 0
 	var msg []byte
 	if len(pos) == 2 {
 		msg = []byte(pos[1])
@@ -128,7 +152,7 @@ func mqSend(args []string) error {
 	if *nonblock {
 		return q.TrySend(msg, *prio)
 	}
-	ctx, cancel := timeoutCtx(*timeout)
+	ctx, cancel := timeoutCtx(timeout)
 	defer cancel()
 	return q.Send(ctx, msg, *prio)
 }
@@ -143,17 +167,19 @@ type recvJSON struct {
 
 func mqRecv(args []string) error {
 	fs := flag.NewFlagSet("mq recv", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 0, "give up after DUR (exit 75)")
-	nonblock := fs.Bool("nonblock", false, "fail at once when the queue is empty (exit 75)")
+	tflag := timeoutFlag(fs)
+	nonblock := fs.Bool("nonblock", false, "fail at once when the queue is empty (exit 75); as --timeout 0")
 	count := fs.Int("n", 1, "receive COUNT messages")
 	asJSON := fs.Bool("json", false, `one {"prio":P,"size":N,"text":"..."} object per line`)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if *timeout < 0 {
-		return usagef("--timeout %v: must not be negative", *timeout)
+	timeout, err := timeoutOf(fs, tflag)
+	if err != nil {
+		return err
 	}
+	*nonblock = *nonblock || timeout == 0
 	if *count < 1 {
 		return usagef("-n %d: want at least 1", *count)
 	}
@@ -162,7 +188,7 @@ func mqRecv(args []string) error {
 		return err
 	}
 	defer q.Close()
-	ctx, cancel := timeoutCtx(*timeout)
+	ctx, cancel := timeoutCtx(timeout)
 	defer cancel()
 	buf := make([]byte, q.MsgSize())
 	enc := json.NewEncoder(stdout)
@@ -231,20 +257,21 @@ func mqAttr(args []string) error {
 func mqNotify(args []string) error {
 	fs := flag.NewFlagSet("mq notify", flag.ContinueOnError)
 	bySignal := fs.Bool("signal", false, "be notified by SIGUSR1 (SIGEV_SIGNAL) instead of a thread (SIGEV_THREAD)")
-	timeout := fs.Duration("timeout", 0, "give up after DUR (exit 75)")
+	tflag := timeoutFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if *timeout < 0 {
-		return usagef("--timeout %v: must not be negative", *timeout)
+	timeout, err := timeoutOf(fs, tflag)
+	if err != nil {
+		return err
 	}
 	q, err := mq.Open(canon(pos[0]), mq.O_RDONLY, 0, nil)
 	if err != nil {
 		return err
 	}
 	defer q.Close()
-	ctx, cancel := timeoutCtx(*timeout)
+	ctx, cancel := timeoutCtx(timeout)
 	defer cancel()
 	var how string
 	var ch <-chan struct{}

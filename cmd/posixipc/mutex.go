@@ -95,17 +95,23 @@ func mutexInit(args []string) error {
 }
 
 func mutexLock(args []string) error {
-	var hold, timeout time.Duration
+	var hold time.Duration
+	var tflag *time.Duration
+	var lfs *flag.FlagSet
 	seg, off, err := mutexFlags("mutex lock", args, func(fs *flag.FlagSet) {
 		fs.DurationVar(&hold, "hold", 0, "how long to hold the lock")
-		fs.DurationVar(&timeout, "timeout", 0, "give up (exit 75) after this long; 0: wait forever")
+		tflag, lfs = timeoutFlag(fs), fs
 	})
 	if err != nil {
 		return err
 	}
 	defer seg.Close()
-	if hold < 0 || timeout < 0 {
-		return usagef("--hold and --timeout must not be negative")
+	timeout, err := timeoutOf(lfs, tflag)
+	if err != nil {
+		return err
+	}
+	if hold < 0 {
+		return usagef("--hold must not be negative")
 	}
 	m, err := pthread.MutexAt(seg, off)
 	if err != nil {
@@ -120,7 +126,11 @@ func mutexLock(args []string) error {
 		lctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	err = m.Lock(lctx)
+	if timeout == 0 {
+		err = m.TryLock()
+	} else {
+		err = m.Lock(lctx)
+	}
 	if errors.Is(err, pthread.ErrOwnerDead) {
 		fmt.Fprintln(stdout, "owner died")
 		err = m.MarkConsistent()

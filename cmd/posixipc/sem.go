@@ -82,15 +82,17 @@ func semPost(args []string) error {
 
 func semWait(args []string) error {
 	fs := flag.NewFlagSet("sem wait", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 0, "give up after DUR (exit 75)")
-	nonblock := fs.Bool("nonblock", false, "fail at once when the value is 0 (exit 75)")
+	tflag := timeoutFlag(fs)
+	nonblock := fs.Bool("nonblock", false, "fail at once when the value is 0 (exit 75); as --timeout 0")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if *timeout < 0 {
-		return usagef("--timeout %v: must not be negative", *timeout)
+	timeout, err := timeoutOf(fs, tflag)
+	if err != nil {
+		return err
 	}
+	*nonblock = *nonblock || timeout == 0
 	s, err := sem.Open(pos[0], 0, 0, 0)
 	if err != nil {
 		return err
@@ -99,7 +101,7 @@ func semWait(args []string) error {
 	if *nonblock {
 		return s.TryWait()
 	}
-	ctx, cancel := timeoutCtx(*timeout)
+	ctx, cancel := timeoutCtx(timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

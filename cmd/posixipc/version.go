@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,8 +22,8 @@ func init() {
 		summary: "the module version, the Go version and the glibc version this runs on",
 		usage:   "posixipc version        (also: posixipc --version)",
 		run: func(args []string) error {
-			if len(args) != 0 {
-				return usagef("no arguments")
+			if _, err := parseFlags(flag.NewFlagSet("version", flag.ContinueOnError), args, 0, 0); err != nil {
+				return err
 			}
 			fmt.Fprintf(stdout, "posixipc %s\n%s %s/%s\nglibc %s\n", moduleVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH, posixipc.GlibcVersion())
 			return nil
@@ -36,8 +37,8 @@ func init() {
 			"  module's source (go list -m in this directory, the module cache for this binary's version,\n" +
 			"  or the tree it was built from). Use: cc $(posixipc cflags) -c peer.c",
 		run: func(args []string) error {
-			if len(args) != 0 {
-				return usagef("no arguments")
+			if _, err := parseFlags(flag.NewFlagSet("cflags", flag.ContinueOnError), args, 0, 0); err != nil {
+				return err
 			}
 			dir, err := headerDir()
 			if err != nil {
