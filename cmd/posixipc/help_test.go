@@ -70,3 +70,52 @@ func TestTimeoutZeroTriesOnce(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "hi\n", r.stdout)
 }
+
+// Sizes take units; zero sizes are errors, not the defaults; creating an
+// object that exists with other attributes warns (and --excl fails).
+func TestSizesAndCreateWarnings(t *testing.T) {
+	for in, want := range map[string]int64{"4096": 4096, "4k": 4096, "4K": 4096, "4KiB": 4096, "4KB": 4000, "1M": 1 << 20, "1MiB": 1 << 20, "1MB": 1e6, "2G": 2 << 30} {
+		got, err := parseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "x", "-1", "4x", "1.5M", "99999999999G"} {
+		_, err := parseSize(bad)
+		assert.Error(t, err, bad)
+	}
+	q := testutil.Name("clisz")
+	defer cli(t, "", "mq", "rm", q)
+	assert.Equal(t, exitUsage, cli(t, "", "mq", "create", q, "--msgsize", "0").code)
+	assert.Equal(t, exitUsage, cli(t, "", "mq", "create", q, "--maxmsg", "0").code)
+	r := cli(t, "", "mq", "create", q, "--msgsize", "1k", "--maxmsg", "4")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, "", "mq", "attr", q, "--json")
+	assert.Contains(t, r.stdout, `"msgsize":1024`)
+	r = cli(t, "", "mq", "create", q, "--msgsize", "2k")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stderr, "warning: "+q+" exists with msgsize 1024, not the 2048 asked")
+	assert.NotEqual(t, 0, cli(t, "", "mq", "create", q, "--msgsize", "2k", "--excl").code)
+
+	seg := testutil.Name("clisz")
+	defer cli(t, "", "shm", "rm", seg)
+	require.Equal(t, 0, cli(t, "", "shm", "create", seg, "--size", "8KiB").code)
+	r = cli(t, "", "shm", "create", seg, "--size", "4k")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "exists with 8192 bytes, not the 4096 asked")
+	r = cli(t, "", "shm", "read", seg, "--offset", "4k", "--len", "1k")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Len(t, r.stdout, 1024)
+}
+
+// A message that begins with '-' is taken after "--".
+func TestDashMessage(t *testing.T) {
+	q := testutil.Name("clidash")
+	require.Equal(t, 0, cli(t, "", "mq", "create", q).code)
+	defer cli(t, "", "mq", "rm", q)
+	r := cli(t, "", "mq", "send", q, "--prio", "2", "--", "-5 degrees")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, "", "mq", "recv", q, "--timeout", "0")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "-5 degrees\n", r.stdout)
+	assert.Contains(t, cli(t, "", "mq", "send", "--help").stdout, "a MESSAGE that begins with '-' goes after --")
+}

@@ -192,6 +192,9 @@ func printFlagHelp(fs *flag.FlagSet) {
 			first = false
 		}
 		typ, text := flag.UnquoteUsage(f)
+		if t, ok := f.Value.(interface{ Type() string }); ok {
+			typ = t.Type()
+		}
 		name := "--" + f.Name
 		if len(f.Name) == 1 {
 			name = "-" + f.Name

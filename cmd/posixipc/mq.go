@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,7 +19,8 @@ import (
 )
 
 const mqUsage = `posixipc mq create NAME [--maxmsg N] [--msgsize N] [--mode 0600] [--excl]
-posixipc mq send   NAME [--prio P] [--timeout DUR] [--nonblock] [MESSAGE]   # no MESSAGE: stdin is one message
+posixipc mq send   NAME [--prio P] [--timeout DUR] [--nonblock] [--] [MESSAGE]   # no MESSAGE: stdin is one message
+                   # a MESSAGE that begins with '-' goes after --
 posixipc mq recv   NAME [--timeout DUR] [--nonblock] [-n COUNT] [--json]    # default: message bytes + "\n"
 posixipc mq attr   NAME [--json]
 posixipc mq notify NAME [--signal] [--timeout DUR]
@@ -57,9 +59,7 @@ func timeoutFlag(fs *flag.FlagSet) *time.Duration { return fs.Duration("timeout"
 // timeoutOf returns the --timeout of fs: -1 when it was not given, a usage
 // error when it is negative.
 func timeoutOf(fs *flag.FlagSet, d *time.Duration) (time.Duration, error) {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "timeout" })
-	if !set {
+	if !given(fs, "timeout") {
 		return -1, nil
 	}
 	if *d < 0 {
@@ -92,7 +92,7 @@ func readProcInt(path string, def int) int {
 func mqCreate(args []string) error {
 	fs := flag.NewFlagSet("mq create", flag.ContinueOnError)
 	maxmsg := fs.Int("maxmsg", 0, "capacity in messages (default: /proc/sys/fs/mqueue/msg_default)")
-	msgsize := fs.Int("msgsize", 0, "largest message in bytes (default: /proc/sys/fs/mqueue/msgsize_default)")
+	msgsize := sizeFlag(fs, "msgsize", 0, "largest message in bytes (default: /proc/sys/fs/mqueue/msgsize_default)")
 	mode := fs.String("mode", "0600", "permission bits, octal")
 	excl := fs.Bool("excl", false, "fail if the queue exists")
 	pos, err := parseFlags(fs, args, 1, 1)
@@ -103,9 +103,15 @@ func mqCreate(args []string) error {
 	if err != nil {
 		return err
 	}
+	if given(fs, "maxmsg") && *maxmsg <= 0 {
+		return usagef("--maxmsg %d: must be positive (leave it out for the system default)", *maxmsg)
+	}
+	if given(fs, "msgsize") && (*msgsize <= 0 || *msgsize > math.MaxInt32) {
+		return usagef("--msgsize %d: must be positive (leave it out for the system default)", *msgsize)
+	}
 	var attr *mq.Attr
-	if *maxmsg != 0 || *msgsize != 0 {
-		attr = &mq.Attr{MaxMsg: *maxmsg, MsgSize: *msgsize}
+	if given(fs, "maxmsg") || given(fs, "msgsize") {
+		attr = &mq.Attr{MaxMsg: *maxmsg, MsgSize: int(*msgsize)}
 		if attr.MaxMsg == 0 {
 			attr.MaxMsg = readProcInt("/proc/sys/fs/mqueue/msg_default", 10)
 		}
@@ -120,6 +126,15 @@ func mqCreate(args []string) error {
 	q, err := mq.Open(canon(pos[0]), flags, perm, attr)
 	if err != nil {
 		return err
+	}
+	defer q.Close()
+	if a, err := q.Attr(); err == nil {
+		if given(fs, "maxmsg") && a.MaxMsg != *maxmsg {
+			warnf("mq create", "%s exists with maxmsg %d, not the %d asked: kept as it is (--excl fails instead)", q.Name(), a.MaxMsg, *maxmsg)
+		}
+		if given(fs, "msgsize") && int64(a.MsgSize) != *msgsize {
+			warnf("mq create", "%s exists with msgsize %d, not the %d asked: kept as it is (--excl fails instead)", q.Name(), a.MsgSize, *msgsize)
+		}
 	}
 	return q.Close()
 }

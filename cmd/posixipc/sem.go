@@ -54,6 +54,12 @@ func semCreate(args []string) error {
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	// An existing semaphore is kept; its value may have moved since its
+	// creation, so only a value different from the one asked is worth a word.
+	if v, err := s.Value(); err == nil && given(fs, "value") && v != *value && !*excl {
+		warnf("sem create", "%s has the value %d, not the %d asked (an existing semaphore is kept as it is; --excl fails instead)", s.Name(), v, *value)
+	}
 	return s.Close()
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 const shmUsage = `posixipc shm create NAME --size N [--mode 0600] [--excl]  # without --excl an existing one of at least N bytes is kept
-posixipc shm write  NAME [--offset O] [DATA]     # no DATA: stdin
+posixipc shm write  NAME [--offset O] [--] [DATA]  # no DATA: stdin; DATA that begins with '-' goes after --
 posixipc shm read   NAME [--offset O] [--len N]  # raw bytes to stdout (default: to the end)
 posixipc shm stat   NAME [--json]
 posixipc shm rm     NAME`
@@ -34,7 +35,7 @@ func init() {
 
 func shmCreate(args []string) error {
 	fs := flag.NewFlagSet("shm create", flag.ContinueOnError)
-	size := fs.Int("size", 0, "size in bytes (required)")
+	size := sizeFlag(fs, "size", 0, "size in bytes (required)")
 	mode := fs.String("mode", "0600", "permission bits, octal")
 	excl := fs.Bool("excl", false, "fail if the segment exists")
 	pos, err := parseFlags(fs, args, 1, 1)
@@ -48,21 +49,27 @@ func shmCreate(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *size > math.MaxInt {
+		return usagef("--size %d: too large", *size)
+	}
 	var s *shm.Segment
 	if *excl {
-		s, err = shm.Create(pos[0], *size, perm)
+		s, err = shm.Create(pos[0], int(*size), perm)
 	} else {
-		s, err = shm.CreateOrOpen(pos[0], *size, perm)
+		s, err = shm.CreateOrOpen(pos[0], int(*size), perm)
 	}
 	if err != nil {
 		return err
+	}
+	if int64(s.Size()) != *size {
+		warnf("shm create", "%s exists with %d bytes, not the %d asked: kept as it is (--excl fails instead)", s.Name(), s.Size(), *size)
 	}
 	return s.Close()
 }
 
 func shmWrite(args []string) error {
 	fs := flag.NewFlagSet("shm write", flag.ContinueOnError)
-	off := fs.Int64("offset", 0, "byte offset")
+	off := sizeFlag(fs, "offset", 0, "byte offset")
 	pos, err := parseFlags(fs, args, 1, 2)
 	if err != nil {
 		return err
@@ -87,8 +94,8 @@ func shmWrite(args []string) error {
 
 func shmRead(args []string) error {
 	fs := flag.NewFlagSet("shm read", flag.ContinueOnError)
-	off := fs.Int64("offset", 0, "byte offset")
-	n := fs.Int64("len", -1, "bytes to read (default: to the end)")
+	off := sizeFlag(fs, "offset", 0, "byte offset")
+	n := sizeFlag(fs, "len", -1, "bytes to read (default: to the end)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
