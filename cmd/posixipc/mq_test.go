@@ -125,11 +125,11 @@ func TestCLILs(t *testing.T) {
 	r := cli(t, "", "ls", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var found *lsEntry
-	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		var e lsEntry
-		require.NoError(t, json.Unmarshal([]byte(l), &e), l)
+	var all []lsEntry
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &all), r.stdout)
+	for i, e := range all {
 		if e.Type == "mq" && e.Name == name {
-			found = &e
+			found = &all[i]
 		}
 	}
 	require.NotNil(t, found, "queue %s not listed:\n%s", name, r.stdout)
