@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,32 @@ func TestDashMessage(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "-5 degrees\n", r.stdout)
 	assert.Contains(t, cli(t, "", "mq", "send", "--help").stdout, "a MESSAGE that begins with '-' goes after --")
+}
+
+// Every --json output uses snake_case keys (docs/cli-json.md).
+func TestJSONKeys(t *testing.T) {
+	s := testutil.Name("clijs")
+	require.Equal(t, 0, cli(t, "", "sem", "create", s, "--value", "2").code)
+	defer cli(t, "", "sem", "rm", s)
+	q := testutil.Name("clijs")
+	require.Equal(t, 0, cli(t, "", "mq", "create", q).code)
+	defer cli(t, "", "mq", "rm", q)
+	seg := testutil.Name("clijs")
+	require.Equal(t, 0, cli(t, "", "shm", "create", seg, "--size", "4k").code)
+	defer cli(t, "", "shm", "rm", seg)
+	require.Equal(t, 0, cli(t, "", "mutex", "init", seg, "--offset", "0").code)
+	for _, args := range [][]string{
+		{"sem", "value", s, "--json"}, {"mq", "attr", q, "--json"}, {"shm", "stat", seg, "--json"},
+		{"mutex", "state", seg, "--offset", "0", "--json"},
+	} {
+		r := cli(t, "", args...)
+		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &m), r.stdout)
+		for k := range m {
+			assert.Regexp(t, `^[a-z][a-z0-9_]*$`, k, "%v", args)
+		}
+	}
+	r := cli(t, "", "sem", "value", s, "--json")
+	assert.JSONEq(t, `{"name":"`+s+`","value":2}`, r.stdout)
 }

@@ -258,12 +258,13 @@ func mqAttr(args []string) error {
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(struct {
-			Name    string `json:"name"`
-			MaxMsg  int    `json:"maxmsg"`
-			MsgSize int    `json:"msgsize"`
-			CurMsgs int    `json:"curmsgs"`
-			Flags   int    `json:"flags"`
-		}{q.Name(), a.MaxMsg, a.MsgSize, a.CurMsgs, a.Flags})
+			Name     string `json:"name"`
+			MaxMsg   int    `json:"maxmsg"`
+			MsgSize  int    `json:"msgsize"`
+			CurMsgs  int    `json:"curmsgs"`
+			Flags    int    `json:"flags"`
+			Nonblock bool   `json:"nonblock"`
+		}{q.Name(), a.MaxMsg, a.MsgSize, a.CurMsgs, a.Flags, a.Flags&mq.O_NONBLOCK != 0})
 	}
 	fmt.Fprintf(stdout, "name    %s\nmaxmsg  %d\nmsgsize %d\ncurmsgs %d\nflags   %d\n", q.Name(), a.MaxMsg, a.MsgSize, a.CurMsgs, a.Flags)
 	return nil

@@ -170,9 +170,16 @@ func mutexState(args []string) error {
 	}
 	if asJSON {
 		b, _ := json.Marshal(struct {
-			pthread.MutexState
-			Type string
-		}{st, st.Type.String()})
+			Locked         bool   `json:"locked"`
+			OwnerTID       int    `json:"owner_tid"`
+			Waiters        bool   `json:"waiters"`
+			OwnerDied      bool   `json:"owner_died"`
+			Inconsistent   bool   `json:"inconsistent"`
+			NotRecoverable bool   `json:"not_recoverable"`
+			Robust         bool   `json:"robust"`
+			Type           string `json:"type"`
+			State          string `json:"state"`
+		}{st.Locked, st.OwnerTID, st.Waiters, st.OwnerDied, st.Inconsistent, st.NotRecoverable, st.Robust, st.Type.String(), st.String()})
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -14,7 +15,7 @@ import (
 const semUsage = `posixipc sem create NAME [--value N] [--mode 0600] [--excl]
 posixipc sem post   NAME [-n K]
 posixipc sem wait   NAME [--timeout DUR] [--nonblock]    # exit 75: timed out or would block
-posixipc sem value  NAME                                 # prints the value
+posixipc sem value  NAME [--json]                        # prints the value
 posixipc sem rm     NAME`
 
 func init() {
@@ -119,7 +120,9 @@ func semWait(args []string) error {
 }
 
 func semValue(args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("sem value", flag.ContinueOnError), args, 1, 1)
+	fs := flag.NewFlagSet("sem value", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, `{"name":"/x","value":N}`)
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -131,6 +134,12 @@ func semValue(args []string) error {
 	v, err := s.Value()
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(struct {
+			Name  string `json:"name"`
+			Value int    `json:"value"`
+		}{s.Name(), v})
 	}
 	fmt.Fprintln(stdout, v)
 	return nil
