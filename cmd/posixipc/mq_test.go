@@ -31,7 +31,7 @@ func TestCLIMessageQueue(t *testing.T) {
 
 	r = cli(t, "", "mq", "attr", name, "--json")
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.JSONEq(t, `{"name":"`+name+`","maxmsg":4,"msgsize":32,"curmsgs":2,"flags":0}`, r.stdout)
+	assert.JSONEq(t, `{"name":"`+name+`","maxmsg":4,"msgsize":32,"curmsgs":2,"flags":0,"nonblock":false}`, r.stdout)
 	assert.True(t, strings.HasPrefix(r.stdout, `{"name":`), "field order: %s", r.stdout)
 
 	r = cli(t, "", "mq", "recv", bare, "-n", "2", "--json")
