@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +149,56 @@ func TestJSONKeys(t *testing.T) {
 	}
 	r := cli(t, "", "sem", "value", s, "--json")
 	assert.JSONEq(t, `{"name":"`+s+`","value":2}`, r.stdout)
+}
+
+// posixipc limits lists every limit of the README's table with its value.
+func TestLimits(t *testing.T) {
+	r := cli(t, "", "limits")
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, name := range []string{"fs.mqueue.msg_max", "fs.mqueue.msgsize_max", "fs.mqueue.queues_max", "RLIMIT_MSGQUEUE", "/dev/shm", "SEM_VALUE_MAX", "PIPE_BUF"} {
+		assert.Contains(t, r.stdout, name)
+	}
+	r = cli(t, "", "limits", "--json")
+	var rows []map[string]string
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rows), r.stdout)
+	b, err := os.ReadFile("/proc/sys/fs/mqueue/msg_max")
+	require.NoError(t, err)
+	found := false
+	for _, row := range rows {
+		if row["name"] == "fs.mqueue.msg_max" {
+			found = true
+			assert.Equal(t, strings.TrimSpace(string(b)), row["value"])
+			assert.Contains(t, row["raise"], "sysctl")
+		}
+	}
+	assert.True(t, found)
+}
+
+// rm takes several names, and --all --prefix P removes a test's leftovers.
+func TestRmSeveral(t *testing.T) {
+	p := testutil.Name("clirm")
+	var names []string
+	for i := 0; i < 3; i++ {
+		n := p + "-" + strconv.Itoa(i)
+		require.Equal(t, 0, cli(t, "", "shm", "create", n, "--size", "4k").code)
+		names = append(names, n)
+	}
+	keep := testutil.Name("clikeep")
+	require.Equal(t, 0, cli(t, "", "shm", "create", keep, "--size", "4k").code)
+	defer cli(t, "", "shm", "rm", keep)
+	r := cli(t, "", "shm", "rm", names[0], names[1])
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, exitUsage, cli(t, "", "shm", "rm", "--all").code, "--all needs --prefix")
+	r = cli(t, "", "shm", "rm", "--all", "--prefix", p)
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, n := range names {
+		_, err := os.Stat("/dev/shm" + n)
+		assert.True(t, os.IsNotExist(err), n)
+	}
+	_, err := os.Stat("/dev/shm" + keep)
+	assert.NoError(t, err, "another prefix is kept")
+	r = cli(t, "", "shm", "rm", keep, p+"-nosuch")
+	assert.Equal(t, exitErr, r.code, "a name that does not exist is an error, the others are removed")
+	_, err = os.Stat("/dev/shm" + keep)
+	assert.True(t, os.IsNotExist(err))
 }

@@ -24,7 +24,7 @@ posixipc mq send   NAME [--prio P] [--timeout DUR] [--nonblock] [--] [MESSAGE]  
 posixipc mq recv   NAME [--timeout DUR] [--nonblock] [-n COUNT] [--json]    # default: message bytes + "\n"
 posixipc mq attr   NAME [--json]
 posixipc mq notify NAME [--signal] [--timeout DUR]
-posixipc mq rm     NAME`
+posixipc mq rm     NAME... | --all --prefix P`
 
 func init() {
 	register(&command{
@@ -325,9 +325,5 @@ func mqNotify(args []string) error {
 }
 
 func mqRm(args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("mq rm", flag.ContinueOnError), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	return mq.Unlink(canon(pos[0]))
+	return rmCommand("mq", args, func(n string) error { return mq.Unlink(canon(n)) })
 }

@@ -16,7 +16,7 @@ const semUsage = `posixipc sem create NAME [--value N] [--mode 0600] [--excl]
 posixipc sem post   NAME [-n K]
 posixipc sem wait   NAME [--timeout DUR] [--nonblock]    # exit 75: timed out or would block
 posixipc sem value  NAME [--json]                        # prints the value
-posixipc sem rm     NAME`
+posixipc sem rm     NAME... | --all --prefix P`
 
 func init() {
 	register(&command{
@@ -145,10 +145,4 @@ func semValue(args []string) error {
 	return nil
 }
 
-func semRm(args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("sem rm", flag.ContinueOnError), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	return sem.Unlink(pos[0])
-}
+func semRm(args []string) error { return rmCommand("sem", args, sem.Unlink) }

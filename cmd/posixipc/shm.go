@@ -18,7 +18,7 @@ const shmUsage = `posixipc shm create NAME --size N [--mode 0600] [--excl]  # wi
 posixipc shm write  NAME [--offset O] [--] [DATA]  # no DATA: stdin; DATA that begins with '-' goes after --
 posixipc shm read   NAME [--offset O] [--len N]  # raw bytes to stdout (default: to the end)
 posixipc shm stat   NAME [--json]
-posixipc shm rm     NAME`
+posixipc shm rm     NAME... | --all --prefix P`
 
 func init() {
 	register(&command{
@@ -157,10 +157,4 @@ func shmStat(args []string) error {
 	return nil
 }
 
-func shmRm(args []string) error {
-	pos, err := parseFlags(flag.NewFlagSet("shm rm", flag.ContinueOnError), args, 1, 1)
-	if err != nil {
-		return err
-	}
-	return shm.Unlink(pos[0])
-}
+func shmRm(args []string) error { return rmCommand("shm", args, shm.Unlink) }
