@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,4 +203,42 @@ func TestRmSeveral(t *testing.T) {
 	assert.Equal(t, exitErr, r.code, "a name that does not exist is an error, the others are removed")
 	_, err = os.Stat("/dev/shm" + keep)
 	assert.True(t, os.IsNotExist(err))
+}
+
+// Shell completion and the man page come from the command table.
+func TestCompletionAndMan(t *testing.T) {
+	r := cli(t, "", "completion", "bash")
+	require.Equal(t, 0, r.code, r.stderr)
+	script := filepath.Join(t.TempDir(), "c.bash")
+	require.NoError(t, os.WriteFile(script, []byte(r.stdout), 0o644))
+	out, err := exec.Command("bash", "-c", `source "$1"; COMP_WORDS=(posixipc mq s); COMP_CWORD=2; _posixipc; echo "${COMPREPLY[@]}"
+COMP_WORDS=(posixipc mq create --ms); COMP_CWORD=3; _posixipc; echo "${COMPREPLY[@]}"`, "bash", script).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, "send\n--msgsize\n", string(out))
+	for _, sh := range []string{"zsh", "fish"} {
+		r := cli(t, "", "completion", sh)
+		require.Equal(t, 0, r.code, sh)
+		assert.Contains(t, r.stdout, "posixipc", sh)
+		if path, err := exec.LookPath(sh); err == nil && sh == "fish" {
+			f := filepath.Join(t.TempDir(), "c.fish")
+			require.NoError(t, os.WriteFile(f, []byte(r.stdout), 0o644))
+			out, err := exec.Command(path, "--no-execute", f).CombinedOutput()
+			assert.NoError(t, err, "%s", out)
+		}
+	}
+	assert.Equal(t, exitUsage, cli(t, "", "completion", "tcsh").code)
+
+	r = cli(t, "", "man")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.True(t, strings.HasPrefix(r.stdout, ".TH POSIXIPC 1"), r.stdout[:40])
+	for _, c := range []string{"mq", "sem", "shm", "ls", "limits", "lock"} {
+		assert.Contains(t, r.stdout, ".B "+c+"\n")
+	}
+	if _, err := exec.LookPath("groff"); err == nil {
+		cmd := exec.Command("groff", "-man", "-Tutf8", "-ww", "-z")
+		cmd.Stdin = strings.NewReader(r.stdout)
+		out, err := cmd.CombinedOutput()
+		assert.NoError(t, err)
+		assert.Empty(t, string(out), "groff warnings")
+	}
 }
