@@ -27,7 +27,10 @@ package posixipc
 */
 import "C"
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // Frequent error numbers, boxed once so that returning them does not allocate
 // (as golang.org/x/sys/unix does).
@@ -69,3 +72,11 @@ func Noop() { C.pi_noop() }
 // GlibcVersion wraps gnu_get_libc_version(3): the version of the C library
 // this process runs on, such as "2.36".
 func GlibcVersion() string { return C.GoString(C.pi_glibc_version()) }
+
+// Strerror wraps strerror_r(3): the C library's wording of e ("File
+// exists"), as C tools print it.
+func Strerror(e syscall.Errno) string {
+	var buf [256]byte
+	C.pi_strerror(C.int(e), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	return C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+}

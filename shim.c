@@ -23,6 +23,14 @@ void pi_noop(void) {}
 
 const char *pi_glibc_version(void) { return gnu_get_libc_version(); }
 
+void pi_strerror(int e, char *buf, size_t len) {
+	const char *m = strerror_r(e, buf, len); /* GNU: may return a static string */
+	if (m != buf) {
+		strncpy(buf, m, len - 1);
+		buf[len - 1] = 0;
+	}
+}
+
 /* now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 static int64_t now_ns(void) {
 	struct timespec ts;

@@ -24,6 +24,10 @@
 /* pi_noop does nothing: the floor cost of one cgo call, for benchmarks. */
 void pi_noop(void);
 
+/* pi_strerror wraps strerror_r(3) (the GNU one): the C library's text for
+ * errno e, copied into buf (len bytes, NUL-terminated). */
+void pi_strerror(int e, char *buf, size_t len);
+
 /* pi_glibc_version wraps gnu_get_libc_version(3): the version of the C
  * library the process runs on (not the one it was built against). */
 const char *pi_glibc_version(void);

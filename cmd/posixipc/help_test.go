@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -241,4 +243,53 @@ COMP_WORDS=(posixipc mq create --ms); COMP_CWORD=3; _posixipc; echo "${COMPREPLY
 		assert.NoError(t, err)
 		assert.Empty(t, string(out), "groff warnings")
 	}
+}
+
+// Errors in the C library's wording (strerror), and a shell user's remedy
+// for an uninitialised mutex.
+func TestErrorWording(t *testing.T) {
+	assert.Equal(t, "No such file or directory", posixipc.Strerror(syscall.ENOENT))
+	assert.Equal(t, "Connection timed out", posixipc.Strerror(syscall.ETIMEDOUT))
+	r := cli(t, "", "mq", "rm", testutil.Name("nosuch"))
+	assert.Equal(t, exitErr, r.code)
+	assert.Contains(t, r.stderr, ": No such file or directory")
+	seg := testutil.Name("cliw")
+	require.Equal(t, 0, cli(t, "", "shm", "create", seg, "--size", "4k").code)
+	defer cli(t, "", "shm", "rm", seg)
+	r = cli(t, "", "mutex", "state", seg, "--offset", "0")
+	assert.Equal(t, exitErr, r.code)
+	assert.Contains(t, r.stderr, "posixipc mutex init "+seg+" --offset 0")
+	assert.NotContains(t, r.stderr, "NewMutex")
+}
+
+// A mutex lock --hold holder stopped by SIGTERM unlocks and exits 143.
+func TestMutexHoldSIGTERM(t *testing.T) {
+	seg := testutil.Name("clisig")
+	require.Equal(t, 0, cli(t, "", "shm", "create", seg, "--size", "4k").code)
+	defer cli(t, "", "shm", "rm", seg)
+	require.Equal(t, 0, cli(t, "", "mutex", "init", seg, "--offset", "0").code)
+	cmd := exec.Command(cliPath, "mutex", "lock", seg, "--offset", "0", "--hold", "30s")
+	require.NoError(t, cmd.Start())
+	require.True(t, testutil.Eventually(5*time.Second, func() bool {
+		return strings.HasPrefix(cli(t, "", "mutex", "state", seg, "--offset", "0").stdout, "locked")
+	}))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 143, ee.ExitCode())
+	assert.True(t, strings.HasPrefix(cli(t, "", "mutex", "state", seg, "--offset", "0").stdout, "unlocked"), "it unlocked")
+}
+
+// lock takes a flock lock on what it cannot open for writing, read-only,
+// as flock(1) does: here a directory.
+func TestLockReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	r := cli(t, "", "lock", dir, "--", "echo", "locked")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "locked\n", r.stdout)
+	r = cli(t, "", "lock", dir, "--shared", "--range", "0:0", "--", "echo", "shared")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, "", "lock", dir, "--range", "0:0", "--", "echo", "never")
+	assert.Equal(t, exitErr, r.code, "an exclusive range lock needs write access")
 }

@@ -80,6 +80,11 @@ func runLock(args []string) error {
 	defer signal.Stop(sigc)
 
 	f, err := flock.Open(pos[0])
+	if err != nil && (*rng == "" || mode == flock.Shared) && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EISDIR)) {
+		// As flock(1): a file this user may not write (or a directory) can
+		// still take a flock(2) lock or a shared range lock read-only.
+		f, err = flock.OpenFile(pos[0], os.O_RDONLY, 0)
+	}
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/posixipc/posixipc"
+	"golang.org/x/sys/unix"
 )
 
 // Exit codes.
@@ -98,6 +101,13 @@ func report(err error, c *command) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "posixipc %s: %s\n", c.name, ee.msg)
+		}
+		return ee.code
+	}
 	fmt.Fprintf(stderr, "posixipc %s: %s\n", c.name, systemWording(err))
 	if isTempErr(err) {
 		return exitTempErr
@@ -119,7 +129,25 @@ func systemWording(err error) string {
 	if i < 0 || s == "" {
 		return msg
 	}
-	return msg[:i] + strings.ToUpper(s[:1]) + s[1:] + msg[i+len(s):]
+	return msg[:i] + posixipc.Strerror(errno) + msg[i+len(s):]
+}
+
+// exitError ends the command with code, after printing msg (if any) on
+// stderr: a command interrupted by signal N exits 128+N, as a shell's do.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// signalExit is the exit of a command that a signal interrupted.
+func signalExit(sig os.Signal, what string) error {
+	n, name := 0, sig.String()
+	if s, ok := sig.(syscall.Signal); ok {
+		n, name = int(s), unix.SignalName(s)
+	}
+	return &exitError{128 + n, what + ": interrupted by " + name}
 }
 
 // isTempErr reports a timeout or a would-block condition.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -113,13 +114,26 @@ func mutexLock(args []string) error {
 	if hold < 0 {
 		return usagef("--hold must not be negative")
 	}
-	m, err := pthread.MutexAt(seg, off)
+	m, err := mutexAt(seg, off)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// SIGINT, SIGTERM, SIGHUP: stop waiting, or stop holding and unlock;
+	// then exit 128+N as an interrupted command does.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got os.Signal
+	go func() {
+		select {
+		case got = <-sigc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	lctx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -139,6 +153,9 @@ func mutexLock(args []string) error {
 		}
 	}
 	if err != nil {
+		if ctx.Err() != nil && got != nil {
+			return signalExit(got, "waiting for the lock")
+		}
 		return err
 	}
 	if hold > 0 {
@@ -147,7 +164,25 @@ func mutexLock(args []string) error {
 		case <-ctx.Done(): // interrupted: still unlock
 		}
 	}
-	return m.Unlock()
+	if err := m.Unlock(); err != nil {
+		return err
+	}
+	if ctx.Err() != nil && got != nil {
+		return signalExit(got, "holding the lock (unlocked)")
+	}
+	return nil
+}
+
+// mutexAt is pthread.MutexAt with the shell user's remedy in its error.
+func mutexAt(seg *shm.Segment, off int) (*pthread.Mutex, error) {
+	m, err := pthread.MutexAt(seg, off)
+	const lib = "initialise it with NewMutex or pthread_mutexattr_setpshared"
+	if err != nil && errors.Is(err, syscall.EINVAL) && strings.Contains(err.Error(), lib) {
+		msg := strings.Replace(err.Error(), lib, fmt.Sprintf("initialise one with: posixipc mutex init %s --offset %d", seg.Name(), off), 1)
+		msg = strings.TrimSuffix(msg, ": "+syscall.EINVAL.Error())
+		return nil, fmt.Errorf("%s: %w", msg, syscall.EINVAL)
+	}
+	return m, err
 }
 
 func mutexState(args []string) error {
@@ -159,7 +194,7 @@ func mutexState(args []string) error {
 		return err
 	}
 	defer seg.Close()
-	m, err := pthread.MutexAt(seg, off)
+	m, err := mutexAt(seg, off)
 	if err != nil {
 		return err
 	}
