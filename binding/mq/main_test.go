@@ -188,7 +188,7 @@ func unprivilegedHelper(t *testing.T, mode string, args ...string) *exec.Cmd {
 	cmd.Path = bin
 	cmd.Args[0] = bin
 	cmd.Dir = filepath.Dir(bin)
-	return testutil.Unprivileged(cmd)
+	return testutil.Unprivileged(t, cmd)
 }
 
 // cPeer returns a command running crt/mqpeer with args.

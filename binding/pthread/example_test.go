@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"unsafe"
 
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/shm"
@@ -28,7 +27,6 @@ func ExampleMutex() {
 		panic(err)
 	}
 	defer m.Close()
-	counter := (*uint64)(unsafe.Pointer(&seg.Bytes()[pthread.LayoutCounter]))
 
 	ctx := context.Background()
 	err = m.Lock(ctx)
@@ -40,11 +38,16 @@ func ExampleMutex() {
 	if err != nil {
 		panic(err)
 	}
-	*counter++
+	// The counter, through the fault-safe accessors: no unsafe, and an
+	// error rather than a crash if a peer truncated the segment.
+	n, err := seg.AddUint64(pthread.LayoutCounter, 1)
+	if err != nil {
+		panic(err)
+	}
 	if err := m.Unlock(); err != nil { // from the goroutine that locked
 		panic(err)
 	}
 	st, _ := m.State()
-	fmt.Println(*counter, st)
+	fmt.Println(n, st)
 	// Output: 1 unlocked (errorcheck, robust)
 }

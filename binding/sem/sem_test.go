@@ -313,17 +313,17 @@ func TestEACCES(t *testing.T) {
 	// A C peer without permission.
 	cmd, err := peer.Command("sempeer", "open", n)
 	require.NoError(t, err)
-	out, err := testutil.Unprivileged(cmd).Output()
+	out, err := testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES", strings.TrimSpace(string(out)), "%v", err)
 	// A Go process without permission.
 	cmd = exec.Command(testutil.ExecutableCopy(t))
 	cmd.Env = append(os.Environ(), helperEnv+"=open "+n)
-	out, _ = testutil.Unprivileged(cmd).Output()
+	out, _ = testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES", strings.TrimSpace(string(out)))
 	// Readable by all: both open it.
 	require.NoError(t, os.Chmod("/dev/shm/sem."+n[1:], 0o666))
 	cmd, _ = peer.Command("sempeer", "open", n)
-	out, _ = testutil.Unprivileged(cmd).Output()
+	out, _ = testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "ok", strings.TrimSpace(string(out)))
 }
 

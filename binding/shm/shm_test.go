@@ -225,11 +225,11 @@ func TestEACCES(t *testing.T) {
 	_, n := create(t, 4096)
 	cmd, err := peer.Command("shmpeer", "open", n)
 	require.NoError(t, err)
-	out, _ := testutil.Unprivileged(cmd).Output()
+	out, _ := testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES\n", string(out))
 	cmd = exec.Command(testutil.ExecutableCopy(t))
 	cmd.Env = append(os.Environ(), helperEnv+"=open "+n)
-	out, _ = testutil.Unprivileged(cmd).Output()
+	out, _ = testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES\n", string(out))
 }
 

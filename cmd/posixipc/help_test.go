@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,4 +293,31 @@ func TestLockReadOnly(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	r = cli(t, "", "lock", dir, "--range", "0:0", "--", "echo", "never")
 	assert.Equal(t, exitErr, r.code, "an exclusive range lock needs write access")
+
+	// A file another uid may read but not write, locked by that uid.
+	if os.Getuid() != 0 {
+		t.Skip("the rest needs root to run the CLI as uid 65534")
+	}
+	f, err := os.CreateTemp("/tmp", "posixipc-ro")
+	require.NoError(t, err)
+	f.Close()
+	defer os.Remove(f.Name())
+	require.NoError(t, os.Chmod(f.Name(), 0o644))
+	run := func(args ...string) (string, int) {
+		cmd := testutil.Unprivileged(t, exec.Command(cliPath, args...))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		}
+		require.NoError(t, err, "%s", out)
+		return string(out), 0
+	}
+	out, code := run("lock", f.Name(), "--", "echo", "flock")
+	assert.Equal(t, 0, code, out)
+	assert.Equal(t, "flock\n", out)
+	out, code = run("lock", f.Name(), "--shared", "--range", "0:0", "--", "echo", "shared")
+	assert.Equal(t, 0, code, out)
+	_, code = run("lock", f.Name(), "--range", "0:0", "--", "echo", "never")
+	assert.Equal(t, exitErr, code, "an exclusive range lock needs write access")
 }

@@ -89,33 +89,78 @@ func Eventually(d time.Duration, cond func() bool) bool {
 // Nobody is the uid and gid that Unprivileged runs commands as.
 const Nobody = 65534
 
-// Unprivileged makes cmd run as uid/gid Nobody (the caller must be root), so
-// a test run as root can see EACCES from the other side.
-func Unprivileged(cmd *exec.Cmd) *exec.Cmd {
+// Unprivileged makes cmd run as uid/gid Nobody (the caller must be root),
+// so a test run as root can see EACCES from the other side. A program that
+// Nobody cannot reach (in a private TMPDIR of mode 0700, say) is copied
+// first into a directory it can reach, removed at cleanup.
+func Unprivileged(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	if !reachable(cmd.Path) {
+		p := copyReachable(t, cmd.Path)
+		cmd.Path = p
+		if len(cmd.Args) > 0 {
+			cmd.Args[0] = p
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: Nobody, Gid: Nobody}}
 	return cmd
 }
 
 // ExecutableCopy copies the running test binary into a directory that
-// Nobody may enter and returns its path (go test builds in a private
-// directory), for helper processes run with Unprivileged. The copy is
-// removed at cleanup.
+// Nobody may enter and returns its path, for helper processes run with
+// Unprivileged. The copy is removed at cleanup.
 func ExecutableCopy(t testing.TB) string {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "posixipc-helper")
+	return copyReachable(t, exe)
+}
+
+// reachable reports whether any user may run the program at path: it and
+// every directory above it are executable by others.
+func reachable(path string) bool {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	for {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == "/" {
+			return true
+		}
+		p = filepath.Dir(p)
+	}
+}
+
+// copyReachable copies the program at src into a new directory that every
+// user can reach: under $TMPDIR when it is reachable, else /tmp or /var/tmp.
+func copyReachable(t testing.TB, src string) string {
+	t.Helper()
+	base := ""
+	for _, d := range []string{os.TempDir(), "/tmp", "/var/tmp"} {
+		if reachable(d) {
+			base = d
+			break
+		}
+	}
+	if base == "" {
+		t.Skip("no temporary directory that another uid can reach")
+	}
+	dir, err := os.MkdirTemp(base, "posixipc-helper")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	b, err := os.ReadFile(exe)
+	b, err := os.ReadFile(src)
 	if err == nil {
 		err = os.Chmod(dir, 0o755)
 	}
-	dst := filepath.Join(dir, "helper.test")
+	dst := filepath.Join(dir, filepath.Base(src))
 	if err == nil {
 		err = os.WriteFile(dst, b, 0o755)
 	}
