@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/binding/sem"
 )
 
@@ -33,7 +34,10 @@ type lsEntry struct {
 	Group string `json:"group"`
 	Size  int64  `json:"size"` // bytes: the segment, the semaphore file, or queued in a queue
 
-	// Message queues (from the mqueue file system): the notification.
+	// Message queues: their attributes (mq_getattr, where this user may
+	// open the queue) and the notification (from the mqueue file system).
+	MaxMsg      *int `json:"maxmsg,omitempty"`
+	MsgSize     *int `json:"msgsize,omitempty"`
 	Notify      *int `json:"notify,omitempty"`       // 0 SIGEV_SIGNAL, 1 SIGEV_NONE, 2 SIGEV_THREAD (only with notify_pid)
 	NotifySigno *int `json:"notify_signo,omitempty"` // the signal of a SIGEV_SIGNAL registration
 	NotifyPID   *int `json:"notify_pid,omitempty"`   // the registered process, 0 for none
@@ -42,7 +46,7 @@ type lsEntry struct {
 	Key      *string `json:"key,omitempty"` // "0x..."
 	ID       *int    `json:"id,omitempty"`
 	Nattch   *int    `json:"nattch,omitempty"`   // shm: attached processes
-	Messages *int    `json:"messages,omitempty"` // msg: queued messages
+	Messages *int    `json:"messages,omitempty"` // queued messages (POSIX and System V queues)
 	Nsems    *int    `json:"nsems,omitempty"`    // sem: semaphores in the set
 	CPID     *int    `json:"cpid,omitempty"`     // shm: creator
 	LPID     *int    `json:"lpid,omitempty"`     // shm: last shmat/shmdt; msg: last msgsnd
@@ -130,6 +134,12 @@ func listObjects() (entries []lsEntry, notes []string) {
 			e, ok := statEntry("mq", "/"+d.Name(), filepath.Join(dir, d.Name()))
 			if !ok {
 				continue
+			}
+			if q, err := mq.Open(e.Name, mq.O_RDONLY|mq.O_NONBLOCK, 0, nil); err == nil {
+				if a, err := q.Attr(); err == nil {
+					e.MaxMsg, e.MsgSize, e.Messages = intp(a.MaxMsg), intp(a.MsgSize), intp(a.CurMsgs)
+				}
+				q.Close()
 			}
 			if b, err := os.ReadFile(filepath.Join(dir, d.Name())); err == nil {
 				// "QSIZE:5 NOTIFY:0 SIGNO:0 NOTIFY_PID:0"
@@ -251,6 +261,8 @@ var lsColumns = []lsColumn{
 	{"key", "KEY", func(e lsEntry, _ bool) string { return optStr(e.Key) }},
 	{"id", "ID", func(e lsEntry, _ bool) string { return optInt(e.ID) }},
 	{"nattch", "NATTCH", func(e lsEntry, _ bool) string { return optInt(e.Nattch) }},
+	{"maxmsg", "MAXMSG", func(e lsEntry, _ bool) string { return optInt(e.MaxMsg) }},
+	{"msgsize", "MSGSIZE", func(e lsEntry, _ bool) string { return optInt(e.MsgSize) }},
 	{"messages", "MSGS", func(e lsEntry, _ bool) string { return optInt(e.Messages) }},
 	{"nsems", "NSEMS", func(e lsEntry, _ bool) string { return optInt(e.Nsems) }},
 	{"cpid", "CPID", func(e lsEntry, _ bool) string { return optInt(e.CPID) }},

@@ -135,6 +135,10 @@ func TestCLILs(t *testing.T) {
 	require.NotNil(t, found, "queue %s not listed:\n%s", name, r.stdout)
 	assert.Equal(t, "0640", found.Mode)
 	assert.Equal(t, int64(5), found.Size)
+	require.NotNil(t, found.Messages)
+	assert.Equal(t, 1, *found.Messages, "the queue's attributes are fields")
+	require.NotNil(t, found.NotifyPID)
+	assert.Equal(t, 0, *found.NotifyPID)
 	assert.Equal(t, os.Getuid(), found.UID)
 
 	r = cli(t, "", "ls")

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// What a new user needs to adopt the module: a licence the README names,
+// a go line that does not force a patch release on consumers, an Install
+// section, a changelog with its v0.1.0 entry.
+func TestAdoptable(t *testing.T) {
+	lic, err := os.ReadFile("../../LICENSE")
+	require.NoError(t, err)
+	assert.Contains(t, string(lic), "MIT License")
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, want := range []string{"MIT", "## Install", "go get github.com/posixipc/posixipc",
+		"go install github.com/posixipc/posixipc/cmd/posixipc@latest", "posixipc cflags", "What needs root"} {
+		assert.Contains(t, string(readme), want)
+	}
+	mod, err := os.ReadFile("../../go.mod")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)(?:\.(\d+))?$`).FindStringSubmatch(string(mod))
+	require.NotNil(t, m, "a go line")
+	assert.True(t, m[1] == "1" && (m[2] < "26" || m[2] == "26" && (m[3] == "" || m[3] == "0")), "go line %s: at most 1.26.0", m[0])
+	cl, err := os.ReadFile("../../CHANGELOG.md")
+	require.NoError(t, err)
+	assert.True(t, strings.Contains(string(cl), "## v0.1.0"), "a v0.1.0 entry")
+}
