@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,7 +28,9 @@ func TestAdoptable(t *testing.T) {
 	require.NoError(t, err)
 	m := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)(?:\.(\d+))?$`).FindStringSubmatch(string(mod))
 	require.NotNil(t, m, "a go line")
-	assert.True(t, m[1] == "1" && (m[2] < "26" || m[2] == "26" && (m[3] == "" || m[3] == "0")), "go line %s: at most 1.26.0", m[0])
+	minor, _ := strconv.Atoi(m[2])
+	patch, _ := strconv.Atoi(m[3])
+	assert.True(t, m[1] == "1" && (minor < 26 || minor == 26 && patch == 0), "go line %s: at most 1.26.0", m[0])
 	cl, err := os.ReadFile("../../CHANGELOG.md")
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(string(cl), "## v0.1.0"), "a v0.1.0 entry")
