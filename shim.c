@@ -771,7 +771,13 @@ static int helper_cancelled(struct pi_helper *h) {
 static void helper_cond_wait(struct pi_helper *h) {
 	pthread_mutex_lock(&h->m2);
 	__atomic_store_n(&h->inside, 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&h->state, HELPER_ARMED, __ATOMIC_SEQ_CST);
+	int st = HELPER_REQ;
+	if (!__atomic_compare_exchange_n(&h->state, &st, HELPER_ARMED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* the caller gave up before we started: the main loop resets it */
+		__atomic_store_n(&h->inside, 0, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&h->m2);
+		return;
+	}
 	futex_wake_private(&h->state);
 	int64_t end = now_ns() + h->slice_ns;
 	int64_t dl = __atomic_load_n(&h->deadline, __ATOMIC_RELAXED);
@@ -779,12 +785,18 @@ static void helper_cond_wait(struct pi_helper *h) {
 		end = dl;
 	struct timespec ts = { .tv_sec = end / 1000000000, .tv_nsec = end % 1000000000 };
 	int r = pthread_cond_clockwait((pthread_cond_t *)h->c, &h->m2, CLOCK_MONOTONIC, &ts);
-	if (r == 0 && __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST))
-		pthread_cond_signal((pthread_cond_t *)h->c); /* nobody takes this wake-up: pass it on */
-	pthread_mutex_unlock(&h->m2);
 	h->result = r;
+	/* Hand the result over, or learn that the caller gave up: one CAS
+	 * against the caller's ARMED -> ABANDONED, so exactly one side decides
+	 * what happens to a wake-up consumed now. */
+	st = HELPER_ARMED;
+	if (!__atomic_compare_exchange_n(&h->state, &st, HELPER_DONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		if (r == 0)
+			pthread_cond_signal((pthread_cond_t *)h->c); /* nobody takes this wake-up: pass it on */
+		__atomic_store_n(&h->state, HELPER_IDLE, __ATOMIC_SEQ_CST);
+	}
+	pthread_mutex_unlock(&h->m2);
 	__atomic_store_n(&h->inside, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&h->state, HELPER_DONE, __ATOMIC_SEQ_CST);
 }
 
 static void helper_rwlock(struct pi_helper *h) {
@@ -973,10 +985,13 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 		int64_t left = armed_by - now_ns();
 		if (left <= 0) {
 			/* the helper did not start waiting in a second: give up as
-			 * with a spurious wake-up, m held; a wake-up it consumes
-			 * later is passed on */
-			__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
-			return 0;
+			 * with a spurious wake-up, m held (unless it started just now) */
+			int st = HELPER_REQ;
+			if (__atomic_compare_exchange_n(&h->state, &st, HELPER_ABANDONED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+				futex_wake_private(&h->state);
+				return 0;
+			}
+			break;
 		}
 		futex_wait_private(&h->state, HELPER_REQ, left);
 	}
@@ -993,7 +1008,9 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
 	if (r) {
 		pthread_own(hm);
-		__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
+		int st = HELPER_ARMED;
+		if (!__atomic_compare_exchange_n(&h->state, &st, HELPER_ABANDONED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			__atomic_store_n(&h->state, HELPER_IDLE, __ATOMIC_SEQ_CST); /* done already: drop it */
 		return r;
 	}
 	/* 4. Sleep on our own word until the helper is done, the deadline
@@ -1008,18 +1025,17 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 			r = hr;
 			break;
 		}
-		if (pthread_canceled(hc)) {
-			r = ECANCELED;
-			break;
-		}
-		if (deadline >= 0 && now_ns() >= deadline) {
-			r = ETIMEDOUT;
-			break;
+		int give_up = pthread_canceled(hc) ? ECANCELED : (deadline >= 0 && now_ns() >= deadline) ? ETIMEDOUT : 0;
+		if (give_up) {
+			int st = HELPER_ARMED;
+			if (__atomic_compare_exchange_n(&h->state, &st, HELPER_ABANDONED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+				r = give_up; /* the helper passes on a wake-up it gets now */
+				break;
+			}
+			continue; /* the helper was done first: its result counts */
 		}
 		helper_sleep(h, s, deadline);
 	}
-	if (r == ECANCELED || r == ETIMEDOUT)
-		__atomic_store_n(&h->cancel, 1, __ATOMIC_SEQ_CST);
 	return r | PI_COND_RELEASED;
 }
 

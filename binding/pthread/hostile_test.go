@@ -316,3 +316,80 @@ func TestRWMutexCorrupted(t *testing.T) {
 	assert.ErrorIs(t, rw.TryRLock(), syscall.EINVAL)
 	assert.ErrorIs(t, rw.TryLock(), syscall.EINVAL)
 }
+
+// A wake-up that a waiter's helper consumes just as the waiter gives up
+// (its deadline) is passed on: another waiter wakes at once, not at the end
+// of its helper's one-second slice.
+func TestCondGiveUpPassesWakeUpOn(t *testing.T) {
+	seg, m, c := hostileSync(t)
+	mB, err := pthread.MutexAt(seg, pthread.LayoutMutex)
+	require.NoError(t, err)
+	defer mB.Close()
+	cB, err := pthread.CondAt(seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	defer cB.Close()
+	mA, err := pthread.MutexAt(seg, pthread.LayoutMutex)
+	require.NoError(t, err)
+	defer mA.Close()
+	cA, err := pthread.CondAt(seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	defer cA.Close()
+	tokens := u64(seg, pthread.LayoutCounter)
+	bg := context.Background()
+	for round := 0; round < 60; round++ {
+		bDone := make(chan time.Time, 1)
+		go func() { // B: waits for a token, no deadline
+			require.NoError(t, mB.Lock(bg))
+			for *tokens == 0 {
+				require.NoError(t, cB.Wait(bg, mB))
+			}
+			*tokens--
+			bDone <- time.Now()
+			mB.Unlock()
+		}()
+		aTook := make(chan time.Time, 1)
+		aDone := make(chan struct{})
+		go func() { // A: the same, but gives up at a deadline near the signal
+			defer close(aDone)
+			ctx, cancel := context.WithTimeout(bg, time.Duration(5+round%10)*time.Millisecond)
+			defer cancel()
+			require.NoError(t, mA.Lock(bg))
+			for *tokens == 0 {
+				if cA.Wait(ctx, mA) != nil {
+					break
+				}
+			}
+			if *tokens > 0 {
+				*tokens-- // A took it
+				aTook <- time.Now()
+			}
+			mA.Unlock()
+		}()
+		time.Sleep(time.Duration(3+round%10) * time.Millisecond)
+		require.NoError(t, m.Lock(bg))
+		*tokens++
+		require.NoError(t, c.Signal())
+		sent := time.Now()
+		require.NoError(t, m.Unlock())
+		<-aDone
+		select {
+		case <-aTook: // B still waits: end its round with a token of its own
+			require.NoError(t, m.Lock(bg))
+			*tokens++
+			require.NoError(t, c.Broadcast())
+			require.NoError(t, m.Unlock())
+			select {
+			case <-bDone:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d: B did not take its own token", round)
+			}
+		default:
+			select {
+			case at := <-bDone:
+				assert.Less(t, at.Sub(sent), 500*time.Millisecond, "round %d: the token waited for a slice: a wake-up was lost", round)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d: nobody took the token", round)
+			}
+		}
+	}
+}
