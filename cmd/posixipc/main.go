@@ -174,7 +174,7 @@ func printHelp(w io.Writer) {
 }
 
 // isHelpFlag reports the flags that ask for help.
-func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+func isHelpFlag(a string) bool { return a == "-h" || a == "--h" || a == "-help" || a == "--help" }
 
 // subcommands dispatches args[0] among subs for a command group such as "mq".
 // "help", -h and --help print the group's synopsis.
