@@ -25,6 +25,7 @@
  * repair (b = a), pthread_mutex_consistent. Exit status: 0 ok, 1 usage or
  * system error, 3 an invariant broke.
  */
+#include "peer.h"
 #include "posixipc_layout.h"
 
 #include <errno.h>
@@ -41,20 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *what, int e) {
-	fprintf(stderr, "faultpeer: %s: %s\n", what, strerror(e));
-	exit(1);
-}
-
 static void say(const char *line) {
 	printf("%s\n", line);
 	fflush(stdout);
-}
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static struct posixipc_sync *attach(const char *name) {

@@ -26,6 +26,7 @@
  *                                           back) and print each one's latency in ns, one
  *                                           a line; exit at EOF on stdin
  */
+#include "peer.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,31 +35,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static long long now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char *what) {
-	perror(what);
-	exit(111);
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static ssize_t read_full(int fd, char *p, size_t n) {
 	size_t got = 0;
@@ -89,12 +65,12 @@ int main(int argc, char **argv) {
 			buf[i] = (char)(i % 251);
 		int fd = open(path, O_WRONLY);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		long long off = 0;
 		while (off < total) {
 			size_t n = total - off < (long long)block ? (size_t)(total - off) : block;
 			if (write_all(fd, buf + off % 251, n) < 0)
-				die("write");
+				die("write", errno);
 			off += (long long)n;
 		}
 		close(fd);
@@ -104,9 +80,9 @@ int main(int argc, char **argv) {
 		int check = argc >= 4 && !strcmp(argv[3], "check");
 		int fd = open(path, O_RDONLY);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		if (argc == 5 && fcntl(fd, F_SETPIPE_SZ, atoi(argv[4])) < 0)
-			die("fcntl F_SETPIPE_SZ");
+			die("fcntl F_SETPIPE_SZ", errno);
 		static char buf[65536];
 		long long got = 0, t0 = now_ns();
 		int ok = 1;
@@ -115,7 +91,7 @@ int main(int argc, char **argv) {
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				break;
 			if (check)
@@ -139,14 +115,14 @@ int main(int argc, char **argv) {
 		memset(buf, 'A' + id, size);
 		int fd = open(path, O_WRONLY);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		for (int i = 0; i < count; i++) {
 			ssize_t w;
 			do
 				w = write(fd, buf, size);
 			while (w < 0 && errno == EINTR);
 			if (w != (ssize_t)size)
-				die("short write");
+				die("short write", errno);
 		}
 		close(fd);
 		return 0;
@@ -156,12 +132,12 @@ int main(int argc, char **argv) {
 		char *buf = malloc(size);
 		int fd = open(path, O_RDONLY);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		long records = 0, mixed = 0;
 		for (;;) {
 			ssize_t r = read_full(fd, buf, size);
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				break;
 			records++;
@@ -181,30 +157,30 @@ int main(int argc, char **argv) {
 	if (!strcmp(m, "pipebuf") && argc == 3) {
 		int fd = open(path, O_RDONLY | O_NONBLOCK);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		printf("%ld\n", fpathconf(fd, _PC_PIPE_BUF));
 		return 0;
 	}
 	if (!strcmp(m, "upper") && argc == 4) {
 		int in = open(path, O_RDONLY);
 		if (in < 0)
-			die("open in");
+			die("open in", errno);
 		int out = open(argv[3], O_WRONLY);
 		if (out < 0)
-			die("open out");
+			die("open out", errno);
 		char buf[4096];
 		for (;;) {
 			ssize_t r = read(in, buf, sizeof buf);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				break;
 			for (ssize_t i = 0; i < r; i++)
 				buf[i] = (char)toupper((unsigned char)buf[i]);
 			if (write_all(out, buf, (size_t)r) < 0)
-				die("write");
+				die("write", errno);
 		}
 		return 0;
 	}
@@ -213,18 +189,18 @@ int main(int argc, char **argv) {
 		char *buf = malloc(size);
 		int in = open(path, O_RDONLY);
 		if (in < 0)
-			die("open req");
+			die("open req", errno);
 		int out = open(argv[3], O_WRONLY);
 		if (out < 0)
-			die("open resp");
+			die("open resp", errno);
 		for (;;) {
 			ssize_t r = read_full(in, buf, size);
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				return 0;
 			if (write_all(out, buf, (size_t)r) < 0)
-				die("write");
+				die("write", errno);
 		}
 	}
 	if (!strcmp(m, "client-lat") && argc == 5) {
@@ -232,19 +208,19 @@ int main(int argc, char **argv) {
 		char *msg = calloc(1, size), *buf = malloc(size);
 		int out = open(path, O_WRONLY);
 		if (out < 0)
-			die("open req");
+			die("open req", errno);
 		int in = open(argv[3], O_RDONLY);
 		if (in < 0)
-			die("open resp");
+			die("open resp", errno);
 		long k;
 		while (scanf("%ld", &k) == 1) {
 			long long *lat = malloc(sizeof *lat * (size_t)(k > 0 ? k : 1));
 			for (long i = 0; i < k; i++) {
 				long long t0 = now_ns();
 				if (write_all(out, msg, size) < 0)
-					die("write");
+					die("write", errno);
 				if (read_full(in, buf, size) != (ssize_t)size)
-					die("read");
+					die("read", errno);
 				lat[i] = now_ns() - t0;
 			}
 			for (long i = 0; i < k; i++)

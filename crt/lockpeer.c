@@ -26,6 +26,7 @@
  * server then releases: two handoffs between processes. Neither side ever
  * waits for the lock it has just released, so no lock is stolen back.
  */
+#include "peer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,17 +35,6 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
-
-static long long now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char *what) {
-	perror(what);
-	exit(111);
-}
 
 static void hold(void) {
 	printf("locked %d\n", (int)getpid());
@@ -76,7 +66,7 @@ static void ring_lock(int *fds, int i, int ofd) {
 		while (r < 0 && errno == EINTR);
 	}
 	if (r < 0)
-		die("lock");
+		die("lock", errno);
 }
 
 static void ring_unlock(int *fds, int i, int ofd) {
@@ -88,7 +78,7 @@ static void ring_unlock(int *fds, int i, int ofd) {
 		r = flock(fds[i], LOCK_UN);
 	}
 	if (r < 0)
-		die("unlock");
+		die("unlock", errno);
 }
 
 int main(int argc, char **argv) {
@@ -100,7 +90,7 @@ int main(int argc, char **argv) {
 	if ((!strcmp(m, "fcntl") || !strcmp(m, "tryfcntl")) && argc == 6) {
 		int fd = open(argv[2], O_RDWR | O_CREAT, 0644);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		struct flock fl;
 		setrange(&fl, argv[3], argv[4], argv[5]);
 		if (!strcmp(m, "tryfcntl")) {
@@ -109,10 +99,10 @@ int main(int argc, char **argv) {
 				return 0;
 			}
 			if (errno != EAGAIN && errno != EACCES)
-				die("fcntl F_SETLK");
+				die("fcntl F_SETLK", errno);
 			setrange(&fl, argv[3], argv[4], argv[5]);
 			if (fcntl(fd, F_GETLK, &fl) < 0)
-				die("fcntl F_GETLK");
+				die("fcntl F_GETLK", errno);
 			printf("busy %d\n", (int)fl.l_pid);
 			return 3;
 		}
@@ -121,14 +111,14 @@ int main(int argc, char **argv) {
 			r = fcntl(fd, F_SETLKW, &fl);
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
-			die("fcntl F_SETLKW");
+			die("fcntl F_SETLKW", errno);
 		hold();
 		return 0;
 	}
 	if ((!strcmp(m, "flock") || !strcmp(m, "tryflock")) && argc == 4) {
 		int fd = open(argv[2], O_RDWR | O_CREAT, 0644);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		int op = !strcmp(argv[3], "sh") ? LOCK_SH : LOCK_EX;
 		if (!strcmp(m, "tryflock")) {
 			if (flock(fd, op | LOCK_NB) == 0) {
@@ -136,7 +126,7 @@ int main(int argc, char **argv) {
 				return 0;
 			}
 			if (errno != EWOULDBLOCK)
-				die("flock");
+				die("flock", errno);
 			printf("busy\n");
 			return 3;
 		}
@@ -145,14 +135,14 @@ int main(int argc, char **argv) {
 			r = flock(fd, op);
 		while (r < 0 && errno == EINTR);
 		if (r < 0)
-			die("flock");
+			die("flock", errno);
 		hold();
 		return 0;
 	}
 	if (!strcmp(m, "bench") && argc == 5) {
 		int fd = open(argv[3], O_RDWR | O_CREAT, 0644);
 		if (fd < 0)
-			die("open");
+			die("open", errno);
 		long n = atol(argv[4]);
 		int ofd = !strcmp(argv[2], "ofd");
 		struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
@@ -161,10 +151,10 @@ int main(int argc, char **argv) {
 		for (long i = 0; i < n; i++) {
 			if (ofd) {
 				if (fcntl(fd, F_OFD_SETLK, &lk) < 0 || fcntl(fd, F_OFD_SETLK, &un) < 0)
-					die("fcntl");
+					die("fcntl", errno);
 			} else {
 				if (flock(fd, LOCK_EX | LOCK_NB) < 0 || flock(fd, LOCK_UN) < 0)
-					die("flock");
+					die("flock", errno);
 			}
 		}
 		printf("%lld\n", (now_ns() - t0) / (n > 0 ? n : 1));
@@ -181,7 +171,7 @@ int main(int argc, char **argv) {
 				snprintf(p, sizeof p, "%s.%d", argv[3], i);
 			fds[i] = open(p, O_RDWR | O_CREAT, 0644);
 			if (fds[i] < 0)
-				die("open");
+				die("open", errno);
 		}
 		if (!strcmp(m, "pong")) {
 			ring_lock(fds, 2, ofd);

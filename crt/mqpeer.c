@@ -17,6 +17,7 @@
  * Exit status: 0 ok, 1 error (message on stderr), 75 timeout.
  */
 #define _GNU_SOURCE 1
+#include "peer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
@@ -28,28 +29,24 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *what, const char *name) {
-	fprintf(stderr, "mqpeer: %s %s: %s\n", what, name, strerror(errno));
-	exit(1);
-}
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+/* die_q is die for a call on the queue name. */
+static void die_q(const char *what, const char *name) {
+	char b[512];
+	snprintf(b, sizeof b, "%s %s", what, name);
+	die(b, errno);
 }
 
 static mqd_t open_q(const char *name, int flags) {
 	mqd_t q = mq_open(name, flags);
 	if (q == (mqd_t)-1)
-		die("mq_open", name);
+		die_q("mq_open", name);
 	return q;
 }
 
 static long msgsize(mqd_t q) {
 	struct mq_attr a;
 	if (mq_getattr(q, &a) < 0)
-		die("mq_getattr", "");
+		die_q("mq_getattr", "");
 	return a.mq_msgsize;
 }
 
@@ -70,7 +67,7 @@ int main(int argc, char **argv) {
 		struct mq_attr a = { .mq_maxmsg = atol(argv[3]), .mq_msgsize = atol(argv[4]) };
 		mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
 		if (q == (mqd_t)-1)
-			die("mq_open", name);
+			die_q("mq_open", name);
 		mq_close(q);
 		return 0;
 	}
@@ -80,7 +77,7 @@ int main(int argc, char **argv) {
 		long count = argc > 5 ? atol(argv[5]) : 1;
 		for (long i = 0; i < count; i++)
 			if (mq_send(q, argv[4], strlen(argv[4]), prio) < 0)
-				die("mq_send", name);
+				die_q("mq_send", name);
 		return 0;
 	}
 	if (!strcmp(mode, "recv") && argc >= 4) {
@@ -107,7 +104,7 @@ int main(int argc, char **argv) {
 					fprintf(stderr, "mqpeer: timeout\n");
 					return 75;
 				}
-				die("mq_receive", name);
+				die_q("mq_receive", name);
 			}
 			buf[n] = 0;
 			printf("%u %zd %s\n", prio, n, buf);
@@ -125,7 +122,7 @@ int main(int argc, char **argv) {
 		ev.sigev_notify = SIGEV_SIGNAL;
 		ev.sigev_signo = SIGUSR1;
 		if (mq_notify(q, &ev) < 0)
-			die("mq_notify", name);
+			die_q("mq_notify", name);
 		printf("registered\n");
 		fflush(stdout);
 		if (!strcmp(mode, "notify-hold")) {
@@ -154,12 +151,12 @@ int main(int argc, char **argv) {
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				die("mq_receive", argv[2]);
+				die_q("mq_receive", argv[2]);
 			}
 			if (n == 0)
 				return 0;
 			if (mq_send(wq, buf, n, prio) < 0)
-				die("mq_send", argv[3]);
+				die_q("mq_send", argv[3]);
 		}
 	}
 	if ((!strcmp(mode, "client") || !strcmp(mode, "client-lat")) && argc == 6) {
@@ -172,10 +169,10 @@ int main(int argc, char **argv) {
 		for (long i = 0; i < n; i++) {
 			int64_t s = now_ns();
 			if (mq_send(wq, msg, size, 0) < 0)
-				die("mq_send", argv[2]);
+				die_q("mq_send", argv[2]);
 			unsigned prio;
 			if (mq_receive(rq, buf, sz, &prio) < 0)
-				die("mq_receive", argv[3]);
+				die_q("mq_receive", argv[3]);
 			lat[i] = now_ns() - s;
 		}
 		int64_t total = now_ns() - t0;
@@ -195,7 +192,7 @@ int main(int argc, char **argv) {
 		char *msg = calloc(1, size > 0 ? size : 1);
 		for (long i = 0; i < n; i++)
 			if (mq_send(q, msg, size, 0) < 0)
-				die("mq_send", name);
+				die_q("mq_send", name);
 		return 0;
 	}
 	if (!strcmp(mode, "stream-recv") && argc == 5) {
@@ -207,7 +204,7 @@ int main(int argc, char **argv) {
 		for (long i = 0; i < n; i++) {
 			unsigned prio;
 			if (mq_receive(q, buf, sz, &prio) < 0)
-				die("mq_receive", name);
+				die_q("mq_receive", name);
 			if (i == 0)
 				t0 = now_ns();
 		}

@@ -21,6 +21,7 @@
  *                                 popen("popenpeer sink OUTFILE", "we") and write
  *                                 BYTES bytes to it in BLOCK-byte writes
  */
+#include "peer.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,31 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char *what) {
-	perror(what);
-	exit(111);
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv) {
 	if (argc < 2) {
 		fprintf(stderr, "usage: popenpeer fds|lines|exit|kill|copy|write|bench|sink|benchw ...\n");
@@ -65,7 +41,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(m, "fds")) {
 		DIR *d = opendir("/proc/self/fd");
 		if (!d)
-			die("opendir");
+			die("opendir", errno);
 		struct dirent *e;
 		while ((e = readdir(d)) != NULL) {
 			if (e->d_name[0] == '.')
@@ -95,18 +71,18 @@ int main(int argc, char **argv) {
 	if (!strcmp(m, "copy") && argc == 3) {
 		int out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (out < 0)
-			die("open");
+			die("open", errno);
 		char buf[65536];
 		for (;;) {
 			ssize_t r = read(0, buf, sizeof buf);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				break;
 			if (write_all(out, buf, (size_t)r) < 0)
-				die("write");
+				die("write", errno);
 		}
 		close(out);
 		return 0;
@@ -120,7 +96,7 @@ int main(int argc, char **argv) {
 		while (total > 0) {
 			size_t n = total < (long long)block ? (size_t)total : block;
 			if (write_all(1, buf, n) < 0)
-				die("write");
+				die("write", errno);
 			total -= (long long)n;
 		}
 		return 0;
@@ -130,12 +106,12 @@ int main(int argc, char **argv) {
 		char self[4096];
 		ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
 		if (sl < 0)
-			die("readlink");
+			die("readlink", errno);
 		self[sl] = 0;
 		snprintf(cmd, sizeof cmd, "exec '%s' write %s %s", self, argv[2], argv[3]);
 		FILE *f = popen(cmd, "re");
 		if (!f)
-			die("popen");
+			die("popen", errno);
 		int fd = fileno(f);
 		static char buf[65536];
 		long long got = 0, timed = 0, tfirst = 0;
@@ -144,7 +120,7 @@ int main(int argc, char **argv) {
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				break;
 			if (got == 0)
@@ -155,7 +131,7 @@ int main(int argc, char **argv) {
 		}
 		long long t1 = now_ns();
 		if (pclose(f) != 0)
-			die("pclose");
+			die("pclose", errno);
 		printf("%lld %lld %lld\n", got, t1 - tfirst, timed);
 		return 0;
 	}
@@ -167,7 +143,7 @@ int main(int argc, char **argv) {
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
-				die("read");
+				die("read", errno);
 			if (r == 0)
 				break;
 			if (t0 == 0)
@@ -178,10 +154,10 @@ int main(int argc, char **argv) {
 		long long t1 = now_ns();
 		FILE *out = fopen(argv[2], "w");
 		if (!out)
-			die("fopen");
+			die("fopen", errno);
 		fprintf(out, "%lld %lld\n", got, t0 ? t1 - t0 : 0);
 		if (fclose(out) != 0)
-			die("fclose");
+			die("fclose", errno);
 		return 0;
 	}
 	if (!strcmp(m, "benchw") && argc == 5) {
@@ -189,7 +165,7 @@ int main(int argc, char **argv) {
 		char self[4096];
 		ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
 		if (sl < 0)
-			die("readlink");
+			die("readlink", errno);
 		self[sl] = 0;
 		snprintf(cmd, sizeof cmd, "exec '%s' sink '%s'", self, argv[4]);
 		long long total = atoll(argv[2]);
@@ -199,16 +175,16 @@ int main(int argc, char **argv) {
 			buf[i] = (char)('a' + i % 26);
 		FILE *f = popen(cmd, "we");
 		if (!f)
-			die("popen");
+			die("popen", errno);
 		int fd = fileno(f);
 		while (total > 0) {
 			size_t n = total < (long long)block ? (size_t)total : block;
 			if (write_all(fd, buf, n) < 0)
-				die("write");
+				die("write", errno);
 			total -= (long long)n;
 		}
 		if (pclose(f) != 0)
-			die("pclose");
+			die("pclose", errno);
 		return 0;
 	}
 	fprintf(stderr, "popenpeer: bad arguments\n");

@@ -33,6 +33,7 @@
  * repair (nothing to repair here), pthread_mutex_consistent. Exit status: 0
  * ok, 1 usage/system error, 3 an invariant broke.
  */
+#include "peer.h"
 #include "posixipc_layout.h"
 
 #include <errno.h>
@@ -44,17 +45,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static void die(const char *what, int e) {
-	fprintf(stderr, "pthreadpeer: %s: %s\n", what, strerror(e));
-	exit(1);
-}
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct posixipc_sync *attach(const char *name, const char *off) {
 	int fd = shm_open(name, O_RDWR, 0);

@@ -17,6 +17,7 @@
  *
  * Exit status: 0 ok, 1 a call failed (the errno name is printed), 2 usage.
  */
+#include "peer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <semaphore.h>
@@ -28,12 +29,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int fail(const char *what) {
 	const char *n = strerrorname_np(errno);

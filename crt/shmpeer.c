@@ -17,6 +17,7 @@
  *
  * Exit status: 0 ok, 1 a call failed (the errno name is printed), 2 usage.
  */
+#include "peer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -51,12 +52,6 @@ static char *map(const char *name, size_t *size) {
 	void *p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
-}
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int main(int argc, char **argv) {
