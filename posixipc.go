@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package posixipc is the raw layer of the posixipc module: Go-typed mirrors of
 // thin C shims (shim.c) over glibc's POSIX IPC calls.
 //

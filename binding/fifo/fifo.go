@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package fifo makes and opens named pipes (FIFOs, mkfifo(3)) that C programs
 // share, with POSIX's open synchronisation made cancellable.
 //

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package flock takes advisory file locks that C programs honour: whole-file
 // locks with flock(2) and byte-range record locks with Linux open file
 // description (OFD) locks, fcntl F_OFD_SETLK / F_OFD_SETLKW / F_OFD_GETLK.

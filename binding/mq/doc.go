@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package mq shares POSIX message queues (mq_overview(7)) between Go and C
 // programs: the queue a C daemon opens with mq_open("/jobs", ...) is the
 // queue Open("/jobs", ...) opens here, message for message, priority for

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package popen runs a shell command with glibc's real popen(3) and
 // pclose(3), and gives Go a pipe to its standard input or output.
 //

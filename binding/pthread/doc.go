@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package pthread places process-shared pthread mutexes, condition
 // variables and reader/writer locks in shared memory (a binding/shm
 // Segment), where Go and C processes use them together.

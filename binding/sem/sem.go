@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package sem gives Go programs the POSIX semaphores that C programs use:
 // named ones (sem_open) and unnamed ones placed in shared memory (sem_init
 // with pshared=1 in a shm.Segment), byte for byte the glibc sem_t.

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 package shm
 
 // The accessors' atomics, in assembly (atomic_amd64.s): sequentially

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Fault-safe atomics for the Segment accessors (see atomic.go). They are
 // ordinary Go assembly functions, so a SIGBUS or SIGSEGV inside them is a
 // fault in Go code that debug.SetPanicOnFault turns into a panic, also in

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package shm maps shared memory that C programs share: POSIX shared memory
 // objects (shm_open), System V segments (shmget/shmat) and file mappings, all
 // as a Segment.

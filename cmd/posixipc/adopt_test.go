@@ -1,7 +1,10 @@
+//go:build linux && cgo
+
 package main
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,4 +37,21 @@ func TestAdoptable(t *testing.T) {
 	cl, err := os.ReadFile("../../CHANGELOG.md")
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(string(cl), "## v0.1.0"), "a v0.1.0 entry")
+}
+
+// Built without cgo (or not on Linux), every package stops with one
+// message that says why, not with undefined names of golang.org/x/sys.
+func TestUnsupportedBuildSaysWhy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the module twice")
+	}
+	for _, env := range [][]string{{"CGO_ENABLED=0"}, {"GOOS=darwin", "GOARCH=arm64"}} {
+		cmd := exec.Command("go", "build", "./...")
+		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, "%v: the build must fail", env)
+		assert.Contains(t, string(out), "posixipc_needs_linux_and_cgo", "%v", env)
+		assert.NotContains(t, string(out), "unix.O_PATH", "%v", env)
+	}
 }

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Command posixipc inspects and drives POSIX IPC objects from a shell: message
 // queues, semaphores, shared memory, process-shared mutexes, FIFOs and file
 // locks, and runs the demo and the benchmark report.

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package errs holds the errors that every binding package reports alike.
 package errs
 

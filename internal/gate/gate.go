@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package gate bounds the OS threads that blocked goroutines cost.
 //
 // A goroutine blocked inside a C call holds an OS thread. To keep thousands of

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package hardening holds the module's cross-facility reliability tests: a
 // fault-injection matrix that kills (SIGKILL) a C peer (crt/faultpeer.c) or a
 // Go helper process (this test binary, re-executed) at each critical point, a

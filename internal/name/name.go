@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package name holds the one naming rule of every named POSIX IPC object of
 // the module (message queues, semaphores, shared-memory segments).
 //

@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package peer builds and runs the C peer programs of crt/ for tests,
 // benchmarks, the demo and the CLI.
 //

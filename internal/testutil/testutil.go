@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Package testutil holds helpers shared by the module's tests: unique object
 // names, OS thread and file descriptor counts read from /proc, and cleanup of
 // POSIX objects.

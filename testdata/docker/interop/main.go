@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 // Command posixipc-interop is the container side of the Docker interop check
 // (testdata/docker/interop.sh): a Go process in a container shares a POSIX
 // message queue and a named semaphore with a C peer (crt/dockerpeer.c) on the
