@@ -586,8 +586,9 @@ func (f *File) SetPipeSize(n int) (int, error) {
 func (f *File) Name() string { return f.path }
 
 // SyscallConn gives access to the descriptor (see os.File.SyscallConn). Its
-// Read and Write methods wait in the runtime poller, not in C; do not clear
-// O_NONBLOCK, which Read and Write rely on.
+// own Read and Write methods wait in the runtime poller (File.Read and
+// File.Write wait in C, see the package doc); do not clear O_NONBLOCK, which
+// both rely on.
 func (f *File) SyscallConn() (syscall.RawConn, error) { return f.f.SyscallConn() }
 
 // Close closes the FIFO. Reads and writes blocked in other goroutines return

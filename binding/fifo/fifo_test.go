@@ -414,7 +414,7 @@ func TestPipeBufAtomicGo(t *testing.T) {
 }
 
 // BenchmarkFIFOThroughput moves 64 MiB from a C writer through a FIFO to a Go
-// reader (runtime poller) and to a C reader (read(2)), in the same run, with
+// reader (File.Read: ppoll in C) and to a C reader (read(2)), in the same run, with
 // the default pipe capacity (64 KiB) and with 1 MiB set by the reader on both
 // sides (SetPipeSize, F_SETPIPE_SZ). Metrics: MB/s of each and the ratio Go/C
 // (goal >= 0.9).
@@ -504,7 +504,7 @@ func BenchmarkWriteRead(b *testing.B) {
 }
 
 // BenchmarkRoundTripC: a 64-byte message to a C echo server (crt/fifopeer
-// echo) and back over two FIFOs; the read waits in the runtime poller. ns/op
+// echo) and back over two FIFOs; the read waits in C (ppoll). ns/op
 // is one round trip between two processes; allocs/op of the waiting path.
 func BenchmarkRoundTripC(b *testing.B) {
 	dir := b.TempDir()

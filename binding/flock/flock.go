@@ -459,8 +459,9 @@ func (f *File) pathErr(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.path, Err: errs.Of(err)}
 }
 
-// Lock takes a whole-file lock with flock(2), waiting (without holding an OS
-// thread) while another open file description holds a conflicting one. When
+// Lock takes a whole-file lock with flock(2), waiting (one thread per File
+// at most, see the package doc) while another open file description holds a
+// conflicting one. When
 // ctx is done first it returns an error wrapping ctx.Err(), and after Close
 // one wrapping os.ErrClosed.
 func (f *File) Lock(ctx context.Context, m Mode) error {
@@ -493,10 +494,10 @@ func (f *File) TryLock(m Mode) error {
 // holds none is not an error.
 func (f *File) Unlock() error { return f.pathErr("flock", f.flock(unix.LOCK_UN)) }
 
-// LockRange takes an OFD record lock on r (fcntl F_OFD_SETLK), waiting
-// (without holding an OS thread) while a conflicting lock is held, by a C
-// program's classic fcntl lock or by another open file description's OFD
-// lock. When ctx is done first it returns an error wrapping ctx.Err(), and
+// LockRange takes an OFD record lock on r (fcntl F_OFD_SETLK), waiting (one
+// thread per File at most, see the package doc) while a conflicting lock is
+// held, by a C program's classic fcntl lock or by another open file
+// description's OFD lock. When ctx is done first it returns an error wrapping ctx.Err(), and
 // after Close one wrapping os.ErrClosed.
 func (f *File) LockRange(ctx context.Context, r Range, m Mode) error {
 	typ, err := lockType(m)
