@@ -461,9 +461,8 @@ func (f *File) pathErr(op string, err error) error {
 
 // Lock takes a whole-file lock with flock(2), waiting (one thread per File
 // at most, see the package doc) while another open file description holds a
-// conflicting one. When
-// ctx is done first it returns an error wrapping ctx.Err(), and after Close
-// one wrapping os.ErrClosed.
+// conflicting one. When ctx is done first it returns an error wrapping
+// ctx.Err(), and after Close one wrapping os.ErrClosed.
 func (f *File) Lock(ctx context.Context, m Mode) error {
 	how, err := flockHow(m)
 	if err != nil {
