@@ -20,6 +20,13 @@
 //     duration of the call; no Go pointer is stored in C or in shared memory.
 //   - The pthread_* calls return their error number and the others set errno;
 //     the shims turn both into one form: 0 or the error number.
+//
+// Stability: every exported name is the raw layer that the binding packages
+// build on, except those of baseline.go (Noop and the *Plain calls), which
+// exist only as the plain cgo baselines of the benchmarks and may change
+// with them. The waiter and helper types (MqWaiter, SemWaiter, Helper,
+// PthreadHandle) are the C state of the binding packages' blocking calls:
+// use them only as those packages do.
 package posixipc
 
 /*
@@ -67,9 +74,6 @@ func errnoErr(e C.int) error {
 	return syscall.Errno(e)
 }
 
-// Noop calls an empty C function (pi_noop): the floor cost of one cgo call,
-// reported next to the benchmarks.
-func Noop() { C.pi_noop() }
 
 // GlibcVersion wraps gnu_get_libc_version(3): the version of the C library
 // this process runs on, such as "2.36".

@@ -273,22 +273,6 @@ func PthreadRWLockUnlock(rw unsafe.Pointer, h PthreadHandle, writer bool) error 
 	return errnoErr(C.pi_pthread_rwlock_unlock(pthreadAddr(rw), h.p, pthreadBool(writer)))
 }
 
-// PthreadMutexLockPlain is a bare blocking pthread_mutex_lock(3): no slices,
-// no cancellation. It is the cgo baseline of the benchmarks.
-func PthreadMutexLockPlain(m unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_mutex_lock_plain(pthreadAddr(m)))
-}
-
-// PthreadMutexUnlockPlain is a bare pthread_mutex_unlock(3).
-func PthreadMutexUnlockPlain(m unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_mutex_unlock_plain(pthreadAddr(m)))
-}
-
-// PthreadCondWaitPlain is a bare blocking pthread_cond_wait(3).
-func PthreadCondWaitPlain(c, m unsafe.Pointer) error {
-	return errnoErr(C.pi_pthread_cond_wait_plain(pthreadAddr(c), pthreadAddr(m)))
-}
-
 // addr passes a pointer into shared (or C) memory to C as an integer:
 // never a Go pointer, so the cgo pointer checks have nothing to check.
 func pthreadAddr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
