@@ -74,7 +74,6 @@ func errnoErr(e C.int) error {
 	return syscall.Errno(e)
 }
 
-
 // GlibcVersion wraps gnu_get_libc_version(3): the version of the C library
 // this process runs on, such as "2.36".
 func GlibcVersion() string { return C.GoString(C.pi_glibc_version()) }
