@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc"
-	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/posixipc/posixipc/internal/procstat"
 )
 
 // A benchmark report compares, for every primitive, round trips between two
@@ -270,7 +270,7 @@ func runBench(args []string) error {
 		rep.RoundTrips = append(rep.RoundTrips, rows...)
 		rep.Throughput = append(rep.Throughput, tput...)
 	}
-	rep.Threads = testutil.Threads()
+	rep.Threads = procstat.Threads()
 	fmt.Fprintf(stderr, "\r%-70s\r", "")
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

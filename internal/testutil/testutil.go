@@ -6,17 +6,17 @@
 package testutil
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/posixipc/posixipc/internal/procstat"
 )
 
 var seq atomic.Int64
@@ -27,31 +27,11 @@ func Name(prefix string) string {
 	return fmt.Sprintf("/pit-%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano()%1e6, seq.Add(1))
 }
 
-// Threads returns the OS threads of this process (Threads: in /proc/self/status).
-func Threads() int {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return -1
-}
+// Threads returns the OS threads of this process (procstat.Threads).
+func Threads() int { return procstat.Threads() }
 
 // FDs returns the number of open file descriptors of this process.
-func FDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents) - 1 // the directory's own descriptor
-}
+func FDs() int { return procstat.FDs() }
 
 // CheckFDs records the open descriptors now and, at cleanup, fails t if more
 // are open (after giving closes in flight a moment to land).
