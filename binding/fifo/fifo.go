@@ -58,7 +58,6 @@ package fifo
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -69,7 +68,6 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc"
-	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
@@ -82,18 +80,6 @@ const (
 	minBackoff = 50 * time.Microsecond
 	maxBackoff = 10 * time.Millisecond
 )
-
-// Make creates a FIFO at path with permissions perm (before the umask), with
-// mkfifo(3). It fails with an error wrapping fs.ErrExist if path exists.
-func Make(path string, perm os.FileMode) error {
-	if perm&^os.ModePerm != 0 {
-		return &fs.PathError{Op: "mkfifo", Path: path, Err: fmt.Errorf("mode %v: only permission bits: %w", perm, syscall.EINVAL)}
-	}
-	if err := unix.Mkfifo(path, uint32(perm)); err != nil {
-		return &fs.PathError{Op: "mkfifo", Path: path, Err: err}
-	}
-	return nil
-}
 
 // File is an open FIFO. Its methods are safe for concurrent use.
 type File struct {
@@ -142,9 +128,6 @@ type direction struct {
 	cancel  context.CancelFunc
 }
 
-// base is the origin of the directions' deadlines.
-var base = time.Now()
-
 // maxRW caps one read(2) or write(2) (as package os does).
 const maxRW = 1 << 30
 
@@ -162,154 +145,6 @@ func newDirection() (direction, error) {
 func (d *direction) kick() {
 	one := [8]byte{1}
 	unix.Write(d.evfd, one[:])
-}
-
-// Open opens the FIFO at path. flag is os.O_RDONLY, os.O_WRONLY or
-// os.O_RDWR, optionally with syscall.O_NONBLOCK (do not wait for the other side).
-// A reader waits until a writer has the FIFO open and a writer until a reader
-// has, as open(2) does, but in Go (see the package doc); ctx cancels the wait,
-// and the error then wraps ctx.Err(). path must be a FIFO (EINVAL otherwise,
-// so Open never consumes a byte of a regular file).
-func Open(ctx context.Context, path string, flag int) (*File, error) {
-	nonblock := flag&syscall.O_NONBLOCK != 0
-	acc := flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
-	if flag&^(os.O_RDONLY|os.O_WRONLY|os.O_RDWR|syscall.O_NONBLOCK) != 0 || acc == os.O_WRONLY|os.O_RDWR {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("flag %#x: want O_RDONLY, O_WRONLY or O_RDWR, optionally with O_NONBLOCK: %w", flag, syscall.EINVAL)}
-	}
-	if err := errs.Ctx(ctx); err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a FIFO: %w", syscall.EINVAL)}
-	}
-	var (
-		fd      int
-		pending []byte
-		err     error
-	)
-	switch acc {
-	case os.O_RDWR:
-		fd, err = openFIFO(path, unix.O_RDWR)
-	case os.O_RDONLY:
-		fd, pending, err = openReader(ctx, path, nonblock)
-	default:
-		fd, err = openWriter(ctx, path, nonblock)
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := &File{fd: fd, path: path, pending: pending}
-	if f.rd, err = newDirection(); err == nil {
-		if f.wr, err = newDirection(); err != nil {
-			unix.Close(f.rd.evfd)
-		}
-	}
-	if err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f.f = os.NewFile(uintptr(fd), path)
-	// A File dropped without Close: os.File's cleanup closes the FIFO; this
-	// one closes the eventfds.
-	f.evCleanup = runtime.AddCleanup(f, func(fds [2]int) {
-		unix.Close(fds[0])
-		unix.Close(fds[1])
-	}, [2]int{f.rd.evfd, f.wr.evfd})
-	f.hasPending.Store(len(pending) > 0)
-	return f, nil
-}
-
-// openFIFO opens path non-blocking and close-on-exec and checks that what it
-// opened is a FIFO (path may have been replaced since Open's stat).
-func openFIFO(path string, mode int) (int, error) {
-	fd, err := unix.Open(path, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		return -1, err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		unix.Close(fd)
-		return -1, fmt.Errorf("not a FIFO: %w", syscall.EINVAL)
-	}
-	return fd, nil
-}
-
-// backoff sleeps for *d (then doubles it up to maxBackoff), or returns
-// ctx.Err() when ctx is done first.
-func backoff(ctx context.Context, t **time.Timer, d *time.Duration) error {
-	if *t == nil {
-		*t = time.NewTimer(*d)
-	} else {
-		(*t).Reset(*d)
-	}
-	if *d *= 2; *d > maxBackoff {
-		*d = maxBackoff
-	}
-	select {
-	case <-(*t).C:
-		return nil
-	case <-ctx.Done():
-		(*t).Stop()
-		return errs.Ctx(ctx)
-	}
-}
-
-func openReader(ctx context.Context, path string, nonblock bool) (int, []byte, error) {
-	fd, err := openFIFO(path, unix.O_RDONLY)
-	if err != nil || nonblock {
-		return fd, nil, err
-	}
-	var t *time.Timer
-	d := minBackoff
-	for {
-		// Data, or a hangup (a writer came and went since our open), mean a
-		// writer has been here: Read returns the data, then EOF.
-		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(p, 0); err == nil && n > 0 && p[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
-			return fd, nil, nil
-		}
-		var b [1]byte
-		n, err := unix.Read(fd, b[:])
-		switch {
-		case err == unix.EAGAIN:
-			return fd, nil, nil // a writer is connected, no data yet
-		case err == nil && n == 1:
-			return fd, b[:], nil // data arrived just now: keep the byte
-		case err != nil && err != unix.EINTR:
-			unix.Close(fd)
-			return -1, nil, err
-		}
-		// n == 0: no writer yet.
-		if err := backoff(ctx, &t, &d); err != nil {
-			unix.Close(fd)
-			return -1, nil, err
-		}
-	}
-}
-
-func openWriter(ctx context.Context, path string, nonblock bool) (int, error) {
-	var t *time.Timer
-	d := minBackoff
-	for {
-		fd, err := openFIFO(path, unix.O_WRONLY)
-		if err != unix.ENXIO || nonblock {
-			return fd, err
-		}
-		if err := backoff(ctx, &t, &d); err != nil {
-			return -1, err
-		}
-	}
 }
 
 // Read reads from the FIFO. It returns io.EOF once no writer has the FIFO
@@ -480,9 +315,6 @@ func (f *File) enterSlow(d *direction) error {
 	}
 }
 
-// now is the monotonic time in nanoseconds since base.
-func now() int64 { return int64(time.Since(base)) }
-
 // wait is the gate holder's wait in C for fd to become readable or writable
 // and its one read or write of b. It sets d.pollFirst. A kick or timeout returns errRetry (the
 // caller tries again, which recomputes the deadline), errExpired or errClosed.
@@ -513,53 +345,6 @@ func (f *File) wait(d *direction, write bool, b []byte) (int, error) {
 		return 0, errRetry
 	}
 	return n, err
-}
-
-// SetDeadline sets the read and write deadlines; an expired deadline makes
-// Read and Write fail with an error wrapping os.ErrDeadlineExceeded. A zero
-// t means no deadline. A change takes effect in calls already waiting.
-func (f *File) SetDeadline(t time.Time) error {
-	return f.setDeadline("SetDeadline", t, &f.rd, &f.wr)
-}
-
-// SetReadDeadline sets the deadline of Read.
-func (f *File) SetReadDeadline(t time.Time) error {
-	return f.setDeadline("SetReadDeadline", t, &f.rd, nil)
-}
-
-// SetWriteDeadline sets the deadline of Write.
-func (f *File) SetWriteDeadline(t time.Time) error {
-	return f.setDeadline("SetWriteDeadline", t, &f.wr, nil)
-}
-
-func (f *File) setDeadline(op string, t time.Time, ds ...*direction) error {
-	var dl int64
-	if !t.IsZero() {
-		if dl = int64(t.Sub(base)); dl <= 0 {
-			dl = 1 // passed already
-		}
-	}
-	f.kickMu.Lock()
-	defer f.kickMu.Unlock()
-	if f.closed.Load() {
-		return &fs.PathError{Op: op, Path: f.path, Err: os.ErrClosed}
-	}
-	for _, d := range ds {
-		if d == nil {
-			continue
-		}
-		d.deadline.Store(dl)
-		if d.inC.Load() != 0 {
-			d.kick()
-		}
-		if d.parked.Load() != 0 {
-			d.mu.Lock()
-			d.cancel()
-			d.changed, d.cancel = context.WithCancel(context.Background())
-			d.mu.Unlock()
-		}
-	}
-	return nil
 }
 
 // SetPipeSize sets the capacity of the pipe (both ends share it) to at least

@@ -61,16 +61,12 @@ package shm
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/name"
@@ -271,74 +267,6 @@ func Stat(n string) (Info, error) {
 		ModTime: time.Unix(st.Mtim.Unix())}, nil
 }
 
-// Ftok returns the System V key of path and projID (ftok(3)); projID's low
-// 8 bits are used and must not be 0.
-func Ftok(path string, projID int) (int, error) {
-	if projID&0xff == 0 {
-		return -1, &fs.PathError{Op: "ftok", Path: path, Err: fmt.Errorf("project id %d has low byte 0: %w", projID, syscall.EINVAL)}
-	}
-	k, err := posixipc.Ftok(path, projID)
-	if err != nil {
-		return -1, &fs.PathError{Op: "ftok", Path: path, Err: err}
-	}
-	return k, nil
-}
-
-// CreateSysV creates a System V segment of size bytes under key
-// (shmget with IPC_CREAT|IPC_EXCL, or a new private segment for key 0,
-// IPC_PRIVATE) and attaches it (shmat). The kernel zeroes it and sizes it
-// at once, so no peer sees it half-made.
-func CreateSysV(key int, size int, perm os.FileMode) (*Segment, error) {
-	nm := sysvName(key)
-	if err := checkSize(size); err != nil {
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
-	}
-	id, err := unix.SysvShmGet(key, size, unix.IPC_CREAT|unix.IPC_EXCL|int(perm.Perm()))
-	switch err {
-	case nil:
-	case unix.EINVAL:
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: fmt.Errorf("size %d is outside the system limits (raise kernel.shmmax in /proc/sys/kernel/shmmax): %w", size, err)}
-	case unix.ENOSPC:
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: fmt.Errorf("system-wide limit reached (raise kernel.shmmni or kernel.shmall): %w", err)}
-	default:
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
-	}
-	s, err := attach(nm, id, 0)
-	if err != nil {
-		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
-	}
-	return s, err
-}
-
-// OpenSysV attaches the existing System V segment key (shmget, shmat), whole.
-// It fails with an error wrapping syscall.EINVAL when the segment is smaller
-// than size bytes (size 0: any size).
-func OpenSysV(key int, size int) (*Segment, error) {
-	nm := sysvName(key)
-	if size < 0 {
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: fmt.Errorf("size %d is negative: %w", size, syscall.EINVAL)}
-	}
-	id, err := unix.SysvShmGet(key, 0, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
-	}
-	return attach(nm, id, size)
-}
-
-// RemoveSysV marks the System V segment key for removal (shmctl IPC_RMID): it
-// goes when the last process detaches.
-func RemoveSysV(key int) error {
-	nm := sysvName(key)
-	id, err := unix.SysvShmGet(key, 0, 0)
-	if err != nil {
-		return &fs.PathError{Op: "shmget", Path: nm, Err: err}
-	}
-	if _, err := unix.SysvShmCtl(id, unix.IPC_RMID, nil); err != nil {
-		return &fs.PathError{Op: "shmctl", Path: nm, Err: err}
-	}
-	return nil
-}
-
 // Remove marks a System V segment for removal (shmctl IPC_RMID by its
 // identifier, so it works for private segments too): it goes when the last
 // process detaches. For a POSIX object it is Unlink of its name; for a file
@@ -354,79 +282,6 @@ func (s *Segment) Remove() error {
 		return Unlink(s.name)
 	}
 	return os.Remove(s.name)
-}
-
-func sysvName(key int) string { return fmt.Sprintf("sysv:%#x", uint32(key)) }
-
-func attach(nm string, id, size int) (*Segment, error) {
-	var ds unix.SysvShmDesc
-	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &ds); err != nil {
-		return nil, &fs.PathError{Op: "shmctl", Path: nm, Err: err}
-	}
-	if err := checkExisting(int64(ds.Segsz), size); err != nil {
-		return nil, &fs.PathError{Op: "shmget", Path: nm, Err: err}
-	}
-	b, err := unix.SysvShmAttach(id, 0, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "shmat", Path: nm, Err: err}
-	}
-	return &Segment{name: nm, kind: kindSysV, shmid: id, data: b}, nil
-}
-
-// MapFile maps the file path read-write and shared. flag may hold os.O_CREATE
-// and os.O_EXCL: a file created by the call is sized to size bytes (a file
-// that exists is never resized, and one smaller than size is an error
-// wrapping syscall.EINVAL). size 0 maps an existing file whole.
-func MapFile(path string, size int, flag int, perm os.FileMode) (*Segment, error) {
-	if size < 0 || (size == 0 && flag&os.O_CREATE != 0) {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("size %d: must be positive: %w", size, syscall.EINVAL)}
-	}
-	created := false
-	var fd int
-	var err error
-	if flag&os.O_CREATE != 0 {
-		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm.Perm()))
-		created = err == nil
-		if err == unix.EEXIST && flag&os.O_EXCL == 0 {
-			fd, err = unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
-		}
-	} else {
-		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	undo := func() {
-		if created {
-			unix.Unlink(path)
-		}
-	}
-	if created {
-		if err := reserve(fd, size); err != nil {
-			undo()
-			return nil, &fs.PathError{Op: "fallocate", Path: path, Err: err}
-		}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		undo()
-		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	if err := checkExisting(st.Size, size); err != nil {
-		undo()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	n := size
-	if n == 0 {
-		n = int(st.Size)
-	}
-	abs, _ := filepath.Abs(path)
-	s, err := mapFD(abs, kindFile, fd, n)
-	if err != nil {
-		undo()
-	}
-	return s, err
 }
 
 // maxSize is the largest size accepted (the address space, not a promise that
@@ -483,14 +338,6 @@ func mapFD(n string, k kind, fd, size int) (*Segment, error) {
 // Name returns the segment's name: "/name" for a POSIX object, the absolute
 // path for a file, "sysv:0xKEY" for a System V segment.
 func (s *Segment) Name() string { return s.name }
-
-// SysVID returns the System V shared memory identifier, or -1.
-func (s *Segment) SysVID() int {
-	if s.kind != kindSysV {
-		return -1
-	}
-	return s.shmid
-}
 
 // Bytes returns the mapped memory. It is valid until Close. Access through it
 // is not protected against a peer truncating the object (SIGBUS); use the
@@ -580,193 +427,4 @@ func (s *Segment) unmapLocked() error {
 		return &fs.PathError{Op: op, Path: s.name, Err: err}
 	}
 	return nil
-}
-
-// FaultError reports a memory fault (SIGBUS or SIGSEGV) in a safe accessor:
-// the object was truncated below the mapping by a peer. It unwraps to
-// syscall.EFAULT.
-type FaultError struct{ Addr uintptr }
-
-func (e *FaultError) Error() string {
-	return fmt.Sprintf("memory fault at %#x (was the object truncated by a peer, or is its filesystem full?)", e.Addr)
-}
-
-// Unwrap returns syscall.EFAULT.
-func (e *FaultError) Unwrap() error { return syscall.EFAULT }
-
-// enter read-locks s and checks that [off, off+n) is inside the mapping and
-// aligned to align. On success the caller must RUnlock.
-func (s *Segment) enter(op string, off int64, n int, align int64) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return &fs.PathError{Op: op, Path: s.name, Err: os.ErrClosed}
-	}
-	if off < 0 || off > int64(len(s.data)) || int64(n) > int64(len(s.data))-off {
-		size := len(s.data)
-		s.mu.RUnlock()
-		return &fs.PathError{Op: op, Path: s.name, Err: fmt.Errorf("%d bytes at offset %d are outside the %d-byte segment: %w", n, off, size, syscall.EINVAL)}
-	}
-	if align > 1 && off%align != 0 {
-		s.mu.RUnlock()
-		return &fs.PathError{Op: op, Path: s.name, Err: fmt.Errorf("offset %d is not %d-byte aligned: %w", off, align, syscall.EINVAL)}
-	}
-	return nil
-}
-
-// leave ends an accessor: it unlocks s and turns a memory fault recovered
-// under SetPanicOnFault into *err.
-func (s *Segment) leave(op string, err *error) {
-	r := recover()
-	s.mu.RUnlock()
-	if r == nil {
-		return
-	}
-	if f, ok := r.(interface{ Addr() uintptr }); ok {
-		*err = &fs.PathError{Op: op, Path: s.name, Err: &FaultError{Addr: f.Addr()}}
-		return
-	}
-	panic(r)
-}
-
-// ReadAt copies len(p) bytes at off into p (io.ReaderAt): fewer, with io.EOF,
-// at the end of the segment.
-func (s *Segment) ReadAt(p []byte, off int64) (n int, err error) {
-	if err := s.enter("read", off, 0, 1); err != nil {
-		return 0, err
-	}
-	defer s.leave("read", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	n = copy(p, s.data[off:])
-	if n < len(p) {
-		err = io.EOF
-	}
-	return n, err
-}
-
-// WriteAt copies p into the segment at off (io.WriterAt). A write that does
-// not fit writes nothing and fails with an error wrapping syscall.EINVAL.
-func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
-	if err := s.enter("write", off, len(p), 1); err != nil {
-		return 0, err
-	}
-	defer s.leave("write", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	n = copy(s.data[off:], p)
-	return n, nil
-}
-
-func (s *Segment) u32(off int64) *uint32 { return (*uint32)(unsafe.Pointer(&s.data[off])) }
-func (s *Segment) u64(off int64) *uint64 { return (*uint64)(unsafe.Pointer(&s.data[off])) }
-
-// LoadUint32 atomically loads the 4-byte-aligned uint32 at off.
-func (s *Segment) LoadUint32(off int64) (v uint32, err error) {
-	if err := s.enter("load", off, 4, 4); err != nil {
-		return 0, err
-	}
-	defer s.leave("load", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return load32(s.u32(off)), nil
-}
-
-// StoreUint32 atomically stores v at the 4-byte-aligned offset off.
-func (s *Segment) StoreUint32(off int64, v uint32) (err error) {
-	if err := s.enter("store", off, 4, 4); err != nil {
-		return err
-	}
-	defer s.leave("store", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	store32(s.u32(off), v)
-	return nil
-}
-
-// AddUint32 atomically adds delta to the uint32 at off and returns the new value.
-func (s *Segment) AddUint32(off int64, delta uint32) (v uint32, err error) {
-	if err := s.enter("add", off, 4, 4); err != nil {
-		return 0, err
-	}
-	defer s.leave("add", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return add32(s.u32(off), delta), nil
-}
-
-// CompareAndSwapUint32 atomically replaces old by new at off.
-func (s *Segment) CompareAndSwapUint32(off int64, old, new uint32) (swapped bool, err error) {
-	if err := s.enter("cas", off, 4, 4); err != nil {
-		return false, err
-	}
-	defer s.leave("cas", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return cas32(s.u32(off), old, new), nil
-}
-
-// LoadUint64 atomically loads the 8-byte-aligned uint64 at off.
-func (s *Segment) LoadUint64(off int64) (v uint64, err error) {
-	if err := s.enter("load", off, 8, 8); err != nil {
-		return 0, err
-	}
-	defer s.leave("load", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return load64(s.u64(off)), nil
-}
-
-// StoreUint64 atomically stores v at the 8-byte-aligned offset off.
-func (s *Segment) StoreUint64(off int64, v uint64) (err error) {
-	if err := s.enter("store", off, 8, 8); err != nil {
-		return err
-	}
-	defer s.leave("store", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	store64(s.u64(off), v)
-	return nil
-}
-
-// AddUint64 atomically adds delta to the uint64 at off and returns the new value.
-func (s *Segment) AddUint64(off int64, delta uint64) (v uint64, err error) {
-	if err := s.enter("add", off, 8, 8); err != nil {
-		return 0, err
-	}
-	defer s.leave("add", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return add64(s.u64(off), delta), nil
-}
-
-// CompareAndSwapUint64 atomically replaces old by new at off.
-func (s *Segment) CompareAndSwapUint64(off int64, old, new uint64) (swapped bool, err error) {
-	if err := s.enter("cas", off, 8, 8); err != nil {
-		return false, err
-	}
-	defer s.leave("cas", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return cas64(s.u64(off), old, new), nil
-}
-
-// Prefault makes the pages of [off, off+n) present, through the fault-safe
-// path, before C code touches them: it writes each page (an atomic add of
-// 0, which changes no byte) so that a page the filesystem cannot back (a
-// full /dev/shm under a segment a peer created without reserving it) or
-// that a peer truncated away is an error wrapping syscall.EFAULT here
-// rather than a SIGBUS inside C. The objects placed in a segment (binding/sem,
-// binding/pthread) call it before they hand their bytes to glibc.
-func (s *Segment) Prefault(off int64, n int) (err error) {
-	if err := s.enter("prefault", off, n, 1); err != nil {
-		return err
-	}
-	defer s.leave("prefault", &err)
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	if n == 0 {
-		return nil
-	}
-	page := int64(os.Getpagesize())
-	first := off &^ 3
-	last := (off + int64(n) - 1) &^ 3
-	for a := first; ; a = (a + page) &^ (page - 1) {
-		if a > last {
-			a = last
-		}
-		add32(s.u32(a), 0)
-		if a == last {
-			return nil
-		}
-	}
 }

@@ -1,0 +1,169 @@
+//go:build linux && cgo
+
+package flock
+
+// The waiter: one goroutine per File blocks in the kernel, at most MaxKernelWaiters per process.
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxKernelWaiters bounds the Files of this process whose waiter blocks in
+// the kernel at once: each of those holds an OS thread. The waiters of
+// other Files poll, with a backoff from 1 to 25 ms, until a slot is free or
+// their lock is; so 1,000 goroutines waiting on 1,000 Files cost at most
+// this many threads, not 1,000.
+const MaxKernelWaiters = 16
+
+// kernelSlots holds a token per File waiter blocked in the kernel.
+var kernelSlots = make(chan struct{}, MaxKernelWaiters)
+
+// Poll backoff of a waiter that has no kernel slot.
+const (
+	pollMin = time.Millisecond
+	pollMax = 25 * time.Millisecond
+)
+
+// wait calls try until it does not fail with EWOULDBLOCK, the File's one
+// waiter at a time blocking in the kernel with block on its duplicate
+// descriptor in between (see the package doc), or polling while the
+// process already has MaxKernelWaiters Files blocked in the kernel.
+func (f *File) wait(ctx context.Context, try func() error, block func(fd int) error) error {
+	if err := try(); err != unix.EWOULDBLOCK {
+		return err
+	}
+	if !f.gate.TryEnter() { // (after Close, arm fails with os.ErrClosed)
+		if err := f.gate.Enter(ctx); err != nil {
+			return err
+		}
+		// The lock may have been freed while we queued at the gate.
+		if err := try(); err != unix.EWOULDBLOCK {
+			f.gate.Leave()
+			return err
+		}
+	}
+	defer f.gate.Leave()
+	select {
+	case kernelSlots <- struct{}{}:
+		defer func() { <-kernelSlots }()
+		return f.block(ctx, block)
+	default:
+	}
+	t := time.NewTimer(pollMin)
+	defer t.Stop()
+	for d := pollMin; ; d = min(2*d, pollMax) {
+		select {
+		case kernelSlots <- struct{}{}:
+			defer func() { <-kernelSlots }()
+			return f.block(ctx, block)
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-f.closing:
+			return os.ErrClosed
+		}
+		if err := try(); err != unix.EWOULDBLOCK {
+			return err
+		}
+		t.Reset(d)
+	}
+}
+
+// block runs one blocking call on the waiter's descriptor, cancellable by
+// ctx and Close.
+func (f *File) block(ctx context.Context, block func(fd int) error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	gen, wfd, err := f.arm(ctx)
+	if err != nil {
+		return err
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { f.kick(gen, false) })
+	}
+	err = block(wfd)
+	kicked := f.disarm()
+	if stop != nil {
+		stop()
+	}
+	select {
+	case <-f.closing:
+		if kicked || err == nil {
+			return os.ErrClosed // Close releases a lock granted just now anyway
+		}
+	default:
+	}
+	if kicked && err == unix.EBADF {
+		return ctx.Err() // only a done ctx kicks (Close was handled above)
+	}
+	return err
+}
+
+// arm makes the calling thread the File's waiter: it makes sure the
+// duplicate descriptor is the File's, and checks ctx and Close under wmu, so
+// a cancellation either comes before (and arm fails) or finds the waiter.
+func (f *File) arm(ctx context.Context) (gen uint64, wfd int, err error) {
+	f.fdmu.RLock()
+	defer f.fdmu.RUnlock()
+	if f.closed {
+		return 0, -1, os.ErrClosed
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	select {
+	case <-f.closing:
+		return 0, -1, os.ErrClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, -1, err
+	}
+	if f.wfd < 0 {
+		sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, -1, os.NewSyscallError("open O_PATH", err)
+		}
+		fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(sfd)
+			return 0, -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
+		}
+		f.wfd, f.sentinel = fd, sfd
+	} else if f.wkicked {
+		if err := unix.Dup3(f.fd, f.wfd, unix.O_CLOEXEC); err != nil {
+			return 0, -1, os.NewSyscallError("dup3", err)
+		}
+	}
+	f.wkicked = false
+	f.wgen++
+	f.wtid = unix.Gettid()
+	return f.wgen, f.wfd, nil
+}
+
+// disarm ends the wait; it reports whether a cancellation hit it.
+func (f *File) disarm() (kicked bool) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.wtid = 0
+	return f.wkicked
+}
+
+// kick cancels the waiter's blocking call: wait gen (any, for Close).
+func (f *File) kick(gen uint64, any bool) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.wtid == 0 || f.wkicked || (!any && f.wgen != gen) {
+		return
+	}
+	if unix.Dup3(f.sentinel, f.wfd, unix.O_CLOEXEC) != nil {
+		return
+	}
+	f.wkicked = true
+	unix.Tgkill(unix.Getpid(), f.wtid, unix.SIGURG)
+}
