@@ -17,17 +17,18 @@ import (
 // struct posixipc_sync of crt/posixipc_layout.h.
 func ExampleMutex() {
 	name := fmt.Sprintf("/posixipc-example-%d", os.Getpid())
-	seg, err := shm.Create(name, 4096, 0o600)
+	// The mutex is initialised before the segment gets its name, so no peer
+	// can open the segment and find it half-made.
+	var m *pthread.Mutex
+	seg, err := shm.CreateWith(name, 4096, 0o600, func(s *shm.Segment) (err error) {
+		m, err = pthread.NewMutex(s, pthread.LayoutMutex, nil) // robust, error-checking
+		return err
+	})
 	if err != nil {
 		panic(err)
 	}
 	defer shm.Unlink(name)
 	defer seg.Close() // after m.Close: the mutex pins the segment
-
-	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil) // robust, error-checking
-	if err != nil {
-		panic(err)
-	}
 	defer m.Close()
 
 	ctx := context.Background()
