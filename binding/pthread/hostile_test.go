@@ -395,3 +395,16 @@ func TestCondGiveUpPassesWakeUpOn(t *testing.T) {
 		}
 	}
 }
+
+// Held tells whether this goroutine holds the mutex through the handle.
+func TestMutexHeld(t *testing.T) {
+	_, m, _ := hostileSync(t)
+	assert.False(t, m.Held())
+	require.NoError(t, m.Lock(context.Background()))
+	assert.True(t, m.Held())
+	other := make(chan bool)
+	go func() { other <- m.Held() }()
+	assert.False(t, <-other, "another goroutine does not hold it")
+	require.NoError(t, m.Unlock())
+	assert.False(t, m.Held())
+}

@@ -281,6 +281,17 @@ func (m *Mutex) Unlock() error {
 	return nil
 }
 
+// Held reports whether the calling goroutine holds the mutex through this
+// handle (it is wired to the OS thread that locked it, see Lock). It reads
+// the handle's C state only, never the mutex's bytes.
+func (m *Mutex) Held() bool {
+	if !m.acquireLive() {
+		return false
+	}
+	defer m.release()
+	return m.h.Owned()
+}
+
 // MarkConsistent marks the state the mutex protects as repaired after
 // ErrOwnerDead (pthread_mutex_consistent). The caller must hold the lock.
 func (m *Mutex) MarkConsistent() error {
