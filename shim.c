@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 /*
  * shim.c: the only C of package posixipc. See shim.h for the convention.
  */
