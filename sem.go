@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 )
 
@@ -103,9 +104,13 @@ func SemGetValue(s Sem) (int, error) {
 // with malloc and must be freed with Free once nobody is inside.
 type SemWaiter struct{ w *C.struct_pi_sem_waiter }
 
-// NewSemWaiter allocates a SemWaiter.
-func NewSemWaiter() SemWaiter {
-	return SemWaiter{(*C.struct_pi_sem_waiter)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_pi_sem_waiter{}))))}
+// NewSemWaiter allocates a SemWaiter (calloc); ENOMEM when C has no memory.
+func NewSemWaiter() (SemWaiter, error) {
+	p := (*C.struct_pi_sem_waiter)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_pi_sem_waiter{}))))
+	if p == nil {
+		return SemWaiter{}, syscall.ENOMEM
+	}
+	return SemWaiter{p}, nil
 }
 
 // Free releases w.

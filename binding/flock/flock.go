@@ -78,6 +78,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/posixipc/posixipc/internal/errs"
@@ -107,19 +108,30 @@ type File struct {
 
 	// The waiter: the goroutine that holds the gate and waits in the kernel.
 	wmu     sync.Mutex
-	wfd     int    // its duplicate of fd, -1 until the first wait
-	wtid    int    // its OS thread while it is in the blocking call, else 0
-	wgen    uint64 // counts waits, so a late cancellation hits only its own
-	wkicked bool   // wfd was replaced by the sentinel
-	// sentinel is an O_PATH descriptor (of the file, -1 until the first
-	// wait): flock and fcntl locking calls on it fail with EBADF. It
-	// replaces wfd to cancel the waiter's call. Opened ahead, so that a
-	// cancellation needs no new descriptor.
-	sentinel int
+	w       *waiterFDs // its descriptors (shared with the clean-up of a dropped File)
+	wtid    int        // its OS thread while it is in the blocking call, else 0
+	wgen    uint64     // counts waits, so a late cancellation hits only its own
+	wkicked bool       // wfd was replaced by the sentinel
 
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	cleanup   runtime.Cleanup
+}
+
+// waiterFDs are the waiter's descriptors, -1 until the first wait: wfd, its
+// duplicate of the File's descriptor, and sentinel, an O_PATH descriptor on
+// which flock and fcntl locking calls fail with EBADF. The sentinel
+// replaces wfd to cancel the waiter's call; it is opened ahead, so that a
+// cancellation needs no new descriptor.
+type waiterFDs struct{ wfd, sentinel int }
+
+func (w *waiterFDs) close() {
+	if w.wfd >= 0 {
+		unix.Close(w.wfd)
+		unix.Close(w.sentinel)
+		w.wfd, w.sentinel = -1, -1
+	}
 }
 
 // Open opens (creating it with mode 0666 before the umask if needed) the
@@ -141,7 +153,10 @@ func OpenFile(path string, flag int, perm os.FileMode) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	lf := &File{f: f, path: path, gate: gate.New(), wfd: -1, sentinel: -1, closing: make(chan struct{})}
+	lf := &File{f: f, path: path, gate: gate.New(), w: &waiterFDs{-1, -1}, closing: make(chan struct{})}
+	// A File dropped without Close: *os.File closes the descriptor (and so
+	// releases the locks) by itself; the waiter's two are closed here.
+	lf.cleanup = runtime.AddCleanup(lf, func(w *waiterFDs) { w.close() }, lf.w)
 	rc.Control(func(fd uintptr) { lf.fd = int(fd) })
 	return lf, nil
 }
@@ -315,11 +330,8 @@ func (f *File) Close() error {
 		f.gate.Drain()
 		f.fdmu.Lock()
 		f.closed = true
-		if f.wfd >= 0 {
-			unix.Close(f.wfd)
-			unix.Close(f.sentinel)
-			f.wfd, f.sentinel = -1, -1
-		}
+		f.cleanup.Stop()
+		f.w.close()
 		f.closeErr = f.f.Close()
 		f.fdmu.Unlock()
 	})

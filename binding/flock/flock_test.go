@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -644,4 +645,31 @@ func TestFarDeadline(t *testing.T) {
 	assert.ErrorIs(t, waiter.Lock(ctx, flock.Exclusive), context.Canceled)
 	require.NoError(t, holder.Unlock())
 	require.NoError(t, waiter.Lock(far, flock.Exclusive))
+}
+
+// A File dropped without Close is cleaned up: its descriptor and its
+// waiter's two close, and so its locks are released.
+func TestDroppedFileCleanedUp(t *testing.T) {
+	path := lockPath(t)
+	holder := open(t, path)
+	require.NoError(t, holder.Lock(context.Background(), flock.Exclusive))
+	before := testutil.FDs()
+	for i := 0; i < 10; i++ {
+		f, err := flock.Open(path)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		assert.Error(t, f.Lock(ctx, flock.Exclusive)) // the waiter's descriptors now exist
+		cancel()
+	}
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return testutil.FDs() <= before })
+	assert.True(t, ok, "descriptors: %d before, %d after", before, testutil.FDs())
+	require.NoError(t, holder.Unlock())
+	// A dropped File that held a lock releases it.
+	func() {
+		f, err := flock.Open(path)
+		require.NoError(t, err)
+		require.NoError(t, f.Lock(context.Background(), flock.Exclusive))
+	}()
+	ok = testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return holder.TryLock(flock.Exclusive) == nil })
+	assert.True(t, ok, "the dropped File's lock was released")
 }

@@ -124,7 +124,7 @@ func (f *File) arm(ctx context.Context) (gen uint64, wfd int, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, -1, err
 	}
-	if f.wfd < 0 {
+	if f.w.wfd < 0 {
 		sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return 0, -1, os.NewSyscallError("open O_PATH", err)
@@ -134,16 +134,16 @@ func (f *File) arm(ctx context.Context) (gen uint64, wfd int, err error) {
 			unix.Close(sfd)
 			return 0, -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
 		}
-		f.wfd, f.sentinel = fd, sfd
+		f.w.wfd, f.w.sentinel = fd, sfd
 	} else if f.wkicked {
-		if err := unix.Dup3(f.fd, f.wfd, unix.O_CLOEXEC); err != nil {
+		if err := unix.Dup3(f.fd, f.w.wfd, unix.O_CLOEXEC); err != nil {
 			return 0, -1, os.NewSyscallError("dup3", err)
 		}
 	}
 	f.wkicked = false
 	f.wgen++
 	f.wtid = unix.Gettid()
-	return f.wgen, f.wfd, nil
+	return f.wgen, f.w.wfd, nil
 }
 
 // disarm ends the wait; it reports whether a cancellation hit it.
@@ -161,7 +161,7 @@ func (f *File) kick(gen uint64, any bool) {
 	if f.wtid == 0 || f.wkicked || (!any && f.wgen != gen) {
 		return
 	}
-	if unix.Dup3(f.sentinel, f.wfd, unix.O_CLOEXEC) != nil {
+	if unix.Dup3(f.w.sentinel, f.w.wfd, unix.O_CLOEXEC) != nil {
 		return
 	}
 	f.wkicked = true

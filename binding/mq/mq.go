@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,7 +58,24 @@ type Queue struct {
 	send, recv direction
 
 	notifyMu sync.Mutex
-	notify   uintptr // the cgo.Handle of the SIGEV_THREAD registration, 0 for none
+	notify   uintptr // the handle of the SIGEV_THREAD registration, 0 for none
+
+	cleanup runtime.Cleanup // for a Queue dropped without Close
+}
+
+// queueRes is what a Queue dropped without Close leaves to release.
+type queueRes struct {
+	mqd        posixipc.Mqd
+	send, recv direction
+}
+
+// dropQueue releases a Queue that became unreachable without Close (no
+// call can be in flight: a call keeps its Queue reachable; nor can a
+// registration, whose callback refers to the Queue).
+func dropQueue(r queueRes) {
+	r.send.close()
+	r.recv.close()
+	posixipc.MqClose(r.mqd)
 }
 
 // direction is one way through the queue: its gate admits one goroutine into
@@ -147,6 +165,7 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 		undo()
 		return nil, err
 	}
+	q.cleanup = runtime.AddCleanup(q, dropQueue, queueRes{mqd, q.send, q.recv})
 	return q, nil
 }
 
@@ -458,6 +477,7 @@ func (q *Queue) Close() error {
 	if !q.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	q.cleanup.Stop()
 	q.send.gate.Close()
 	q.recv.gate.Close()
 	q.send.w.Kick(true)

@@ -5,6 +5,7 @@ package mq_test
 import (
 	"context"
 	"math/rand"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,4 +177,23 @@ func TestNotifyPanicCrashes(t *testing.T) {
 	require.Error(t, err, "%s", out)
 	assert.Contains(t, string(out), "notify callback panics")
 	assert.NotContains(t, string(out), "survived")
+}
+
+// A Queue dropped without Close is cleaned up: its descriptors (the
+// queue's, the waiters' duplicates, dummies and eventfds) close.
+func TestDroppedQueueCleanedUp(t *testing.T) {
+	_, name := newQueue(t, 2, 64)
+	warm, err := mq.Open(name, mq.O_RDWR, 0, nil)
+	require.NoError(t, err)
+	require.NoError(t, warm.Close())
+	before := testutil.FDs()
+	for i := 0; i < 20; i++ {
+		q, err := mq.Open(name, mq.O_RDWR, 0, nil)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		q.Receive(ctx, make([]byte, 64)) // start the canceller goroutine too
+		cancel()
+	}
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return testutil.FDs() <= before })
+	assert.True(t, ok, "descriptors: %d before, %d after", before, testutil.FDs())
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -64,4 +65,20 @@ func TestSemFarDeadline(t *testing.T) {
 	ctx, cancel2 := context.WithCancel(far)
 	go func() { time.Sleep(50 * time.Millisecond); cancel2() }()
 	assert.ErrorIs(t, s.Wait(ctx), context.Canceled)
+}
+
+// Unnamed semaphores dropped without Close are cleaned up: they no longer
+// pin their segment, which Close then unmaps.
+func TestDroppedSemCleanedUp(t *testing.T) {
+	n := testutil.Name("semdrop")
+	seg, err := shm.Create(n, 4096, 0o600)
+	require.NoError(t, err)
+	defer shm.Unlink(n)
+	for i := 0; i < 8; i++ {
+		_, err := sem.Init(seg, i*sem.Size, 1)
+		require.NoError(t, err)
+	}
+	require.ErrorIs(t, seg.Close(), syscall.EBUSY, "pinned while the handles live")
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return seg.Close() == nil })
+	assert.True(t, ok, "the dropped handles still pin the segment")
 }

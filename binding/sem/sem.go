@@ -71,6 +71,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -124,14 +125,48 @@ type Sem struct {
 
 	errAgain  error // preallocated, so TryWait allocates nothing
 	errClosed error
+
+	cleanup runtime.Cleanup // for a handle dropped without Close
 }
 
-func newSem(nm string, raw posixipc.Sem, seg *shm.Segment) *Sem {
-	s := &Sem{name: nm, raw: raw, seg: seg, w: posixipc.NewSemWaiter(), g: gate.New()}
-	s.c = gate.NewCanceller(func() { s.w.Kick(false) }, kickRepeat)
+// semRes is what a Sem dropped without Close leaves to release.
+type semRes struct {
+	raw posixipc.Sem
+	seg *shm.Segment
+	w   posixipc.SemWaiter
+	c   *gate.Canceller
+}
+
+// dropSem releases a Sem that became unreachable without Close (no call
+// can be in flight then: a call keeps its handle reachable).
+func dropSem(r semRes) {
+	r.c.Stop()
+	r.w.Free()
+	if r.seg == nil {
+		posixipc.SemClose(r.raw)
+	} else {
+		r.seg.Unpin()
+	}
+}
+
+// newSem makes the handle; on failure it releases raw (sem_close, or the
+// segment's pin), so the caller has nothing to undo.
+func newSem(op, nm string, raw posixipc.Sem, seg *shm.Segment) (*Sem, error) {
+	w, err := posixipc.NewSemWaiter()
+	if err != nil {
+		if seg == nil {
+			posixipc.SemClose(raw)
+		} else {
+			seg.Unpin()
+		}
+		return nil, &fs.PathError{Op: op, Path: nm, Err: err}
+	}
+	s := &Sem{name: nm, raw: raw, seg: seg, w: w, g: gate.New()}
+	s.c = gate.NewCanceller(func() { w.Kick(false) }, kickRepeat) // w, not s: a dropped s stays collectable
 	s.errAgain = &fs.PathError{Op: "sem_trywait", Path: nm, Err: syscall.EAGAIN}
 	s.errClosed = &fs.PathError{Op: "sem", Path: nm, Err: os.ErrClosed}
-	return s
+	s.cleanup = runtime.AddCleanup(s, dropSem, semRes{raw, seg, w, s.c})
+	return s, nil
 }
 
 // Open opens the named semaphore name (sem_open). flag is 0 (open an existing
@@ -163,7 +198,7 @@ func Open(n string, flag int, perm os.FileMode, value int) (*Sem, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: err}
 	}
-	return newSem(cn, raw, nil), nil
+	return newSem("sem_open", cn, raw, nil)
 }
 
 // Unlink removes the named semaphore name (sem_unlink). Open handles stay
@@ -228,7 +263,7 @@ func Init(seg *shm.Segment, off int, value int) (*Sem, error) {
 		seg.Unpin()
 		return nil, &fs.PathError{Op: "sem_init", Path: nm, Err: err}
 	}
-	return newSem(nm, raw, seg), nil
+	return newSem("sem_init", nm, raw, seg)
 }
 
 // At returns a handle on the unnamed semaphore that a peer initialised at
@@ -243,7 +278,7 @@ func At(seg *shm.Segment, off int) (*Sem, error) {
 		seg.Unpin()
 		return nil, &fs.PathError{Op: "sem_at", Path: nm, Err: fmt.Errorf("not an initialised semaphore (its futex flags or value are none glibc writes; initialise it with Init or sem_init): %w", err)}
 	}
-	return newSem(nm, raw, seg), nil
+	return newSem("sem_at", nm, raw, seg)
 }
 
 // Name returns "/name" for a named semaphore, "SEGMENT@OFFSET" otherwise.
@@ -396,6 +431,7 @@ func (s *Sem) shutdown(destroy bool) error {
 		return nil
 	}
 	s.closed = true
+	s.cleanup.Stop()
 	s.state.Add(closingBit)
 	s.g.Close()
 	// Kick the waiter out of C (the closed flag is sticky) until every call
