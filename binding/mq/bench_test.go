@@ -5,7 +5,6 @@ package mq_test
 import (
 	"context"
 	"fmt"
-	"math/rand"
 	"os"
 	"os/exec"
 	"strconv"
@@ -304,29 +303,17 @@ func BenchmarkReceiveStorm(b *testing.B) {
 			}()
 			b.ResetTimer()
 			t0 := time.Now()
-			for i := 0; i < 50; i++ {
-				wg.Add(1)
-				go func(seed int64) {
-					defer wg.Done()
-					r := rand.New(rand.NewSource(seed))
-					buf := make([]byte, 64)
-					for got.Load() < int64(b.N) {
-						tmo := time.Duration(r.Intn(300)) * time.Microsecond
-						var err error
-						if v == "go" {
-							ctx, cancel := context.WithTimeout(context.Background(), tmo)
-							_, _, err = q.Receive(ctx, buf)
-							cancel()
-						} else {
-							d := time.Now().Add(tmo)
-							_, _, err = posixipc.MqTimedreceive(raw, buf, d.Unix(), int64(d.Nanosecond()))
-						}
-						if err == nil {
-							got.Add(1)
-						}
-					}
-				}(int64(i))
-			}
+			stormReceivers(&wg, 50, func() bool { return got.Load() < int64(b.N) }, &got, func(buf []byte, tmo time.Duration) error {
+				if v == "go" {
+					ctx, cancel := context.WithTimeout(context.Background(), tmo)
+					defer cancel()
+					_, _, err := q.Receive(ctx, buf)
+					return err
+				}
+				d := time.Now().Add(tmo)
+				_, _, err := posixipc.MqTimedreceive(raw, buf, d.Unix(), int64(d.Nanosecond()))
+				return err
+			})
 			for got.Load() < int64(b.N) {
 				time.Sleep(time.Millisecond)
 			}

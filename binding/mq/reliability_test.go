@@ -95,26 +95,19 @@ func TestShortDeadlineStorm(t *testing.T) {
 			cancel()
 		}
 	}()
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func(seed int64) {
-			defer wg.Done()
-			r := rand.New(rand.NewSource(seed))
-			buf := make([]byte, 64)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.Intn(300))*time.Microsecond)
-				if _, _, err := q.Receive(ctx, buf); err == nil {
-					recvd.Add(1)
-				}
-				cancel()
-			}
-		}(int64(i))
-	}
+	stormReceivers(&wg, 50, func() bool {
+		select {
+		case <-stop:
+			return false
+		default:
+			return true
+		}
+	}, &recvd, func(buf []byte, tmo time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), tmo)
+		defer cancel()
+		_, _, err := q.Receive(ctx, buf)
+		return err
+	})
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
@@ -196,4 +189,23 @@ func TestDroppedQueueCleanedUp(t *testing.T) {
 	}
 	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return testutil.FDs() <= before })
 	assert.True(t, ok, "descriptors: %d before, %d after", before, testutil.FDs())
+}
+
+// stormReceivers starts n goroutines that receive with recv, each with a
+// deadline of 0 to 300 µs, while more() holds, counting what they got (the
+// short-deadline storm of TestShortDeadlineStorm and BenchmarkReceiveStorm).
+func stormReceivers(wg *sync.WaitGroup, n int, more func() bool, got *atomic.Int64, recv func(buf []byte, tmo time.Duration) error) {
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(seed))
+			buf := make([]byte, 64)
+			for more() {
+				if recv(buf, time.Duration(r.Intn(300))*time.Microsecond) == nil {
+					got.Add(1)
+				}
+			}
+		}(int64(i))
+	}
 }
