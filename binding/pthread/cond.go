@@ -111,7 +111,7 @@ func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
 	c.gate = gate.New()
 	c.canc = gate.NewCanceller(func() { posixipc.PthreadCondKick(ch, h) }, 0)
 	c.w.init()
-	c.finalize = func() bool {
+	c.l.finalize = func() bool { // (a Cond has no clean-up yet: this refers to c)
 		c.canc.Stop()
 		// A helper still inside glibc (a wait given up on a condvar that
 		// nobody signals) is kicked out with a broadcast and is normally
@@ -137,7 +137,7 @@ func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
 // was still in glibc: it unpins the segment only once neither is.
 func (c *Cond) finishLater() {
 	if c.w.stop(func() bool { return c.ch.Busy() }, 5*time.Second) {
-		c.seg.Unpin()
+		c.l.seg.Unpin()
 	}
 	c.w.forceStop()
 	c.ch.Free()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -407,4 +408,28 @@ func TestMutexHeld(t *testing.T) {
 	assert.False(t, <-other, "another goroutine does not hold it")
 	require.NoError(t, m.Unlock())
 	assert.False(t, m.Held())
+}
+
+// Mutex and RWMutex handles dropped without Close are cleaned up: they no
+// longer pin the segment. A handle that still holds a lock keeps it.
+func TestDroppedHandlesCleanedUp(t *testing.T) {
+	n := testutil.Name("ptdrop")
+	seg, err := shm.Create(n, 4096, 0o600)
+	require.NoError(t, err)
+	defer shm.Unlink(n)
+	m, err := pthread.NewMutex(seg, pthread.LayoutMutex, nil)
+	require.NoError(t, err)
+	rw, err := pthread.NewRWMutex(seg, pthread.LayoutRWLock, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	require.NoError(t, rw.Close())
+	for i := 0; i < 10; i++ {
+		_, err := pthread.MutexAt(seg, pthread.LayoutMutex)
+		require.NoError(t, err)
+		_, err = pthread.RWMutexAt(seg, pthread.LayoutRWLock)
+		require.NoError(t, err)
+	}
+	require.ErrorIs(t, seg.Close(), syscall.EBUSY, "pinned while the handles live")
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return seg.Close() == nil })
+	assert.True(t, ok, "the dropped handles still pin the segment")
 }

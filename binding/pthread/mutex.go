@@ -165,11 +165,13 @@ func newMutex(op string, seg *shm.Segment, off int) (*Mutex, error) {
 	m.gate = gate.New()
 	m.canc = gate.NewCanceller(func() { h.SetCancel(true) }, 0)
 	m.errBusy = m.err("pthread_mutex_trylock", syscall.EBUSY)
-	m.finalize = func() bool {
-		m.canc.Stop()
-		m.h.Free()
+	canc := m.canc
+	m.l.finalize = func() bool { // refers to the C state, not to m (see life)
+		canc.Stop()
+		h.Free()
 		return true
 	}
+	watch(m, &m.object)
 	return m, nil
 }
 

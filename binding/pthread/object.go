@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,15 +45,44 @@ const closedBit = int64(1) << 62
 // finalised (C state freed, segment unpinned) when Close has happened and
 // the count falls to zero.
 type object struct {
-	seg  *shm.Segment
-	off  int
-	ptr  unsafe.Pointer
-	name string // "SEG+OFF", the Path of errors
+	seg     *shm.Segment
+	off     int
+	ptr     unsafe.Pointer
+	name    string // "SEG+OFF", the Path of errors
+	l       *life  // the reference count, apart from the handle (see life)
+	cleanup runtime.Cleanup
+}
+
+// life is the reference count of a handle and what ends it, in an object
+// of its own so that the clean-up of a handle dropped without Close can
+// reach it without keeping the handle alive. finalize must not refer to
+// the handle either.
+type life struct {
 	refs atomic.Int64
+	seg  *shm.Segment
 	// finalize frees the C state; it reports whether the segment may be
 	// unpinned (false while C code may still touch the object's bytes).
 	finalize func() bool
 }
+
+func (l *life) release() {
+	if l.refs.Add(-1) == closedBit && l.finalize() {
+		l.seg.Unpin()
+	}
+}
+
+func (l *life) markClosed() bool { return l.refs.Or(closedBit)&closedBit == 0 }
+
+// dropped is the clean-up of a handle dropped without Close: it closes it
+// (a lock still held through it keeps it alive, as after Close).
+func (l *life) dropped() {
+	if l.markClosed() {
+		l.release()
+	}
+}
+
+// watch registers the clean-up of handle h, whose object is o.
+func watch[T any](h *T, o *object) { o.cleanup = runtime.AddCleanup(h, (*life).dropped, o.l) }
 
 // place checks that an object of size and align fits at off in seg, pins
 // the segment and fills o.
@@ -86,18 +116,19 @@ func (o *object) place(op string, seg *shm.Segment, off, size, align int) error 
 	}
 	o.seg, o.off = seg, off
 	o.ptr = unsafe.Pointer(&b[off])
-	o.refs.Store(1)
+	o.l = &life{seg: seg}
+	o.l.refs.Store(1)
 	return nil
 }
 
 // acquire adds a user unless the object is closed.
 func (o *object) acquire() bool {
 	for {
-		v := o.refs.Load()
+		v := o.l.refs.Load()
 		if v&closedBit != 0 {
 			return false
 		}
-		if o.refs.CompareAndSwap(v, v+1) {
+		if o.l.refs.CompareAndSwap(v, v+1) {
 			return true
 		}
 	}
@@ -107,11 +138,11 @@ func (o *object) acquire() bool {
 // unlock after Close.
 func (o *object) acquireLive() bool {
 	for {
-		v := o.refs.Load()
+		v := o.l.refs.Load()
 		if v&^closedBit == 0 {
 			return false
 		}
-		if o.refs.CompareAndSwap(v, v+1) {
+		if o.l.refs.CompareAndSwap(v, v+1) {
 			return true
 		}
 	}
@@ -119,22 +150,26 @@ func (o *object) acquireLive() bool {
 
 // release drops a user and finalises a closed object that nobody uses.
 func (o *object) release() {
-	if o.refs.Add(-1) == closedBit && o.finalize() {
-		o.seg.Unpin()
-	}
+	o.l.release()
 }
 
 // release2 drops two users at once (a lock's and the unlocking call's).
 func (o *object) release2() {
-	if o.refs.Add(-2) == closedBit && o.finalize() {
-		o.seg.Unpin()
+	if o.l.refs.Add(-2) == closedBit && o.l.finalize() {
+		o.l.seg.Unpin()
 	}
 }
 
 // markClosed sets the closed bit; it reports false if it was set already.
-func (o *object) markClosed() bool { return o.refs.Or(closedBit)&closedBit == 0 }
+func (o *object) markClosed() bool {
+	if !o.l.markClosed() {
+		return false
+	}
+	o.cleanup.Stop()
+	return true
+}
 
-func (o *object) closed() bool { return o.refs.Load()&closedBit != 0 }
+func (o *object) closed() bool { return o.l.refs.Load()&closedBit != 0 }
 
 // Offset returns the object's offset in its segment.
 func (o *object) Offset() int { return o.off }

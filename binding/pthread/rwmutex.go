@@ -120,16 +120,17 @@ func newRWMutex(op string, seg *shm.Segment, off int) (*RWMutex, error) {
 	rw.rcanc = gate.NewCanceller(func() { posixipc.HelperKick(rch, hr) }, 0)
 	rw.wcanc = gate.NewCanceller(func() { posixipc.HelperKick(wch, hw) }, 0)
 	rw.errBusy = rw.err("pthread_rwlock_trylock", syscall.EBUSY)
-	rw.finalize = func() bool {
-		rw.rcanc.Stop()
-		rw.wcanc.Stop()
+	rcanc, wcanc := rw.rcanc, rw.wcanc
+	rw.l.finalize = func() bool { // refers to the C state, not to rw (see life)
+		rcanc.Stop()
+		wcanc.Stop()
 		free := func() {
-			rw.rch.Free()
-			rw.wch.Free()
-			rw.hr.Free()
-			rw.hw.Free()
+			rch.Free()
+			wch.Free()
+			hr.Free()
+			hw.Free()
 		}
-		busy := func() bool { return rw.rch.Busy() || rw.wch.Busy() }
+		busy := func() bool { return rch.Busy() || wch.Busy() }
 		// A helper that a caller gave up on leaves glibc within rwSlice;
 		// one that does not is stuck in a corrupt rwlock: the segment
 		// stays pinned while it may touch the memory.
@@ -139,12 +140,13 @@ func newRWMutex(op string, seg *shm.Segment, off int) (*RWMutex, error) {
 		}
 		go func() {
 			if waitIdle(busy, 5*time.Second) {
-				rw.seg.Unpin()
+				seg.Unpin()
 			}
 			free()
 		}()
 		return false
 	}
+	watch(rw, &rw.object)
 	return rw, nil
 }
 
