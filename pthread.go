@@ -185,7 +185,7 @@ const CondReleased = C.PI_COND_RELEASED
 // PthreadCondWait waits on the helper's condvar with pthread_cond_clockwait(3)
 // run by the helper thread, the calling thread holding m through hm once
 // (pi_pthread_cond_wait in shim.h). It returns the errno (0 for a wake-up,
-// ETIMEDOUT, ECANCELED after PthreadCondKick) or'ed with CondReleased when
+// ETIMEDOUT, ECANCELED after HelperKick) or'ed with CondReleased when
 // m was unlocked; the caller locks m again then.
 func PthreadCondWait(h Helper, m unsafe.Pointer, hm, hc PthreadHandle, timeout int64) int {
 	return int(C.pi_pthread_cond_wait(h.p, pthreadAddr(m), hm.p, hc.p, C.int64_t(timeout)))
@@ -206,10 +206,6 @@ func PthreadCondBroadcast(c unsafe.Pointer) error {
 func PthreadCondWaiters(c unsafe.Pointer) uint32 {
 	return uint32(C.pi_pthread_cond_waiters(pthreadAddr(c)))
 }
-
-// PthreadCondKick sets hc's cancel flag and wakes the caller sleeping in
-// PthreadCondWait; it never touches the condvar.
-func PthreadCondKick(h Helper, hc PthreadHandle) { C.pi_pthread_cond_kick(h.p, hc.p) }
 
 // PthreadRWLockInit wraps pthread_rwlock_init(3) with a pthread_rwlockattr_t
 // of the given process-sharing and kind (writer- or reader-preferring).
@@ -240,10 +236,6 @@ func PthreadRWLockTrywrlock(rw unsafe.Pointer, h PthreadHandle) error {
 	return errnoErr(C.pi_pthread_rwlock_trywrlock(pthreadAddr(rw), h.p))
 }
 
-// PthreadRWLockOwnedBy reports whether the calling thread holds a write
-// lock through h.
-func PthreadRWLockOwnedBy(h PthreadHandle) bool { return h.Owned() }
-
 // PthreadDisown forgets that the calling thread holds a lock through h
 // (once), without unlocking anything.
 func PthreadDisown(h PthreadHandle) { C.pi_pthread_disown(h.p) }
@@ -263,7 +255,7 @@ func PthreadRWLockVia(ch Helper, h PthreadHandle, writer bool, timeout int64) er
 }
 
 // HelperKick sets h's cancel flag and wakes the caller sleeping in
-// PthreadRWLockVia with h.
+// PthreadCondWait or PthreadRWLockVia with h; it never touches the object.
 func HelperKick(ch Helper, h PthreadHandle) { C.pi_helper_kick(ch.p, h.p) }
 
 // PthreadRWLockUnlock wraps pthread_rwlock_unlock(3). For a write lock

@@ -734,7 +734,6 @@ struct pi_helper {
 	int state;
 	int wseq;
 	int result;
-	int cancel;   /* the caller gave up: pass on a wake-up consumed later */
 	int inside;   /* the thread is inside glibc on obj */
 	int running;  /* the thread was started */
 	int quit;
@@ -766,8 +765,7 @@ static void helper_unref(struct pi_helper *h) {
 }
 
 static int helper_cancelled(struct pi_helper *h) {
-	return __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST) ||
-	       __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_ABANDONED;
+	return __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_ABANDONED;
 }
 
 static void helper_cond_wait(struct pi_helper *h) {
@@ -946,6 +944,36 @@ static void helper_sleep(struct pi_helper *h, int s, int64_t deadline) {
 	futex_wait_private(&h->wseq, s, rel);
 }
 
+/* helper_free_wait waits until the helper has no request (an earlier
+ * call that gave up may still have it inside glibc for up to a slice),
+ * honouring the deadline and hc's cancel flag. */
+static int helper_free_wait(struct pi_helper *h, pi_pthread_handle *hc, int64_t deadline) {
+	for (;;) {
+		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
+		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+		if (st == HELPER_IDLE || st == HELPER_DONE)
+			return 0;
+		if (pthread_canceled(hc))
+			return ECANCELED;
+		if (deadline >= 0 && now_ns() >= deadline)
+			return ETIMEDOUT;
+		helper_sleep(h, s, deadline);
+	}
+}
+
+/* helper_post hands request op to the helper (starting its thread on the
+ * first one): EAGAIN when no thread can be started. */
+static int helper_post(struct pi_helper *h, int op, int64_t deadline) {
+	if (helper_start(h))
+		return EAGAIN;
+	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
+	h->op = op;
+	h->tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
+	futex_wake_private(&h->state);
+	return 0;
+}
+
 int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {
 	pi_pthread_handle *hm = (pi_pthread_handle *)hmv, *hc = (pi_pthread_handle *)hcv;
 	if (!pi_pthread_owned((uintptr_t)hm))
@@ -956,30 +984,17 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 	/* 1. An earlier wait that gave up may still have the helper inside
 	 * glibc (until a wake-up or the end of its slice): wait for it, as a
 	 * caller that holds m, honouring the deadline and kicks. */
-	for (;;) {
-		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
-		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
-		if (st == HELPER_IDLE || st == HELPER_DONE)
-			break;
-		if (pthread_canceled(hc))
-			return ECANCELED;
-		if (deadline >= 0 && now_ns() >= deadline)
-			return ETIMEDOUT;
-		helper_sleep(h, s, deadline);
-	}
+	int r = helper_free_wait(h, hc, deadline);
+	if (r)
+		return r;
 	if (pthread_canceled(hc))
 		return ECANCELED;
-	if (helper_start(h))
-		return EAGAIN;
 	/* 2. Hand the wait over and wait until the helper is registered on the
 	 * condvar: it holds m2 from before its wait until glibc releases it
 	 * inside, after registering. m is still held, so no wake-up meant for
 	 * this wait can come before. */
-	__atomic_store_n(&h->cancel, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
-	h->op = HOP_COND_WAIT;
-	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
-	futex_wake_private(&h->state);
+	if ((r = helper_post(h, HOP_COND_WAIT, deadline)) != 0)
+		return r;
 	int64_t armed_by = now_ns() + 1000000000;
 	for (int i = 0; i < 100 && __atomic_load_n(&h->state, __ATOMIC_SEQ_CST) == HELPER_REQ; i++)
 		__builtin_ia32_pause();
@@ -1007,7 +1022,7 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 	pthread_mutex_unlock(&h->m2);
 	/* 3. Release m (the caller locks it again after we return). */
 	pthread_disown(hm);
-	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
+	r = pthread_mutex_unlock((pthread_mutex_t *)m);
 	if (r) {
 		pthread_own(hm);
 		int st = HELPER_ARMED;
@@ -1041,43 +1056,14 @@ int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintpt
 	return r | PI_COND_RELEASED;
 }
 
-void pi_pthread_cond_kick(struct pi_helper *h, uintptr_t hc) {
-	pi_pthread_cancel_set(hc, 1);
-	__atomic_add_fetch(&h->wseq, 1, __ATOMIC_SEQ_CST);
-	futex_wake_private(&h->wseq);
-}
-
-/* helper_free_wait waits until the helper has no request (an earlier
- * call that gave up may still have it inside glibc for up to a slice),
- * honouring the deadline and hc's cancel flag. */
-static int helper_free_wait(struct pi_helper *h, pi_pthread_handle *hc, int64_t deadline) {
-	for (;;) {
-		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
-		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
-		if (st == HELPER_IDLE || st == HELPER_DONE)
-			return 0;
-		if (pthread_canceled(hc))
-			return ECANCELED;
-		if (deadline >= 0 && now_ns() >= deadline)
-			return ETIMEDOUT;
-		helper_sleep(h, s, deadline);
-	}
-}
-
 int pi_pthread_rwlock_lock_via(struct pi_helper *h, uintptr_t hv, int writer, int64_t rel_ns) {
 	pi_pthread_handle *hc = (pi_pthread_handle *)hv;
 	int64_t deadline = rel_ns < 0 ? -1 : now_ns() + rel_ns;
 	int r = helper_free_wait(h, hc, deadline);
 	if (r)
 		return r;
-	if (helper_start(h))
-		return EAGAIN;
-	__atomic_store_n(&h->cancel, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
-	h->op = writer ? HOP_WRLOCK : HOP_RDLOCK;
-	h->tid = (int)syscall(SYS_gettid);
-	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
-	futex_wake_private(&h->state);
+	if ((r = helper_post(h, writer ? HOP_WRLOCK : HOP_RDLOCK, deadline)) != 0)
+		return r;
 	for (;;) {
 		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
 		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);

@@ -207,7 +207,7 @@ void pi_helper_free(struct pi_helper *h);
  * waits until the helper is registered on the condvar, unlocks m, and sleeps
  * until the helper was woken (0: a signal, a broadcast or a spurious
  * wake-up), the timeout passed (ETIMEDOUT) or hc's cancel flag is set
- * (ECANCELED, by pi_pthread_cond_kick). It returns with m UNLOCKED (the
+ * (ECANCELED, by pi_helper_kick). It returns with m UNLOCKED (the
  * result or'ed with PI_COND_RELEASED): the caller locks it again. Errors
  * found before (EPERM: m not held; EINVAL: held more than once; ECANCELED;
  * EAGAIN: no helper thread could be started) leave m held and lack the bit.
@@ -215,9 +215,6 @@ void pi_helper_free(struct pi_helper *h);
  */
 #define PI_COND_RELEASED 0x10000
 int pi_pthread_cond_wait(struct pi_helper *ch, uintptr_t m, uintptr_t hm, uintptr_t hc, int64_t rel_ns);
-/* pi_pthread_cond_kick sets hc's cancel flag and wakes the caller sleeping
- * in pi_pthread_cond_wait: it touches only C memory, never the condvar. */
-void pi_pthread_cond_kick(struct pi_helper *ch, uintptr_t hc);
 /* pi_pthread_cond_waiters: glibc's own first test of signal and broadcast
  * (__wrefs >> 3, the waiter references): 0 means there is nobody to wake. */
 unsigned int pi_pthread_cond_waiters(uintptr_t c);
@@ -243,7 +240,8 @@ int pi_pthread_rwlock_sane(uintptr_t rw);
  * up is released: a call that fails took nothing. */
 int pi_pthread_rwlock_lock_via(struct pi_helper *ch, uintptr_t h, int writer, int64_t rel_ns);
 /* pi_helper_kick sets h's cancel flag and wakes a caller sleeping in
- * pi_pthread_rwlock_lock_via. */
+ * pi_pthread_cond_wait or pi_pthread_rwlock_lock_via: it touches only C
+ * memory, never the condvar or rwlock. */
 void pi_helper_kick(struct pi_helper *ch, uintptr_t h);
 
 /* Plain blocking calls with no handle, no slices: the cgo baseline. */

@@ -109,7 +109,7 @@ func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
 	}
 	c.h, c.ch = h, ch
 	c.gate = gate.New()
-	c.canc = gate.NewCanceller(func() { posixipc.PthreadCondKick(ch, h) }, 0)
+	c.canc = gate.NewCanceller(func() { posixipc.HelperKick(ch, h) }, 0)
 	c.w.init()
 	c.l.finalize = func() bool { // (a Cond has no clean-up yet: this refers to c)
 		c.canc.Stop()
@@ -454,7 +454,7 @@ func (c *Cond) Close() error {
 	}
 	close(c.closed)
 	c.gate.Close()
-	posixipc.PthreadCondKick(c.ch, c.h) // the one waiting through C, if any
+	posixipc.HelperKick(c.ch, c.h) // the one waiting through C, if any
 	c.release()
 	return nil
 }

@@ -77,7 +77,7 @@ func RWMutexAt(seg *shm.Segment, off int) (*RWMutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !posixipc.PthreadRWLockShared(rw.ptr) || !posixipc.PthreadRWLockSane(rw.ptr) {
+	if !posixipc.PthreadRWLockSane(rw.ptr) { // (sane implies __shared == 1)
 		rw.Close()
 		return nil, rw.err("attach", fmt.Errorf("not an initialised process-shared rwlock (initialise it with NewRWMutex or pthread_rwlockattr_setpshared): %w", syscall.EINVAL))
 	}
@@ -265,7 +265,7 @@ func (rw *RWMutex) Unlock() error {
 		return rw.err("pthread_rwlock_unlock", syscall.EPERM)
 	}
 	if err := posixipc.PthreadRWLockUnlock(rw.ptr, rw.hw, true); err != nil {
-		if err == syscall.EINVAL && posixipc.PthreadRWLockOwnedBy(rw.hw) {
+		if err == syscall.EINVAL && rw.hw.Owned() {
 			// corrupt: glibc is not called; the handle lets go of its lock
 			posixipc.PthreadDisown(rw.hw)
 			runtime.UnlockOSThread()
