@@ -142,10 +142,16 @@ type semRes struct {
 func dropSem(r semRes) {
 	r.c.Stop()
 	r.w.Free()
-	if r.seg == nil {
-		posixipc.SemClose(r.raw)
+	releaseRaw(r.raw, r.seg)
+}
+
+// releaseRaw lets go of a semaphore a handle no longer uses: sem_close for
+// a named one, the segment's pin for an unnamed one.
+func releaseRaw(raw posixipc.Sem, seg *shm.Segment) {
+	if seg == nil {
+		posixipc.SemClose(raw)
 	} else {
-		r.seg.Unpin()
+		seg.Unpin()
 	}
 }
 
@@ -154,11 +160,7 @@ func dropSem(r semRes) {
 func newSem(op, nm string, raw posixipc.Sem, seg *shm.Segment) (*Sem, error) {
 	w, err := posixipc.NewSemWaiter()
 	if err != nil {
-		if seg == nil {
-			posixipc.SemClose(raw)
-		} else {
-			seg.Unpin()
-		}
+		releaseRaw(raw, seg)
 		return nil, &fs.PathError{Op: op, Path: nm, Err: err}
 	}
 	s := &Sem{name: nm, raw: raw, seg: seg, w: w, g: gate.New()}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -57,32 +58,23 @@ func synopsis(c *command) (subs []string, flags map[string][]string) {
 			cur = ""
 			if len(f) >= 3 && subRe.MatchString(f[2]) {
 				cur = f[2]
-				if !contains(subs, cur) {
+				if !slices.Contains(subs, cur) {
 					subs = append(subs, cur)
 				}
 			}
 		}
 		for _, m := range flagRe.FindAllStringSubmatch(line, -1) {
-			if m[1] != "--" && !contains(flags[cur], m[1]) {
+			if m[1] != "--" && !slices.Contains(flags[cur], m[1]) {
 				flags[cur] = append(flags[cur], m[1])
 			}
 		}
 	}
 	for k := range flags {
-		if !contains(flags[k], "--help") {
+		if !slices.Contains(flags[k], "--help") {
 			flags[k] = append(flags[k], "--help")
 		}
 	}
 	return subs, flags
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func runCompletion(args []string) error {

@@ -300,8 +300,11 @@ func optStr(p *string) string {
 
 // humanSize prints n bytes as lsipc does (4K, 1.5M), or raw with bytes.
 func humanSize(n int64, bytes bool) string {
-	if bytes || n < 1024 {
-		return strconv.FormatInt(n, 10) + map[bool]string{true: "", false: "B"}[bytes]
+	if bytes {
+		return strconv.FormatInt(n, 10)
+	}
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + "B"
 	}
 	v, units := float64(n), "KMGTPE"
 	i := -1

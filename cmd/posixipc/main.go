@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -204,7 +205,7 @@ func printFlagHelp(fs *flag.FlagSet) {
 		for _, line := range strings.Split(c.usage, "\n") {
 			f := strings.Fields(line)
 			switch {
-			case len(f) > len(words) && f[0] == "posixipc" && equalWords(f[1:1+len(words)], words):
+			case len(f) > len(words) && f[0] == "posixipc" && slices.Equal(f[1:1+len(words)], words):
 				in = true
 			case strings.HasPrefix(line, " ") && in: // a continuation
 			default:
@@ -237,18 +238,6 @@ func printFlagHelp(fs *flag.FlagSet) {
 		}
 		fmt.Fprintf(stdout, "  %-22s %s\n", name, text)
 	})
-}
-
-func equalWords(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // parseFlags parses args with fs, allowing flags after positional arguments
