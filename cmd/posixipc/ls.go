@@ -196,6 +196,12 @@ func listObjects() (entries []lsEntry, notes []string) {
 	return entries, notes
 }
 
+// sysvCols names the id and size columns of each /proc/sysvipc file
+// (semaphore sets have no size).
+var sysvCols = map[string]struct{ id, size string }{
+	"sysv-shm": {"shmid", "size"}, "sysv-msg": {"msqid", "cbytes"}, "sysv-sem": {"semid", ""},
+}
+
 // sysvObjects reads /proc/sysvipc/FILE (shm, msg or sem): one entry per
 // line after the header, whose names say which column is which.
 func sysvObjects(file, typ string) []lsEntry {
@@ -222,10 +228,10 @@ func sysvObjects(file, typ string) []lsEntry {
 		num := func(c string) int { n, _ := strconv.Atoi(v[c]); return n }
 		perms, _ := strconv.ParseUint(v["perms"], 8, 32) // printed in octal
 		key, _ := strconv.ParseInt(v["key"], 10, 64)
-		id := v["shmid"] + v["msqid"] + v["semid"]
-		size, _ := strconv.ParseInt(v["size"]+v["cbytes"], 10, 64)
-		e := newEntry(typ, fmt.Sprintf("key=%#x id=%s", uint32(key), id), uint32(perms), num("uid"), num("gid"), size)
-		e.Key, e.ID = strp(fmt.Sprintf("%#x", uint32(key))), intp(func() int { n, _ := strconv.Atoi(id); return n }())
+		cc := sysvCols[typ]
+		size, _ := strconv.ParseInt(v[cc.size], 10, 64)
+		e := newEntry(typ, fmt.Sprintf("key=%#x id=%s", uint32(key), v[cc.id]), uint32(perms), num("uid"), num("gid"), size)
+		e.Key, e.ID = strp(fmt.Sprintf("%#x", uint32(key))), intp(num(cc.id))
 		e.CTime = unixTime(v["ctime"])
 		switch typ {
 		case "sysv-shm":
