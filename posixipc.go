@@ -24,7 +24,7 @@
 // Stability: every exported name is the raw layer that the binding packages
 // build on, except those of baseline.go (Noop and the *Plain calls), which
 // exist only as the plain cgo baselines of the benchmarks and may change
-// with them. The waiter and helper types (MqWaiter, SemWaiter, Helper,
+// with them. The waiter and helper types (MqWaiter, Waiter, Helper,
 // PthreadHandle) are the C state of the binding packages' blocking calls:
 // use them only as those packages do.
 package posixipc

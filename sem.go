@@ -9,8 +9,6 @@ package posixipc
 import "C"
 
 import (
-	"sync/atomic"
-	"syscall"
 	"unsafe"
 )
 
@@ -98,42 +96,10 @@ func SemGetValue(s Sem) (int, error) {
 	return int(v), nil
 }
 
-// SemWaiter is the C-memory state through which another goroutine reaches
-// the one goroutine waiting inside C on a semaphore (pi_sem_wait_cancel):
-// a cancel flag, a closed flag and the waiting thread's id. It is allocated
-// with malloc and must be freed with Free once nobody is inside.
-type SemWaiter struct{ w *C.struct_pi_sem_waiter }
-
-// NewSemWaiter allocates a SemWaiter (calloc); ENOMEM when C has no memory.
-func NewSemWaiter() (SemWaiter, error) {
-	p := (*C.struct_pi_sem_waiter)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_pi_sem_waiter{}))))
-	if p == nil {
-		return SemWaiter{}, syscall.ENOMEM
-	}
-	return SemWaiter{p}, nil
-}
-
-// Free releases w.
-func (w SemWaiter) Free() { C.free(unsafe.Pointer(w.w)) }
-
-// Reset clears the cancel flag before a new wait (the closed flag stays).
-// No kick may be in flight for an earlier wait.
-func (w SemWaiter) Reset() { atomic.StoreInt32((*int32)(unsafe.Pointer(&w.w.cancel)), 0) }
-
-// Kick sets the cancel flag (closing: the sticky closed flag) and signals the
-// thread waiting inside SemWaitCancel, if any, with SIGURG.
-func (w SemWaiter) Kick(closing bool) {
-	var c C.int
-	if closing {
-		c = 1
-	}
-	C.pi_sem_kick(w.w, c)
-}
-
 // SemWaitCancel waits on s with sem_clockwait on CLOCK_MONOTONIC until it
 // takes a unit (nil), relNs nanoseconds pass (ETIMEDOUT; relNs < 0: no
 // deadline) or w is kicked (ECANCELED). EINTR is retried inside C. A wait
 // that returns an error took no unit.
-func SemWaitCancel(s Sem, w SemWaiter, relNs int64) error {
+func SemWaitCancel(s Sem, w Waiter, relNs int64) error {
 	return errnoErr(C.pi_sem_wait_cancel(s.p, w.w, C.int64_t(relNs)))
 }

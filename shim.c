@@ -40,6 +40,42 @@ static int64_t now_ns(void) {
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ==== the signal-kicked waiter ==== */
+
+#include <sys/syscall.h>
+
+struct pi_waiter *pi_waiter_new(void) { return calloc(1, sizeof(struct pi_waiter)); }
+
+void pi_waiter_free(struct pi_waiter *w) { free(w); }
+
+static __thread int waiter_tid;
+
+/* waiter_enter publishes the calling thread as w's waiter. */
+static void waiter_enter(struct pi_waiter *w) {
+	if (waiter_tid == 0)
+		waiter_tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&w->tid, waiter_tid, __ATOMIC_SEQ_CST);
+}
+
+/* waiter_kicked is checked after tid is published and before every call: a
+ * kick either sees the tid (and signals) or set its flag before this load
+ * (Dekker, seq_cst), so no kick is lost. */
+static int waiter_kicked(struct pi_waiter *w) {
+	return __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST);
+}
+
+static void waiter_leave(struct pi_waiter *w) { __atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST); }
+
+void pi_waiter_kick(struct pi_waiter *w, int closing) {
+	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
+	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
+	/* A stale tid reaches a thread of this process that has left the wait:
+	 * SIGURG is Go's preemption signal, which every thread tolerates. */
+	if (tid != 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+}
+
 /* ==== mq ==== */
 
 int pi_mq_open(const char *name, int oflag, unsigned int mode, int has_attr,
@@ -364,8 +400,6 @@ int pi_mq_notify_none(int mqd) { return mq_notify((mqd_t)mqd, NULL) < 0 ? errno 
 
 /* ==== sem ==== */
 
-#include <sys/syscall.h>
-
 int pi_sem_open(const char *name, int oflag, unsigned int mode, unsigned int value, sem_t **sem) {
 	sem_t *s = sem_open(name, oflag, (mode_t)mode, value);
 	if (s == SEM_FAILED)
@@ -425,19 +459,12 @@ int pi_sem_clockwait(sem_t *sem, int clock, int64_t abs_sec, int64_t abs_nsec) {
 
 int pi_sem_getvalue(sem_t *sem, int *value) { return sem_getvalue(sem, value) < 0 ? errno : 0; }
 
-static __thread int sem_tid;
-
-int pi_sem_wait_cancel(sem_t *sem, struct pi_sem_waiter *w, int64_t rel_ns) {
+int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
 	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
-	if (sem_tid == 0)
-		sem_tid = (int)syscall(SYS_gettid);
-	__atomic_store_n(&w->tid, sem_tid, __ATOMIC_SEQ_CST);
+	waiter_enter(w);
 	int r;
 	for (;;) {
-		/* Checked after tid is published: a kick either sees the tid (and
-		 * signals) or set the flag before this load (Dekker, seq_cst). */
-		if (__atomic_load_n(&w->closed, __ATOMIC_SEQ_CST) ||
-		    __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST)) {
+		if (waiter_kicked(w)) {
 			r = ECANCELED;
 			break;
 		}
@@ -456,17 +483,253 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_sem_waiter *w, int64_t rel_ns) {
 		r = errno;
 		break;
 	}
-	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
+	waiter_leave(w);
 	return r;
 }
 
-void pi_sem_kick(struct pi_sem_waiter *w, int closing) {
-	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
-	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
-	/* A stale tid reaches a thread of this process that has left the wait:
-	 * SIGURG is Go's preemption signal, which every thread tolerates. */
-	if (tid != 0)
-		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+/* ==== sysvmsg ==== */
+
+#include <sys/msg.h>
+
+int pi_msgget(int key, int flag, int *id) {
+	int r = msgget((key_t)key, flag);
+	if (r < 0)
+		return errno;
+	*id = r;
+	return 0;
+}
+
+int pi_msgctl_stat(int id, struct pi_msg_stat *st) {
+	struct msqid_ds d;
+	if (msgctl(id, IPC_STAT, &d) < 0)
+		return errno;
+	st->key = d.msg_perm.__key;
+	st->uid = d.msg_perm.uid;
+	st->gid = d.msg_perm.gid;
+	st->cuid = d.msg_perm.cuid;
+	st->cgid = d.msg_perm.cgid;
+	st->mode = d.msg_perm.mode;
+	st->seq = d.msg_perm.__seq;
+	st->qnum = d.msg_qnum;
+	st->qbytes = d.msg_qbytes;
+	st->cbytes = d.__msg_cbytes;
+	st->lspid = d.msg_lspid;
+	st->lrpid = d.msg_lrpid;
+	st->stime = d.msg_stime;
+	st->rtime = d.msg_rtime;
+	st->ctime = d.msg_ctime;
+	return 0;
+}
+
+int pi_msgctl_set(int id, int64_t uid, int64_t gid, int64_t mode, int64_t qbytes) {
+	struct msqid_ds d;
+	memset(&d, 0, sizeof d);
+	d.msg_perm.uid = (uid_t)uid;
+	d.msg_perm.gid = (gid_t)gid;
+	d.msg_perm.mode = (unsigned short)mode;
+	d.msg_qbytes = (msglen_t)qbytes;
+	return msgctl(id, IPC_SET, &d) < 0 ? errno : 0;
+}
+
+int pi_msgctl_rmid(int id) { return msgctl(id, IPC_RMID, NULL) < 0 ? errno : 0; }
+
+/* A record up to this size is assembled on the C stack, larger ones on the
+ * C heap. */
+#define MSG_STACK 16384
+
+struct pi_msgbuf {
+	long mtype;
+	char mtext[];
+};
+
+/* msg_buf returns a record buffer for len bytes of text: stack (when it
+ * fits) or heap (the caller frees it when it differs from stack). */
+static struct pi_msgbuf *msg_buf(void *stack, size_t len) {
+	if (len <= MSG_STACK)
+		return stack;
+	return malloc(sizeof(long) + len);
+}
+
+int pi_msgsnd(int id, int64_t type, const char *p, size_t len, int flag) {
+	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msgbuf *m = msg_buf(stack, len);
+	if (m == NULL)
+		return ENOMEM;
+	m->mtype = (long)type;
+	memcpy(m->mtext, p, len);
+	int r = msgsnd(id, m, len, flag) < 0 ? errno : 0;
+	if ((void *)m != (void *)stack)
+		free(m);
+	return r;
+}
+
+int pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag, int64_t *otype, size_t *olen) {
+	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msgbuf *m = msg_buf(stack, len);
+	if (m == NULL)
+		return ENOMEM;
+	ssize_t n = msgrcv(id, m, len, (long)type, flag);
+	int r = 0;
+	if (n < 0) {
+		r = errno;
+	} else {
+		memcpy(p, m->mtext, (size_t)n);
+		*otype = m->mtype;
+		*olen = (size_t)n;
+	}
+	if ((void *)m != (void *)stack)
+		free(m);
+	return r;
+}
+
+int pi_msgsnd_wait(struct pi_waiter *w, int id, int64_t type, const char *p, size_t len, int flag) {
+	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msgbuf *m = msg_buf(stack, len);
+	if (m == NULL)
+		return ENOMEM;
+	m->mtype = (long)type;
+	memcpy(m->mtext, p, len);
+	waiter_enter(w);
+	int r;
+	for (;;) {
+		if (waiter_kicked(w)) {
+			r = ECANCELED;
+			break;
+		}
+		if (msgsnd(id, m, len, flag & ~IPC_NOWAIT) == 0) {
+			r = 0;
+			break;
+		}
+		if (errno != EINTR) {
+			r = errno;
+			break;
+		}
+	}
+	waiter_leave(w);
+	if ((void *)m != (void *)stack)
+		free(m);
+	return r;
+}
+
+int pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t type, int flag,
+                   int64_t *otype, size_t *olen) {
+	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msgbuf *m = msg_buf(stack, len);
+	if (m == NULL)
+		return ENOMEM;
+	waiter_enter(w);
+	int r;
+	for (;;) {
+		if (waiter_kicked(w)) {
+			r = ECANCELED;
+			break;
+		}
+		ssize_t n = msgrcv(id, m, len, (long)type, flag & ~IPC_NOWAIT);
+		if (n >= 0) {
+			memcpy(p, m->mtext, (size_t)n);
+			*otype = m->mtype;
+			*olen = (size_t)n;
+			r = 0;
+			break;
+		}
+		if (errno != EINTR) {
+			r = errno;
+			break;
+		}
+	}
+	waiter_leave(w);
+	if ((void *)m != (void *)stack)
+		free(m);
+	return r;
+}
+
+/* ==== sysvsem ==== */
+
+int pi_semget(int key, int nsems, int flag, int *id) {
+	int r = semget((key_t)key, nsems, flag);
+	if (r < 0)
+		return errno;
+	*id = r;
+	return 0;
+}
+
+int pi_semctl_stat(int id, struct pi_sem_stat *st) {
+	struct semid_ds d;
+	if (semctl(id, 0, IPC_STAT, &d) < 0)
+		return errno;
+	st->key = d.sem_perm.__key;
+	st->uid = d.sem_perm.uid;
+	st->gid = d.sem_perm.gid;
+	st->cuid = d.sem_perm.cuid;
+	st->cgid = d.sem_perm.cgid;
+	st->mode = d.sem_perm.mode;
+	st->seq = d.sem_perm.__seq;
+	st->nsems = d.sem_nsems;
+	st->otime = d.sem_otime;
+	st->ctime = d.sem_ctime;
+	return 0;
+}
+
+int pi_semctl_set(int id, int64_t uid, int64_t gid, int64_t mode) {
+	struct semid_ds d;
+	memset(&d, 0, sizeof d);
+	d.sem_perm.uid = (uid_t)uid;
+	d.sem_perm.gid = (gid_t)gid;
+	d.sem_perm.mode = (unsigned short)mode;
+	return semctl(id, 0, IPC_SET, &d) < 0 ? errno : 0;
+}
+
+int pi_semctl_rmid(int id) { return semctl(id, 0, IPC_RMID) < 0 ? errno : 0; }
+
+int pi_semctl_get(int id, int num, int cmd, int *v) {
+	int r = semctl(id, num, cmd);
+	if (r < 0)
+		return errno;
+	*v = r;
+	return 0;
+}
+
+int pi_semctl_setval(int id, int num, int v) { return semctl(id, num, SETVAL, v) < 0 ? errno : 0; }
+
+int pi_semctl_getall(int id, unsigned short *v) { return semctl(id, 0, GETALL, v) < 0 ? errno : 0; }
+
+int pi_semctl_setall(int id, unsigned short *v) { return semctl(id, 0, SETALL, v) < 0 ? errno : 0; }
+
+int pi_semop(int id, struct sembuf *ops, size_t n) { return semop(id, ops, n) < 0 ? errno : 0; }
+
+int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int64_t rel_ns) {
+	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
+	waiter_enter(w);
+	int r;
+	for (;;) {
+		if (waiter_kicked(w)) {
+			r = ECANCELED;
+			break;
+		}
+		struct timespec ts, *tp = NULL;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ns();
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tp = &ts;
+		}
+		if (semtimedop(id, ops, n, tp) == 0) {
+			r = 0;
+			break;
+		}
+		if (errno == EAGAIN && tp != NULL && now_ns() >= deadline) {
+			r = ETIMEDOUT; /* not an IPC_NOWAIT op that would block */
+			break;
+		}
+		if (errno != EINTR) {
+			r = errno;
+			break;
+		}
+	}
+	waiter_leave(w);
+	return r;
 }
 
 /* ==== shm ==== */

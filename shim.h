@@ -32,6 +32,29 @@ void pi_strerror(int e, char *buf, size_t len);
  * library the process runs on (not the one it was built against). */
 const char *pi_glibc_version(void);
 
+/* ==== the signal-kicked waiter (sem, sysvmsg, sysvsem) ====
+ *
+ * pi_waiter is the C-memory state of one goroutine that waits inside C in a
+ * call a signal interrupts (EINTR): sem_clockwait, msgsnd, msgrcv,
+ * semtimedop. cancel and closed are set by pi_waiter_kick from another
+ * thread; tid is the waiting thread, 0 when nobody is inside. The wait loops
+ * (pi_sem_wait_cancel, pi_msgsnd_wait, pi_msgrcv_wait, pi_semop_wait) publish
+ * tid, then check the flags, then make the call; a kick sets a flag, then
+ * signals tid (SIGURG, Go's preemption signal) if one is published.
+ */
+struct pi_waiter {
+	int cancel;
+	int closed;
+	int tid;
+};
+/* pi_waiter_new allocates a cleared waiter (calloc); NULL when C has no
+ * memory. pi_waiter_free releases it; nobody may be inside. */
+struct pi_waiter *pi_waiter_new(void);
+void pi_waiter_free(struct pi_waiter *w);
+/* pi_waiter_kick sets w->cancel (closing: the sticky w->closed) and signals
+ * the waiting thread, if any, with SIGURG. */
+void pi_waiter_kick(struct pi_waiter *w, int closing);
+
 /* ==== mq ==== */
 int pi_mq_open(const char *name, int oflag, unsigned int mode, int has_attr,
                long maxmsg, long msgsize, int *mqd);
@@ -95,18 +118,6 @@ int pi_mq_notify_none(int mqd);
 #include <limits.h>
 enum { PI_SEM_SIZE = sizeof(sem_t), PI_SEM_ALIGN = _Alignof(sem_t), PI_SEM_VALUE_MAX = SEM_VALUE_MAX };
 
-/*
- * pi_sem_waiter is the C-memory state of the one goroutine of a semaphore
- * handle that waits inside C (see pi_sem_wait_cancel). cancel and closed are
- * set by pi_sem_kick from another thread; tid is the waiting thread, 0 when
- * nobody is inside.
- */
-struct pi_sem_waiter {
-	int cancel;
-	int closed;
-	int tid;
-};
-
 int pi_sem_open(const char *name, int oflag, unsigned int mode, unsigned int value, sem_t **sem);
 int pi_sem_close(sem_t *sem);
 int pi_sem_unlink(const char *name);
@@ -124,10 +135,62 @@ int pi_sem_getvalue(sem_t *sem, int *value);
 /* pi_sem_wait_cancel waits like sem_clockwait on CLOCK_MONOTONIC (rel_ns < 0:
  * no deadline) until it takes a unit (0), the deadline passes (ETIMEDOUT) or
  * w->cancel or w->closed is set (ECANCELED; no unit taken). */
-int pi_sem_wait_cancel(sem_t *sem, struct pi_sem_waiter *w, int64_t rel_ns);
-/* pi_sem_kick sets w->cancel (closing: w->closed) and signals the waiting
- * thread, if any, with SIGURG so that its sem_clockwait returns EINTR. */
-void pi_sem_kick(struct pi_sem_waiter *w, int closing);
+int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns);
+
+/* ==== sysvmsg: System V message queues ==== */
+
+/* pi_msg_stat: the fields of struct msqid_ds that Go reports. */
+struct pi_msg_stat {
+	int64_t key, uid, gid, cuid, cgid, mode, seq;
+	int64_t qnum, qbytes, cbytes, lspid, lrpid, stime, rtime, ctime;
+};
+int pi_msgget(int key, int flag, int *id);
+int pi_msgctl_stat(int id, struct pi_msg_stat *st);  /* msgctl IPC_STAT */
+int pi_msgctl_set(int id, int64_t uid, int64_t gid, int64_t mode, int64_t qbytes); /* msgctl IPC_SET */
+int pi_msgctl_rmid(int id);                           /* msgctl IPC_RMID */
+/* pi_msgsnd sends { long mtype = type; char mtext[len] } (msgsnd; the record
+ * is assembled in C memory). */
+int pi_msgsnd(int id, int64_t type, const char *p, size_t len, int flag);
+/* pi_msgrcv receives into p (at most len bytes of mtext; msgrcv), giving the
+ * message's type and its length. */
+int pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag, int64_t *otype, size_t *olen);
+/* pi_msgsnd_wait and pi_msgrcv_wait block in msgsnd/msgrcv until they
+ * complete, fail, or w is kicked (ECANCELED: nothing sent or taken; neither
+ * call is restarted after a signal, so a kick that lands inside the call
+ * makes it return EINTR with nothing done, and the loop sees the flag).
+ * Waiters: they must be in C, because the flag check and the call must be
+ * on the same thread, after its tid is published. */
+int pi_msgsnd_wait(struct pi_waiter *w, int id, int64_t type, const char *p, size_t len, int flag);
+int pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t type, int flag,
+                   int64_t *otype, size_t *olen);
+
+/* ==== sysvsem: System V semaphore sets ==== */
+
+#include <sys/sem.h>
+enum {
+	PI_SEMBUF_SIZE = sizeof(struct sembuf),
+	PI_GETVAL = GETVAL, PI_GETPID = GETPID, PI_GETNCNT = GETNCNT, PI_GETZCNT = GETZCNT,
+};
+/* pi_sem_stat: the fields of struct semid_ds that Go reports. */
+struct pi_sem_stat {
+	int64_t key, uid, gid, cuid, cgid, mode, seq, nsems, otime, ctime;
+};
+int pi_semget(int key, int nsems, int flag, int *id);
+int pi_semctl_stat(int id, struct pi_sem_stat *st);            /* semctl IPC_STAT */
+int pi_semctl_set(int id, int64_t uid, int64_t gid, int64_t mode); /* semctl IPC_SET */
+int pi_semctl_rmid(int id);                                     /* semctl IPC_RMID */
+/* pi_semctl_get: semctl(id, num, cmd) for GETVAL, GETPID, GETNCNT, GETZCNT. */
+int pi_semctl_get(int id, int num, int cmd, int *v);
+int pi_semctl_setval(int id, int num, int v);                   /* semctl SETVAL */
+int pi_semctl_getall(int id, unsigned short *v);                /* semctl GETALL */
+int pi_semctl_setall(int id, unsigned short *v);                /* semctl SETALL */
+int pi_semop(int id, struct sembuf *ops, size_t n);             /* semop */
+/* pi_semop_wait applies ops atomically (semtimedop) with a deadline rel_ns
+ * from now on CLOCK_MONOTONIC (< 0: none) until they are applied (0), the
+ * deadline passes (ETIMEDOUT) or w is kicked (ECANCELED); an op with
+ * IPC_NOWAIT that would block fails with EAGAIN. semtimedop is all or nothing and never restarted after a
+ * signal: an interrupted or timed-out call changed nothing. */
+int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int64_t rel_ns);
 
 /* ==== shm ==== */
 int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd);

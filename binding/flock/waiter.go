@@ -10,18 +10,20 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
 
-// MaxKernelWaiters bounds the Files of this process whose waiter blocks in
-// the kernel at once: each of those holds an OS thread. The waiters of
-// other Files poll, with a backoff from 1 to 25 ms, until a slot is free or
-// their lock is; so 1,000 goroutines waiting on 1,000 Files cost at most
-// this many threads, not 1,000.
-const MaxKernelWaiters = 16
+// MaxKernelWaiters bounds the waiters of this process that block in the
+// kernel at once, Files and the other facilities' waiters together (it is
+// internal/gate's MaxInKernel): each of those holds an OS thread. The
+// waiters of other Files poll, with a backoff from 1 to 25 ms, until a slot
+// is free or their lock is; so 1,000 goroutines waiting on 1,000 Files cost
+// at most this many threads, not 1,000.
+const MaxKernelWaiters = gate.MaxInKernel
 
-// kernelSlots holds a token per File waiter blocked in the kernel.
-var kernelSlots = make(chan struct{}, MaxKernelWaiters)
+// kernelSlots holds a token per waiter blocked in the kernel.
+var kernelSlots = gate.Slots()
 
 // Poll backoff of a waiter that has no kernel slot.
 const (

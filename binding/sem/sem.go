@@ -72,15 +72,11 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
-	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/name"
 )
@@ -96,32 +92,13 @@ const (
 // would pass it fails with an error wrapping syscall.EOVERFLOW.
 const ValueMax = posixipc.SemValueMax
 
-// kickRepeat is how often a cancellation is re-signalled until the waiter
-// inside C has left (a signal can land just before the futex sleep).
-const kickRepeat = time.Millisecond
-
-// unarmed is how long a cancellable Wait stays in C before it arms the
-// canceller: a unit that arrives sooner (a ping-pong) costs no wake-up of
-// the canceller's goroutine, and a cancellation is seen at most this late
-// plus the kick.
-const unarmed = int64(500 * time.Microsecond)
-
-const closingBit = 1 << 62
-
 // Sem is a handle on a POSIX semaphore. It is safe for concurrent use.
 type Sem struct {
 	name string // "/name", or "SEGMENT@OFFSET" for an unnamed one
 	raw  posixipc.Sem
 	seg  *shm.Segment // unnamed only: pinned while the handle is open
 
-	w posixipc.SemWaiter // C state of the goroutine waiting inside C
-	g *gate.Gate         // admits that goroutine
-	c *gate.Canceller    // kicks it when its context is done
-
-	state atomic.Int64 // calls in flight, plus closingBit once Close began
-
-	closeMu sync.Mutex
-	closed  bool
+	k *gate.Waiters // calls in flight, the closed bit and the waiter inside C
 
 	errAgain  error // preallocated, so TryWait allocates nothing
 	errClosed error
@@ -133,15 +110,13 @@ type Sem struct {
 type semRes struct {
 	raw posixipc.Sem
 	seg *shm.Segment
-	w   posixipc.SemWaiter
-	c   *gate.Canceller
+	k   *gate.Waiters
 }
 
 // dropSem releases a Sem that became unreachable without Close (no call
 // can be in flight then: a call keeps its handle reachable).
 func dropSem(r semRes) {
-	r.c.Stop()
-	r.w.Free()
+	r.k.Close()
 	releaseRaw(r.raw, r.seg)
 }
 
@@ -158,16 +133,10 @@ func releaseRaw(raw posixipc.Sem, seg *shm.Segment) {
 // newSem makes the handle; on failure it releases raw (sem_close, or the
 // segment's pin), so the caller has nothing to undo.
 func newSem(op, nm string, raw posixipc.Sem, seg *shm.Segment) (*Sem, error) {
-	w, err := posixipc.NewSemWaiter()
-	if err != nil {
-		releaseRaw(raw, seg)
-		return nil, &fs.PathError{Op: op, Path: nm, Err: err}
-	}
-	s := &Sem{name: nm, raw: raw, seg: seg, w: w, g: gate.New()}
-	s.c = gate.NewCanceller(func() { w.Kick(false) }, kickRepeat) // w, not s: a dropped s stays collectable
+	s := &Sem{name: nm, raw: raw, seg: seg, k: gate.NewWaiters(true)}
 	s.errAgain = &fs.PathError{Op: "sem_trywait", Path: nm, Err: syscall.EAGAIN}
 	s.errClosed = &fs.PathError{Op: "sem", Path: nm, Err: os.ErrClosed}
-	s.cleanup = runtime.AddCleanup(s, dropSem, semRes{raw, seg, w, s.c})
+	s.cleanup = runtime.AddCleanup(s, dropSem, semRes{raw, seg, s.k})
 	return s, nil
 }
 
@@ -286,24 +255,14 @@ func At(seg *shm.Segment, off int) (*Sem, error) {
 // Name returns "/name" for a named semaphore, "SEGMENT@OFFSET" otherwise.
 func (s *Sem) Name() string { return s.name }
 
-func (s *Sem) acquire() bool {
-	if s.state.Add(1)&closingBit != 0 {
-		s.state.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (s *Sem) release() { s.state.Add(-1) }
-
 // Post increments the semaphore (sem_post). At ValueMax it fails with an
 // error wrapping syscall.EOVERFLOW.
 func (s *Sem) Post() error {
-	if !s.acquire() {
+	if !s.k.Acquire() {
 		return s.errClosed
 	}
 	err := posixipc.SemPost(s.raw)
-	s.release()
+	s.k.Release()
 	if err != nil {
 		if err == syscall.EOVERFLOW {
 			err = fmt.Errorf("value is already SEM_VALUE_MAX (%d): %w", ValueMax, err)
@@ -316,11 +275,11 @@ func (s *Sem) Post() error {
 // TryWait takes a unit if one is available at once (sem_trywait), and
 // otherwise fails with an error wrapping syscall.EAGAIN.
 func (s *Sem) TryWait() error {
-	if !s.acquire() {
+	if !s.k.Acquire() {
 		return s.errClosed
 	}
 	err := posixipc.SemTryWait(s.raw)
-	s.release()
+	s.k.Release()
 	switch err {
 	case nil:
 		return nil
@@ -336,71 +295,30 @@ func (s *Sem) TryWait() error {
 // took no unit. The deadline of ctx is kept on CLOCK_MONOTONIC
 // (sem_clockwait).
 func (s *Sem) Wait(ctx context.Context) error {
-	done := ctx.Done()
-	if done != nil {
-		select {
-		case <-done:
-			return s.ctxErr(ctx)
-		default:
-		}
+	err := s.k.Do(ctx, 0, s.try, s.wait)
+	if err == nil {
+		return nil
 	}
-	if !s.acquire() {
+	if err == os.ErrClosed {
 		return s.errClosed
-	}
-	defer s.release()
-	if posixipc.SemTryWait(s.raw) == nil {
-		return nil
-	}
-	if err := s.g.Enter(ctx); err != nil {
-		if err == os.ErrClosed {
-			return s.errClosed
-		}
-		return s.ctxErr(ctx)
-	}
-	rel := gate.Timeout(ctx)
-	s.w.Reset()
-	var err error
-	if done == nil || (rel >= 0 && rel <= unarmed) {
-		err = posixipc.SemWaitCancel(s.raw, s.w, rel)
-	} else {
-		// First wait a little without arming the canceller (arming wakes
-		// its goroutine: a thread wake-up per wait), then arm for the rest.
-		err = posixipc.SemWaitCancel(s.raw, s.w, unarmed)
-		if err == syscall.ETIMEDOUT {
-			s.c.Arm(done)
-			rel = gate.Timeout(ctx)
-			err = posixipc.SemWaitCancel(s.raw, s.w, rel)
-			s.c.Disarm(done)
-		}
-	}
-	s.g.Leave()
-	switch err {
-	case nil:
-		return nil
-	case syscall.ECANCELED:
-		if s.state.Load()&closingBit != 0 {
-			return s.errClosed
-		}
-		return s.ctxErr(ctx)
-	case syscall.ETIMEDOUT:
-		return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: errs.Deadline}
 	}
 	return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: err}
 }
 
-func (s *Sem) ctxErr(ctx context.Context) error {
-	err := errs.Ctx(ctx)
-	return &fs.PathError{Op: "sem_wait", Path: s.name, Err: err}
-}
+// try is Wait's fast path (sem_trywait).
+func (s *Sem) try() error { return posixipc.SemTryWait(s.raw) }
+
+// wait is Wait's wait in C (sem_clockwait, kicked by a signal).
+func (s *Sem) wait(w posixipc.Waiter, rel int64) error { return posixipc.SemWaitCancel(s.raw, w, rel) }
 
 // Value returns the semaphore's value (sem_getvalue): a snapshot that may be
 // stale at once. glibc reports 0, never a negative count, while some wait.
 func (s *Sem) Value() (int, error) {
-	if !s.acquire() {
+	if !s.k.Acquire() {
 		return 0, s.errClosed
 	}
 	v, err := posixipc.SemGetValue(s.raw)
-	s.release()
+	s.k.Release()
 	if err != nil {
 		return 0, &fs.PathError{Op: "sem_getvalue", Path: s.name, Err: err}
 	}
@@ -424,26 +342,13 @@ func (s *Sem) Destroy() error {
 }
 
 func (s *Sem) shutdown(destroy bool) error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
+	if !s.k.Close() {
 		if destroy {
 			return s.errClosed
 		}
 		return nil
 	}
-	s.closed = true
 	s.cleanup.Stop()
-	s.state.Add(closingBit)
-	s.g.Close()
-	// Kick the waiter out of C (the closed flag is sticky) until every call
-	// in flight has left.
-	for i := 0; s.state.Load() != closingBit; i++ {
-		s.w.Kick(true)
-		time.Sleep(min(time.Duration(20<<min(i, 10))*time.Microsecond, time.Millisecond))
-	}
-	s.c.Stop()
-	s.w.Free()
 	if s.seg == nil {
 		if err := posixipc.SemClose(s.raw); err != nil {
 			return &fs.PathError{Op: "sem_close", Path: s.name, Err: err}

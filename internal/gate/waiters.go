@@ -1,0 +1,261 @@
+//go:build linux && cgo
+
+package gate
+
+import (
+	"context"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/internal/errs"
+)
+
+// MaxInKernel bounds the goroutines of this process that wait inside C
+// through Waiters.Do (and flock's waiters) at once: each of those holds an
+// OS thread. The others poll their non-blocking call, with a backoff from 1
+// to 25 ms, until a slot is free or their call succeeds; so 1,000 blocked
+// goroutines on 1,000 handles cost at most this many threads, not 1,000.
+const MaxInKernel = 16
+
+var slots = make(chan struct{}, MaxInKernel)
+
+// Slots is the process-wide token channel of MaxInKernel: send to take a
+// slot, receive to give it back.
+func Slots() chan struct{} { return slots }
+
+// Poll backoff of a waiter that has no slot.
+const (
+	pollMin = time.Millisecond
+	pollMax = 25 * time.Millisecond
+)
+
+// KickRepeat is how often a cancellation is re-signalled until the waiter
+// inside C has left (a signal can land just before the thread sleeps).
+const KickRepeat = time.Millisecond
+
+// Unarmed is how long a timed wait stays in C before it arms the canceller:
+// a result that comes sooner (a ping-pong) costs no wake-up of the
+// canceller's goroutine, and a cancellation is seen at most this late plus
+// the kick.
+const Unarmed = int64(500 * time.Microsecond)
+
+// A point is one place where a goroutine may wait inside C: a gate that
+// admits one goroutine, the C waiter it waits on and the canceller that
+// kicks it.
+type point struct {
+	key   uint64
+	users int // calls using the point (parked in its gate or inside)
+	g     *Gate
+	c     *Canceller
+	w     posixipc.Waiter
+}
+
+// Waiters is the blocking-call kit of one handle whose waits are
+// interrupted by a signal (posixipc.Waiter): its Life, and its points.
+//
+// Every blocking call goes through Do, which reads the same for every such
+// facility: validate (the caller), fast try, gate, slot, arm, C wait,
+// disarm, one error mapping (Life.Result).
+//
+// Calls with equal keys wait for the same thing (a semaphore's unit, a
+// message of one type) and share one point: at most one of them waits in C,
+// the others park in Go. Calls with different keys (a receiver of type 1
+// and one of type 2) each get their own point, so none waits behind
+// another for a result that is already there.
+type Waiters struct {
+	Life
+
+	timed  bool // the C wait takes a timeout: wait Unarmed before arming
+	mu     sync.Mutex
+	bound  []*point // points with users, by key
+	free   []*point // points without users, ready for another key
+	closed chan struct{}
+	once   sync.Once
+}
+
+// NewWaiters returns the kit of a handle. timed tells whether its C waits
+// take a timeout (then a deadline is kept in C; otherwise the canceller
+// kicks the wait when the context's deadline passes).
+func NewWaiters(timed bool) *Waiters {
+	return &Waiters{timed: timed, closed: make(chan struct{})}
+}
+
+// WouldBlock is what a try function returns when the call would have to
+// wait.
+var WouldBlock = syscall.EAGAIN
+
+// Do runs one blocking call: try makes it without waiting (WouldBlock when
+// it would have to wait), wait makes it inside C on w with a timeout of rel
+// nanoseconds (-1: none) and returns ECANCELED when w is kicked, ETIMEDOUT
+// when rel passed. The error is mapped by Life.Result: nil, os.ErrClosed,
+// the context's error (errs.Deadline), or the call's own error.
+func (k *Waiters) Do(ctx context.Context, key uint64, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return errs.Ctx(ctx)
+		default:
+		}
+	}
+	if !k.Acquire() {
+		return os.ErrClosed
+	}
+	defer k.Release()
+	if err := try(); err != WouldBlock {
+		return err
+	}
+	p, err := k.take(key)
+	if err != nil {
+		return err
+	}
+	defer k.give(p)
+	if !p.g.TryEnter() {
+		if err := p.g.Enter(ctx); err != nil {
+			return k.Result(ctx, err)
+		}
+		// The result may have come while we were parked.
+		if err := try(); err != WouldBlock {
+			p.g.Leave()
+			return err
+		}
+	}
+	defer p.g.Leave()
+	select {
+	case slots <- struct{}{}:
+	default:
+		if err := k.poll(ctx, try); err != WouldBlock {
+			return err
+		}
+	}
+	err = k.block(ctx, p, wait)
+	<-slots
+	return k.Result(ctx, err)
+}
+
+// poll calls try with a backoff until it stops failing with WouldBlock (its
+// result is returned), a slot is free (WouldBlock is returned, the slot
+// taken), ctx is done or the handle closes.
+func (k *Waiters) poll(ctx context.Context, try func() error) error {
+	t := time.NewTimer(pollMin)
+	defer t.Stop()
+	for d := pollMin; ; d = min(2*d, pollMax) {
+		select {
+		case slots <- struct{}{}:
+			return WouldBlock
+		case <-t.C:
+		case <-ctx.Done():
+			return errs.Ctx(ctx)
+		case <-k.closed:
+			return os.ErrClosed
+		}
+		if err := try(); err != WouldBlock {
+			return err
+		}
+		t.Reset(d)
+	}
+}
+
+// block makes the wait in C, arming the canceller only when ctx can be done
+// (and, for timed waits, only after Unarmed has passed without a result).
+func (k *Waiters) block(ctx context.Context, p *point, wait func(w posixipc.Waiter, rel int64) error) error {
+	done := ctx.Done()
+	rel := Timeout(ctx)
+	p.w.Reset()
+	if done == nil || (k.timed && rel >= 0 && rel <= Unarmed) {
+		return wait(p.w, rel)
+	}
+	if k.timed {
+		if err := wait(p.w, Unarmed); err != syscall.ETIMEDOUT {
+			return err
+		}
+		rel = Timeout(ctx)
+	}
+	p.c.Arm(done)
+	err := wait(p.w, rel)
+	p.c.Disarm(done)
+	return err
+}
+
+// take returns the point of key, binding a free (or new) one to it.
+func (k *Waiters) take(key uint64) (*point, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.bound {
+		if p.key == key {
+			p.users++
+			return p, nil
+		}
+	}
+	var p *point
+	if n := len(k.free); n > 0 {
+		p, k.free = k.free[n-1], k.free[:n-1]
+	} else {
+		w, err := posixipc.NewWaiter()
+		if err != nil {
+			return nil, err
+		}
+		p = &point{g: New(), w: w}
+		p.c = NewCanceller(func() { w.Kick(false) }, KickRepeat)
+	}
+	select {
+	case <-k.closed: // Close runs: its kicks reach p, and so must its gate
+		p.g.Close()
+	default:
+	}
+	p.key, p.users = key, 1
+	k.bound = append(k.bound, p)
+	return p, nil
+}
+
+// give ends a call's use of p; the last user unbinds it.
+func (k *Waiters) give(p *point) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if p.users--; p.users > 0 {
+		return
+	}
+	for i, q := range k.bound {
+		if q == p {
+			k.bound[i] = k.bound[len(k.bound)-1]
+			k.bound = k.bound[:len(k.bound)-1]
+			break
+		}
+	}
+	k.free = append(k.free, p)
+}
+
+// Close makes every call in flight return os.ErrClosed: it sets the closed
+// bit, wakes the parked, kicks the waiters inside C until every call has
+// left, and then frees the C waiters. It reports whether this call closed
+// the handle (false: it was already closed). The handle's own C state may
+// be freed once it returns true.
+func (k *Waiters) Close() bool {
+	if !k.Life.Close() {
+		return false
+	}
+	k.once.Do(func() { close(k.closed) })
+	k.mu.Lock()
+	for _, p := range k.bound {
+		p.g.Close()
+	}
+	k.mu.Unlock()
+	k.Drain(func() {
+		k.mu.Lock()
+		for _, p := range k.bound {
+			p.w.Kick(true)
+		}
+		k.mu.Unlock()
+	})
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range append(k.bound, k.free...) {
+		p.c.Stop()
+		p.w.Free()
+	}
+	k.bound, k.free = nil, nil
+	return true
+}
