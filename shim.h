@@ -139,6 +139,9 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns);
 
 /* ==== sysvmsg: System V message queues ==== */
 
+#include <sys/msg.h>
+enum { PI_MSG_EXCEPT = MSG_EXCEPT, PI_MSG_NOERROR = MSG_NOERROR, PI_IPC_NOWAIT = IPC_NOWAIT };
+
 /* pi_msg_stat: the fields of struct msqid_ds that Go reports. */
 struct pi_msg_stat {
 	int64_t key, uid, gid, cuid, cgid, mode, seq;
@@ -168,7 +171,7 @@ int pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t typ
 
 #include <sys/sem.h>
 enum {
-	PI_SEMBUF_SIZE = sizeof(struct sembuf),
+	PI_SEMBUF_SIZE = sizeof(struct sembuf), PI_SEM_UNDO = SEM_UNDO,
 	PI_GETVAL = GETVAL, PI_GETPID = GETPID, PI_GETNCNT = GETNCNT, PI_GETZCNT = GETZCNT,
 };
 /* pi_sem_stat: the fields of struct semid_ds that Go reports. */

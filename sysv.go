@@ -14,6 +14,14 @@ import (
 // IPCPrivate is the key of a new, unnamed System V object (IPC_PRIVATE).
 const IPCPrivate = 0
 
+// The msgrcv, msgsnd and semop flags (msgrcv(2), semop(2)).
+const (
+	MSG_EXCEPT  = C.PI_MSG_EXCEPT
+	MSG_NOERROR = C.PI_MSG_NOERROR
+	IPC_NOWAIT  = C.PI_IPC_NOWAIT
+	SEM_UNDO    = C.PI_SEM_UNDO
+)
+
 // MsgStat is struct msqid_ds as Go sees it (msgctl IPC_STAT).
 type MsgStat struct {
 	Key, UID, GID, CUID, CGID, Mode, Seq int64
@@ -153,7 +161,9 @@ func SemctlGet(id, num, cmd int) (int, error) {
 }
 
 // SemctlSetval wraps semctl(id, num, SETVAL, v).
-func SemctlSetval(id, num, v int) error { return errnoErr(C.pi_semctl_setval(C.int(id), C.int(num), C.int(v))) }
+func SemctlSetval(id, num, v int) error {
+	return errnoErr(C.pi_semctl_setval(C.int(id), C.int(num), C.int(v)))
+}
 
 // SemctlGetall wraps semctl(id, 0, GETALL, v): v has one entry per semaphore.
 func SemctlGetall(id int, v []uint16) error {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/posixipc/posixipc/internal/errs"
@@ -21,37 +19,16 @@ import (
 // module reports a passed deadline with this same value.
 var ErrDeadline = errs.Deadline
 
-// LimitError reports a system limit that stopped a queue from being created,
-// and the setting to raise. It unwraps to the syscall.Errno the call returned.
-type LimitError struct {
-	Errno   syscall.Errno
-	Setting string // e.g. "/proc/sys/fs/mqueue/msg_max" or "RLIMIT_MSGQUEUE"
-	Detail  string
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("%s: %s (raise %s)", e.Errno.Error(), e.Detail, e.Setting)
-}
-
-// Unwrap returns the errno.
-func (e *LimitError) Unwrap() error { return e.Errno }
+// LimitError reports a system limit that stopped a call, and the setting
+// to raise (the same type in every package: errs.LimitError). It unwraps to
+// the syscall.Errno the call returned.
+type LimitError = errs.LimitError
 
 func pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }
 
-// readProcInt reads an integer from a /proc file, -1 when it cannot.
-func readProcInt(path string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return -1
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}
+var readProcInt = errs.ReadProcInt
 
 const procMQ = "/proc/sys/fs/mqueue/"
 
@@ -68,12 +45,12 @@ func explainCreate(err error, attr *Attr) error {
 			return err
 		}
 		if m := readProcInt(procMQ + "msg_max"); m >= 0 && int64(attr.MaxMsg) > m {
-			return &LimitError{errno, procMQ + "msg_max",
-				fmt.Sprintf("maxmsg %d is above the system limit %d (privileged processes with CAP_SYS_RESOURCE may exceed it)", attr.MaxMsg, m)}
+			return &LimitError{Errno: errno, Setting: procMQ + "msg_max",
+				Detail: fmt.Sprintf("maxmsg %d is above the system limit %d (privileged processes with CAP_SYS_RESOURCE may exceed it)", attr.MaxMsg, m)}
 		}
 		if m := readProcInt(procMQ + "msgsize_max"); m >= 0 && int64(attr.MsgSize) > m {
-			return &LimitError{errno, procMQ + "msgsize_max",
-				fmt.Sprintf("msgsize %d is above the system limit %d", attr.MsgSize, m)}
+			return &LimitError{Errno: errno, Setting: procMQ + "msgsize_max",
+				Detail: fmt.Sprintf("msgsize %d is above the system limit %d", attr.MsgSize, m)}
 		}
 	case syscall.EMFILE:
 		var rl unix.Rlimit
@@ -86,13 +63,13 @@ func explainCreate(err error, attr *Attr) error {
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &nf) == nil {
 			f = strconv.FormatUint(nf.Cur, 10)
 		}
-		return &LimitError{errno, "RLIMIT_MSGQUEUE (ulimit -q) or RLIMIT_NOFILE (ulimit -n)",
-			fmt.Sprintf("the user's queues would need more than RLIMIT_MSGQUEUE = %s bytes (each queue counts about maxmsg*(msgsize+pointer size)), or this process has RLIMIT_NOFILE = %s descriptors open", q, f)}
+		return &LimitError{Errno: errno, Setting: "RLIMIT_MSGQUEUE (ulimit -q) or RLIMIT_NOFILE (ulimit -n)",
+			Detail: fmt.Sprintf("the user's queues would need more than RLIMIT_MSGQUEUE = %s bytes (each queue counts about maxmsg*(msgsize+pointer size)), or this process has RLIMIT_NOFILE = %s descriptors open", q, f)}
 	case syscall.ENOSPC:
-		return &LimitError{errno, procMQ + "queues_max",
-			fmt.Sprintf("the system already holds queues_max = %d queues", readProcInt(procMQ+"queues_max"))}
+		return &LimitError{Errno: errno, Setting: procMQ + "queues_max",
+			Detail: fmt.Sprintf("the system already holds queues_max = %d queues", readProcInt(procMQ+"queues_max"))}
 	case syscall.ENFILE:
-		return &LimitError{errno, "/proc/sys/fs/file-max", "the system-wide limit on open files was reached"}
+		return &LimitError{Errno: errno, Setting: "/proc/sys/fs/file-max", Detail: "the system-wide limit on open files was reached"}
 	}
 	return err
 }

@@ -5,6 +5,10 @@ package errs
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -35,4 +39,45 @@ func Of(err error) error {
 		return Deadline
 	}
 	return err
+}
+
+// LimitError reports a system limit that stopped a call, and the setting
+// to raise. It unwraps to the syscall.Errno the call returned.
+type LimitError struct {
+	Errno   syscall.Errno
+	Setting string // e.g. "/proc/sys/kernel/msgmax" or "RLIMIT_MSGQUEUE"
+	Detail  string
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s: %s (raise %s)", e.Errno.Error(), e.Detail, e.Setting)
+}
+
+// Unwrap returns the errno.
+func (e *LimitError) Unwrap() error { return e.Errno }
+
+// ReadProcInt reads an integer from a /proc file, -1 when it cannot.
+func ReadProcInt(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// Removed is wrapped by the error of a call on a System V object that was
+// removed (IPC_RMID) while the handle was open: errors.Is matches it
+// against syscall.EIDRM (what a call blocked at the removal gets) and
+// syscall.EINVAL (what later calls get from the kernel).
+var Removed error = removed{}
+
+type removed struct{}
+
+func (removed) Error() string { return "the object was removed (IPC_RMID)" }
+func (removed) Is(target error) bool {
+	return target == syscall.EIDRM || target == syscall.EINVAL
 }
