@@ -141,14 +141,15 @@ func Create(key int, perm os.FileMode) (*Queue, error) {
 }
 
 // OpenID returns a handle on the queue whose id is id (as ipcs and ID
-// print it), after checking that it exists (msgctl IPC_STAT).
+// print it), after checking that it exists (msgctl IPC_STAT; an error
+// matching fs.ErrNotExist when no queue has that id).
 func OpenID(id int) (*Queue, error) {
 	nm := sysv.IDName("msqid", id)
 	if id < 0 {
 		return nil, &fs.PathError{Op: "msgctl", Path: nm, Err: fmt.Errorf("id %d is negative: %w", id, syscall.EINVAL)}
 	}
 	if _, err := posixipc.MsgctlStat(id); err != nil {
-		return nil, &fs.PathError{Op: "msgctl", Path: nm, Err: err}
+		return nil, &fs.PathError{Op: "msgctl", Path: nm, Err: sysv.NoID("message queue", err)}
 	}
 	return newQueue(id), nil
 }

@@ -199,7 +199,8 @@ func Create(key int, perm os.FileMode, values []int) (*Set, error) {
 }
 
 // OpenID returns a handle on the set whose id is id (as ipcs and ID print
-// it), after checking that it exists (semctl IPC_STAT). It does not wait
+// it), after checking that it exists (semctl IPC_STAT; an error matching
+// fs.ErrNotExist when no set has that id). It does not wait
 // for the initialisation handshake: an id comes from a process that made
 // the set already (tools such as ipcmk never perform it).
 func OpenID(id int) (*Set, error) {
@@ -209,7 +210,7 @@ func OpenID(id int) (*Set, error) {
 	}
 	st, err := posixipc.SemctlStat(id)
 	if err != nil {
-		return nil, &fs.PathError{Op: "semctl", Path: nm, Err: err}
+		return nil, &fs.PathError{Op: "semctl", Path: nm, Err: sysv.NoID("semaphore set", err)}
 	}
 	return newSet(id, int(st.NSems)), nil
 }

@@ -280,7 +280,7 @@ var lsColumns = []lsColumn{
 	{"op_time", "OP-TIME", func(e lsEntry, _ bool) string { return optStr(e.OpTime) }},
 }
 
-const lsDefaultColumns = "type,name,perms,user,size,notify_pid,nattch,cpid,lpid"
+const lsDefaultColumns = "type,name,perms,user,size,messages,nsems,notify_pid,nattch,cpid,lpid"
 
 func lsColumnNames() []string {
 	var n []string

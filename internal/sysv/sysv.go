@@ -8,6 +8,7 @@ package sysv
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -88,3 +89,21 @@ func Gone(err error, stat func() error) error {
 
 // Perm returns the permission bits of a System V mode word.
 func Perm(mode int64) os.FileMode { return os.FileMode(mode) & os.ModePerm }
+
+// NoID is the error of an id that names no object (IPC_STAT fails with
+// EINVAL): it says so, and matches fs.ErrNotExist as well as the errno.
+func NoID(kind string, err error) error {
+	if err == syscall.EINVAL || err == syscall.EIDRM {
+		return noID{kind, err.(syscall.Errno)}
+	}
+	return err
+}
+
+type noID struct {
+	kind  string
+	errno syscall.Errno
+}
+
+func (e noID) Error() string        { return "no " + e.kind + " has this id: " + e.errno.Error() }
+func (e noID) Unwrap() error        { return e.errno }
+func (e noID) Is(target error) bool { return target == fs.ErrNotExist }
