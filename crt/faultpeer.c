@@ -14,6 +14,8 @@
  *   faultpeer mq-send QUEUE MSG       print "sending"; mq_send(MSG) (blocks when full); print "sent"
  *   faultpeer mq-recv QUEUE           print "receiving"; mq_receive; print the message
  *   faultpeer shm-create-partial SHM  shm_open(O_CREAT|O_EXCL); print "ready"; pause (no ftruncate)
+ *   faultpeer semset-hold SEMID       semop {0,-1,SEM_UNDO},{1,-1,SEM_UNDO}; print "ready"; pause
+ *   faultpeer msg-recv MSQID          print "receiving"; msgrcv(type 0); print the text
  *   faultpeer soak SEG SEM QUEUE ID MS  until MS ms passed: sem_wait; lock; counter++;
  *                                     unlock; sem_post; mq_send "ID SEQ"; then print "done N"
  *   faultpeer lock-count SEG N        N x { lock; counter++; unlock }; print "done N"
@@ -37,7 +39,9 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,6 +186,26 @@ int main(int argc, char **argv) {
 				die("mq_receive", errno);
 		buf[n] = 0;
 		say(buf);
+		return 0;
+	} else if (!strcmp(cmd, "semset-hold")) {
+		struct sembuf ops[2] = { { 0, -1, SEM_UNDO }, { 1, -1, SEM_UNDO } };
+		while (semop(atoi(argv[2]), ops, 2) < 0)
+			if (errno != EINTR)
+				die("semop", errno);
+		say("ready"); /* the kernel gives both units back at our death */
+		wait_for_kill();
+	} else if (!strcmp(cmd, "msg-recv")) {
+		struct {
+			long mtype;
+			char mtext[8192];
+		} m;
+		say("receiving");
+		ssize_t n;
+		while ((n = msgrcv(atoi(argv[2]), &m, sizeof m.mtext - 1, 0, 0)) < 0)
+			if (errno != EINTR)
+				die("msgrcv", errno);
+		m.mtext[n] = 0;
+		say(m.mtext);
 		return 0;
 	} else if (!strcmp(cmd, "shm-create-partial")) {
 		int fd = shm_open(argv[2], O_RDWR | O_CREAT | O_EXCL, 0600);

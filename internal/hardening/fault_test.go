@@ -19,6 +19,8 @@ import (
 
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/binding/sysvmsg"
+	"github.com/posixipc/posixipc/binding/sysvsem"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,6 +33,8 @@ const (
 	sysMqTimedsend    = 242
 	sysMqTimedreceive = 243
 	sysPpoll          = 271
+	sysMsgrcv         = 70
+	sysSemtimedop     = 220
 )
 
 // faults counts the kills of the matrix that the survivors came through.
@@ -52,6 +56,8 @@ func TestFaultMatrix(t *testing.T) {
 		{"mid-send on a full queue", faultSendFull},
 		{"mid-receive on an empty queue", faultReceiveEmpty},
 		{"mid-create of a segment", faultCreate},
+		{"holding System V semaphore units with SEM_UNDO", faultSemsetUndo},
+		{"mid-msgrcv on an empty System V queue", faultMsgReceive},
 	}
 	for _, r := range rows {
 		for _, victim := range []string{"C", "Go"} {
@@ -438,4 +444,54 @@ func glibcVersion(t testing.TB) int {
 	_, err = fmt.Sscanf(strings.TrimSpace(string(out)), "glibc %d.%d", &major, &minor)
 	require.NoError(t, err, "%q", out)
 	return major*100 + minor
+}
+
+// faultSemsetUndo: the victim dies holding one unit of each of two
+// semaphores, taken atomically with SEM_UNDO. The kernel gives both back:
+// a survivor blocked in Do for the same two units gets them, and nothing
+// is lost.
+func faultSemsetUndo(t *testing.T, victim string) {
+	s, err := sysvsem.Open(sysvsem.Private, os.O_CREATE, 0o600, []int{1, 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Remove(); s.Close() })
+	p := start(t, victim, "semset-hold", strconv.Itoa(s.ID()))
+	p.expect(t, "ready")
+	v, err := s.Values()
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 0}, v, "the victim holds both units")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1}, sysvsem.Op{Num: 1, Delta: -1}) }()
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { n, _ := s.WaitingCount(0); return n == 1 }))
+	p.kill9(t)
+	require.NoError(t, <-got, "the survivor gets the dead holder's units")
+	require.NoError(t, s.Do(ctx, sysvsem.Op{Num: 0, Delta: 1}, sysvsem.Op{Num: 1, Delta: 1}))
+	v, err = s.Values()
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 1}, v, "every unit is back")
+}
+
+// faultMsgReceive: the victim dies blocked in msgrcv. It took nothing: the
+// next message is received once, by a survivor of the other language.
+func faultMsgReceive(t *testing.T, victim string) {
+	q, err := sysvmsg.Open(sysvmsg.Private, os.O_CREATE, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { q.Remove(); q.Close() })
+	id := strconv.Itoa(q.ID())
+	p := start(t, victim, "msg-recv", id)
+	p.expect(t, "receiving")
+	p.waitInSyscall(t, sysMsgrcv, sysSemtimedop, sysFutex, sysPpoll, sysPoll)
+	p.kill9(t)
+
+	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	w := start(t, other, "msg-recv", id)
+	w.expect(t, "receiving")
+	require.NoError(t, q.Send(context.Background(), 1, []byte("after the death")))
+	w.expect(t, "after the death")
+	w.wait(t)
+	st, err := q.Stat()
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.QNum, "received once, by the survivor")
 }

@@ -76,6 +76,39 @@ func newEntries(t testing.TB, dir string, since time.Time) []string {
 		}
 		out = append(out, filepath.Join(dir, e.Name()))
 	}
+	for _, kind := range []struct{ file, what, id string }{
+		{"msg", "System V message queue", "msqid"}, {"sem", "System V semaphore set", "semid"},
+	} {
+		out = append(out, sysvListLeaks(t, kind.file, kind.what, kind.id, since)...)
+	}
+	return out
+}
+
+// sysvListLeaks lists the objects of /proc/sysvipc/FILE changed (ctime)
+// since the run began: queues and sets have no attach count, so each one
+// the run created and did not remove is a leak.
+func sysvListLeaks(t testing.TB, file, what, idCol string, since time.Time) []string {
+	f, err := os.Open("/proc/sysvipc/" + file)
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan()
+	cols := strings.Fields(sc.Text())
+	var out []string
+	for sc.Scan() {
+		v := strings.Fields(sc.Text())
+		if len(v) < len(cols) {
+			continue
+		}
+		m := map[string]string{}
+		for i, c := range cols {
+			m[c] = v[i]
+		}
+		ctime, _ := strconv.ParseInt(m["ctime"], 10, 64)
+		if ctime >= since.Unix() {
+			out = append(out, fmt.Sprintf("%s key %s id %s", what, m["key"], m[idCol]))
+		}
+	}
 	return out
 }
 

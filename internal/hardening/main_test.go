@@ -23,6 +23,8 @@ import (
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/binding/sysvmsg"
+	"github.com/posixipc/posixipc/binding/sysvsem"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/require"
@@ -110,6 +112,30 @@ func helper(mode string, args []string) int {
 		atomic.AddUint64(u64(seg, offLedger), 1)
 		say("ready")
 		return blockUntilKilled()
+	case "semset-hold":
+		id, _ := strconv.Atoi(args[0])
+		s, err := sysvsem.OpenID(id)
+		if err != nil {
+			return fail(err)
+		}
+		if err := s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1, Flags: sysvsem.Undo}, sysvsem.Op{Num: 1, Delta: -1, Flags: sysvsem.Undo}); err != nil {
+			return fail(err)
+		}
+		say("ready")
+		return blockUntilKilled()
+	case "msg-recv":
+		id, _ := strconv.Atoi(args[0])
+		q, err := sysvmsg.OpenID(id)
+		if err != nil {
+			return fail(err)
+		}
+		say("receiving")
+		buf := make([]byte, 8192)
+		n, _, err := q.Receive(ctx, buf, 0, 0)
+		if err != nil {
+			return fail(err)
+		}
+		say(string(buf[:n]))
 	case "mq-send":
 		q, err := mq.Open(args[0], mq.O_WRONLY, 0, nil)
 		if err != nil {
