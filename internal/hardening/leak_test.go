@@ -76,11 +76,6 @@ func newEntries(t testing.TB, dir string, since time.Time) []string {
 		}
 		out = append(out, filepath.Join(dir, e.Name()))
 	}
-	for _, kind := range []struct{ file, what, id string }{
-		{"msg", "System V message queue", "msqid"}, {"sem", "System V semaphore set", "semid"},
-	} {
-		out = append(out, sysvListLeaks(t, kind.file, kind.what, kind.id, since)...)
-	}
 	return out
 }
 
@@ -151,6 +146,11 @@ func sysvLeaks(t testing.TB, since time.Time) []string {
 		if nattch == 0 && ctime >= since.Unix() && !pidAlive(cpid) {
 			out = append(out, fmt.Sprintf("System V segment key %s id %s (%s bytes, creator pid %d)", v[0], v[1], v[3], cpid))
 		}
+	}
+	for _, kind := range []struct{ file, what, id string }{
+		{"msg", "System V message queue", "msqid"}, {"sem", "System V semaphore set", "semid"},
+	} {
+		out = append(out, sysvListLeaks(t, kind.file, kind.what, kind.id, since)...)
 	}
 	return out
 }
