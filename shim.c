@@ -563,23 +563,25 @@ int pi_msgsnd(int id, int64_t type, const char *p, size_t len, int flag) {
 	return r;
 }
 
-int pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag, int64_t *otype, size_t *olen) {
+struct pi_msg_got pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag) {
 	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msg_got g = { 0, 0, 0 };
 	struct pi_msgbuf *m = msg_buf(stack, len);
-	if (m == NULL)
-		return ENOMEM;
+	if (m == NULL) {
+		g.err = ENOMEM;
+		return g;
+	}
 	ssize_t n = msgrcv(id, m, len, (long)type, flag);
-	int r = 0;
 	if (n < 0) {
-		r = errno;
+		g.err = errno;
 	} else {
 		memcpy(p, m->mtext, (size_t)n);
-		*otype = m->mtype;
-		*olen = (size_t)n;
+		g.type = m->mtype;
+		g.len = n;
 	}
 	if ((void *)m != (void *)stack)
 		free(m);
-	return r;
+	return g;
 }
 
 int pi_msgsnd_wait(struct pi_waiter *w, int id, int64_t type, const char *p, size_t len, int flag) {
@@ -611,36 +613,36 @@ int pi_msgsnd_wait(struct pi_waiter *w, int id, int64_t type, const char *p, siz
 	return r;
 }
 
-int pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t type, int flag,
-                   int64_t *otype, size_t *olen) {
+struct pi_msg_got pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t type, int flag) {
 	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msg_got g = { 0, 0, 0 };
 	struct pi_msgbuf *m = msg_buf(stack, len);
-	if (m == NULL)
-		return ENOMEM;
+	if (m == NULL) {
+		g.err = ENOMEM;
+		return g;
+	}
 	waiter_enter(w);
-	int r;
 	for (;;) {
 		if (waiter_kicked(w)) {
-			r = ECANCELED;
+			g.err = ECANCELED;
 			break;
 		}
 		ssize_t n = msgrcv(id, m, len, (long)type, flag & ~IPC_NOWAIT);
 		if (n >= 0) {
 			memcpy(p, m->mtext, (size_t)n);
-			*otype = m->mtype;
-			*olen = (size_t)n;
-			r = 0;
+			g.type = m->mtype;
+			g.len = n;
 			break;
 		}
 		if (errno != EINTR) {
-			r = errno;
+			g.err = errno;
 			break;
 		}
 	}
 	waiter_leave(w);
 	if ((void *)m != (void *)stack)
 		free(m);
-	return r;
+	return g;
 }
 
 /* ==== sysvsem ==== */

@@ -154,9 +154,15 @@ int pi_msgctl_rmid(int id);                           /* msgctl IPC_RMID */
 /* pi_msgsnd sends { long mtype = type; char mtext[len] } (msgsnd; the record
  * is assembled in C memory). */
 int pi_msgsnd(int id, int64_t type, const char *p, size_t len, int flag);
-/* pi_msgrcv receives into p (at most len bytes of mtext; msgrcv), giving the
- * message's type and its length. */
-int pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag, int64_t *otype, size_t *olen);
+/* pi_msg_got is what a receive returns by value (no out-pointer, so Go
+ * passes no address of its own to C): the error (0 or the errno), the
+ * text's length and the message's type. */
+struct pi_msg_got {
+	int64_t len, type;
+	int err;
+};
+/* pi_msgrcv receives into p (at most len bytes of mtext; msgrcv). */
+struct pi_msg_got pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag);
 /* pi_msgsnd_wait and pi_msgrcv_wait block in msgsnd/msgrcv until they
  * complete, fail, or w is kicked (ECANCELED: nothing sent or taken; neither
  * call is restarted after a signal, so a kick that lands inside the call
@@ -164,8 +170,7 @@ int pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag, int64_t *otyp
  * Waiters: they must be in C, because the flag check and the call must be
  * on the same thread, after its tid is published. */
 int pi_msgsnd_wait(struct pi_waiter *w, int id, int64_t type, const char *p, size_t len, int flag);
-int pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t type, int flag,
-                   int64_t *otype, size_t *olen);
+struct pi_msg_got pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t len, int64_t type, int flag);
 
 /* ==== sysvsem: System V semaphore sets ==== */
 

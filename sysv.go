@@ -69,12 +69,11 @@ func Msgsnd(id int, typ int64, p []byte, flag int) error {
 // Msgrcv wraps msgrcv(2): it receives into p and returns the text's length
 // and the message's type.
 func Msgrcv(id int, p []byte, typ int64, flag int) (int, int64, error) {
-	var ot C.int64_t
-	var on C.size_t
-	if e := C.pi_msgrcv(C.int(id), bufPtr(p), C.size_t(len(p)), C.int64_t(typ), C.int(flag), &ot, &on); e != 0 {
-		return 0, 0, errnoErr(e)
+	r := C.pi_msgrcv(C.int(id), bufPtr(p), C.size_t(len(p)), C.int64_t(typ), C.int(flag))
+	if r.err != 0 {
+		return 0, 0, errnoErr(r.err)
 	}
-	return int(on), int64(ot), nil
+	return int(r.len), int64(r._type), nil
 }
 
 // MsgsndWait sends like Msgsnd, blocking inside C until it is done, fails
@@ -86,12 +85,11 @@ func MsgsndWait(w Waiter, id int, typ int64, p []byte, flag int) error {
 // MsgrcvWait receives like Msgrcv, blocking inside C until a message comes,
 // the call fails or w is kicked (ECANCELED: nothing taken).
 func MsgrcvWait(w Waiter, id int, p []byte, typ int64, flag int) (int, int64, error) {
-	var ot C.int64_t
-	var on C.size_t
-	if e := C.pi_msgrcv_wait(w.w, C.int(id), bufPtr(p), C.size_t(len(p)), C.int64_t(typ), C.int(flag), &ot, &on); e != 0 {
-		return 0, 0, errnoErr(e)
+	r := C.pi_msgrcv_wait(w.w, C.int(id), bufPtr(p), C.size_t(len(p)), C.int64_t(typ), C.int(flag))
+	if r.err != 0 {
+		return 0, 0, errnoErr(r.err)
 	}
-	return int(on), int64(ot), nil
+	return int(r.len), int64(r._type), nil
 }
 
 // SemStat is struct semid_ds as Go sees it (semctl IPC_STAT).

@@ -7,6 +7,8 @@
  *   sysvpeer msg-worker ID TYPE REPLY        forever: take a message of TYPE, send "TYPE:TEXT" back as REPLY
  *   sysvpeer msg-pong ID IN OUT              forever: take type IN, send it back as type OUT
  *   sysvpeer msg-ping-lat ID OUT IN N SIZE   N round trips of SIZE bytes; prints each one's ns
+ *                                            (after WARMUP untimed ones: a fresh process on an idle
+ *                                            VM otherwise measures the CPUs waking up, ~50 us)
  *   sysvpeer msg-stream ID TYPE N SIZE       sends N messages of SIZE bytes; prints "ok NS"
  *   sysvpeer msg-drain ID TYPE N SIZE        takes N messages of TYPE; prints "ok NS"
  *   sysvpeer sem-op ID HOLD_MS NUM:DELTA[u]...  one semop of the ops ("u": SEM_UNDO); prints "ok"
@@ -52,6 +54,18 @@ static int snd(int id, long type, size_t n) {
 			return -1;
 	return 0;
 }
+
+/* print_lat prints the n latencies of lat, one per line, and frees it:
+ * after the round trips, so that printing costs them nothing. */
+static int print_lat(long long *lat, long n) {
+	for (long i = 0; i < n; i++)
+		printf("%lld\n", lat[i]);
+	free(lat);
+	return 0;
+}
+
+/* WARMUP round trips precede the timed ones of the *-ping-lat commands. */
+#define WARMUP 300
 
 static int op(int id, unsigned short num, short delta, short flg) {
 	struct sembuf b = { num, delta, flg };
@@ -114,16 +128,18 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "msg-ping-lat") && argc >= 7) {
 		long out = atol(argv[3]), in = atol(argv[4]), n = atol(argv[5]);
 		size_t size = (size_t)atol(argv[6]);
+		long long *lat = calloc(n > 0 ? n : 1, sizeof *lat);
 		memset(m.mtext, 'x', size);
-		for (long i = 0; i < n; i++) {
+		for (long i = -WARMUP; i < n; i++) {
 			long long t = now_ns();
 			if (snd(id, out, size) < 0)
 				return fail("msgsnd");
 			if (rcv(id, in, sizeof m.mtext, 0) < 0)
 				return fail("msgrcv");
-			printf("%lld\n", now_ns() - t);
+			if (i >= 0)
+				lat[i] = now_ns() - t;
 		}
-		return 0;
+		return print_lat(lat, n);
 	}
 	if (!strcmp(cmd, "msg-stream") && argc >= 6) {
 		long type = atol(argv[3]), n = atol(argv[4]);
@@ -195,15 +211,17 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "sem-ping-lat") && argc >= 6) {
 		unsigned short a = (unsigned short)atoi(argv[3]), b = (unsigned short)atoi(argv[4]);
 		long n = atol(argv[5]);
-		for (long i = 0; i < n; i++) {
+		long long *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+		for (long i = -WARMUP; i < n; i++) {
 			long long t = now_ns();
 			if (op(id, a, 1, 0) < 0)
 				return fail("semop");
 			if (op(id, b, -1, 0) < 0)
 				return fail("semop");
-			printf("%lld\n", now_ns() - t);
+			if (i >= 0)
+				lat[i] = now_ns() - t;
 		}
-		return 0;
+		return print_lat(lat, n);
 	}
 	return 2;
 }

@@ -261,7 +261,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte, sel int64, flags int) (
 	if err := checkReceive(sel, flags); err != nil {
 		return 0, 0, &fs.PathError{Op: "msgrcv", Path: q.name, Err: err}
 	}
-	err = q.k.Do(ctx, receiveKey(sel, flags),
+	err = q.k.Block(ctx, receiveKey(sel, flags),
 		func() (e error) {
 			n, typ, e = posixipc.Msgrcv(q.id, buf, sel, flags|posixipc.IPC_NOWAIT)
 			return wouldBlock(e)

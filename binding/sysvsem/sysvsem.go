@@ -377,19 +377,20 @@ func (s *Set) Do(ctx context.Context, ops ...Op) error {
 	if err := s.checkOps(ops, b); err != nil {
 		return &fs.PathError{Op: "semop", Path: s.name, Err: err}
 	}
-	nowait := false
+	nowait, gives := false, true
 	for _, o := range b {
 		nowait = nowait || o.Flg&unix.IPC_NOWAIT != 0
+		gives = gives && o.Op > 0
 	}
 	var err error
-	if nowait { // the caller asked not to wait: one call
+	if nowait || gives { // the caller asked not to wait, or it cannot block: one call
 		if !s.k.Acquire() {
 			return s.errClosed
 		}
 		err = posixipc.Semop(s.id, b)
 		s.k.Release()
 	} else {
-		err = s.k.Do(ctx, key(b),
+		err = s.k.Block(ctx, key(b),
 			func() error {
 				for i := range b {
 					b[i].Flg |= unix.IPC_NOWAIT

@@ -56,9 +56,9 @@ type point struct {
 // Waiters is the blocking-call kit of one handle whose waits are
 // interrupted by a signal (posixipc.Waiter): its Life, and its points.
 //
-// Every blocking call goes through Do, which reads the same for every such
-// facility: validate (the caller), fast try, gate, slot, arm, C wait,
-// disarm, one error mapping (Life.Result).
+// Every blocking call goes through Do (or Block), which reads the same for
+// every such facility: validate (the caller), fast try, gate, slot, arm, C
+// wait, disarm, one error mapping (Life.Result).
 //
 // Calls with equal keys wait for the same thing (a semaphore's unit, a
 // message of one type) and share one point: at most one of them waits in C,
@@ -92,7 +92,22 @@ var WouldBlock = syscall.EAGAIN
 // nanoseconds (-1: none) and returns ECANCELED when w is kicked, ETIMEDOUT
 // when rel passed. The error is mapped by Life.Result: nil, os.ErrClosed,
 // the context's error (errs.Deadline), or the call's own error.
+//
+// Do tries first, before it looks at the gate: right for a try that costs
+// no system call (sem_trywait) or that usually succeeds (a send).
 func (k *Waiters) Do(ctx context.Context, key uint64, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+	return k.run(ctx, key, true, try, wait)
+}
+
+// Block is Do for a call whose wait is its own fast path (a semop or
+// msgrcv that can proceed returns at once): when the point of key is free
+// it goes straight to wait, one system call; try runs only when the call
+// must park behind another waiter or poll for a slot.
+func (k *Waiters) Block(ctx context.Context, key uint64, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+	return k.run(ctx, key, false, try, wait)
+}
+
+func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
 	done := ctx.Done()
 	if done != nil {
 		select {
@@ -105,8 +120,10 @@ func (k *Waiters) Do(ctx context.Context, key uint64, try func() error, wait fun
 		return os.ErrClosed
 	}
 	defer k.Release()
-	if err := try(); err != WouldBlock {
-		return err
+	if tryFirst {
+		if err := try(); err != WouldBlock {
+			return err
+		}
 	}
 	p, err := k.take(key)
 	if err != nil {
@@ -114,6 +131,11 @@ func (k *Waiters) Do(ctx context.Context, key uint64, try func() error, wait fun
 	}
 	defer k.give(p)
 	if !p.g.TryEnter() {
+		if !tryFirst {
+			if err := try(); err != WouldBlock {
+				return err
+			}
+		}
 		if err := p.g.Enter(ctx); err != nil {
 			return k.Result(ctx, err)
 		}

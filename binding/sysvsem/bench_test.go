@@ -1,0 +1,51 @@
+//go:build linux && cgo
+
+package sysvsem_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/binding/sysvsem"
+	"github.com/stretchr/testify/assert"
+)
+
+// Do allocates nothing, on the give path and on the path that waits in C.
+func TestZeroAllocs(t *testing.T) {
+	s := private(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	assert.Zero(t, testing.AllocsPerRun(200, func() {
+		s.Do(ctx, sysvsem.Op{Num: 0, Delta: 1})
+		s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1})
+	}))
+}
+
+// BenchmarkPingPong: give semaphore 0 to a goroutine, take semaphore 1 back,
+// through the binding and through the raw cgo calls.
+func BenchmarkPingPong(b *testing.B) {
+	s := private(b, 0, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1}) == nil {
+			s.Do(ctx, sysvsem.Op{Num: 1, Delta: 1})
+		}
+	}()
+	b.Run("binding", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Do(ctx, sysvsem.Op{Num: 0, Delta: 1})
+			s.Do(ctx, sysvsem.Op{Num: 1, Delta: -1})
+		}
+	})
+	b.Run("cgo", func(b *testing.B) {
+		b.ReportAllocs()
+		give, take := []posixipc.SemBuf{{Num: 0, Op: 1}}, []posixipc.SemBuf{{Num: 1, Op: -1}}
+		for b.Loop() {
+			posixipc.Semop(s.ID(), give)
+			posixipc.Semop(s.ID(), take)
+		}
+	})
+}
