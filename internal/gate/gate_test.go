@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,4 +106,33 @@ func TestCancellerRepeats(t *testing.T) {
 	n := kicks.Load()
 	time.Sleep(10 * time.Millisecond)
 	assert.Equal(t, n, kicks.Load(), "no kick after Disarm returns")
+}
+
+func TestLifeAndResult(t *testing.T) {
+	var l Life
+	require.True(t, l.Acquire())
+	assert.False(t, l.Closed())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.Equal(t, context.Canceled, l.Result(ctx, syscall.ECANCELED), "kicked by ctx")
+	assert.ErrorIs(t, l.Result(context.Background(), syscall.ETIMEDOUT), syscall.ETIMEDOUT)
+	assert.ErrorIs(t, l.Result(context.Background(), context.DeadlineExceeded), context.DeadlineExceeded)
+	assert.Equal(t, syscall.EIDRM, l.Result(ctx, syscall.EIDRM))
+	assert.NoError(t, l.Result(ctx, nil))
+	require.True(t, l.Close())
+	require.False(t, l.Close(), "once")
+	assert.False(t, l.Acquire(), "closed")
+	assert.Equal(t, os.ErrClosed, l.Result(ctx, syscall.ECANCELED), "kicked by Close")
+	drained := make(chan struct{})
+	var kicks atomic.Int32
+	go func() { l.Drain(func() { kicks.Add(1) }); close(drained) }()
+	time.Sleep(5 * time.Millisecond)
+	select {
+	case <-drained:
+		t.Fatal("Drain returned with a call in flight")
+	default:
+	}
+	l.Release()
+	<-drained
+	assert.Positive(t, kicks.Load())
 }
