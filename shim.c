@@ -703,14 +703,15 @@ int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int
 	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
 	waiter_enter(w);
 	int r;
-	for (;;) {
+	for (int first = 1;; first = 0) {
 		if (waiter_kicked(w)) {
 			r = ECANCELED;
 			break;
 		}
 		struct timespec ts, *tp = NULL;
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ns();
+			/* the whole wait on the first call, what is left after a signal */
+			int64_t left = first ? rel_ns : deadline - now_ns();
 			if (left < 0)
 				left = 0;
 			ts.tv_sec = left / 1000000000;

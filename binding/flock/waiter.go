@@ -22,9 +22,6 @@ import (
 // at most this many threads, not 1,000.
 const MaxKernelWaiters = gate.MaxInKernel
 
-// kernelSlots holds a token per waiter blocked in the kernel.
-var kernelSlots = gate.Slots()
-
 // Poll backoff of a waiter that has no kernel slot.
 const (
 	pollMin = time.Millisecond
@@ -50,19 +47,14 @@ func (f *File) wait(ctx context.Context, try func() error, block func(fd int) er
 		}
 	}
 	defer f.gate.Leave()
-	select {
-	case kernelSlots <- struct{}{}:
-		defer func() { <-kernelSlots }()
+	if gate.TakeSlot() {
+		defer gate.GiveSlot()
 		return f.block(ctx, block)
-	default:
 	}
 	t := time.NewTimer(pollMin)
 	defer t.Stop()
 	for d := pollMin; ; d = min(2*d, pollMax) {
 		select {
-		case kernelSlots <- struct{}{}:
-			defer func() { <-kernelSlots }()
-			return f.block(ctx, block)
 		case <-t.C:
 		case <-ctx.Done():
 			return ctx.Err()
@@ -71,6 +63,10 @@ func (f *File) wait(ctx context.Context, try func() error, block func(fd int) er
 		}
 		if err := try(); err != unix.EWOULDBLOCK {
 			return err
+		}
+		if gate.TakeSlot() {
+			defer gate.GiveSlot()
+			return f.block(ctx, block)
 		}
 		t.Reset(d)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,11 +21,22 @@ import (
 // goroutines on 1,000 handles cost at most this many threads, not 1,000.
 const MaxInKernel = 16
 
-var slots = make(chan struct{}, MaxInKernel)
+// inKernel counts the slots taken.
+var inKernel atomic.Int32
 
-// Slots is the process-wide token channel of MaxInKernel: send to take a
-// slot, receive to give it back.
-func Slots() chan struct{} { return slots }
+// TakeSlot takes one of the process's MaxInKernel slots if one is free; a
+// true return must be paired with GiveSlot. Waiters use it; so do the
+// facilities that wait in the kernel their own way (flock).
+func TakeSlot() bool {
+	if inKernel.Add(1) > MaxInKernel {
+		inKernel.Add(-1)
+		return false
+	}
+	return true
+}
+
+// GiveSlot gives back a slot taken by TakeSlot.
+func GiveSlot() { inKernel.Add(-1) }
 
 // Poll backoff of a waiter that has no slot.
 const (
@@ -108,8 +120,7 @@ func (k *Waiters) Block(ctx context.Context, key uint64, try func() error, wait 
 }
 
 func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
-	done := ctx.Done()
-	if done != nil {
+	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
 			return errs.Ctx(ctx)
@@ -119,19 +130,28 @@ func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func()
 	if !k.Acquire() {
 		return os.ErrClosed
 	}
-	defer k.Release()
+	// No defers on this path: with its many returns they would not be
+	// open-coded, and their records cost more than the calls they guard.
+	var err error
 	if tryFirst {
-		if err := try(); err != WouldBlock {
-			return err
+		err = try()
+	}
+	if !tryFirst || err == WouldBlock {
+		var p *point
+		if p, err = k.take(key); err == nil {
+			err = k.at(ctx, p, tryFirst, try, wait)
+			k.give(p)
 		}
 	}
-	p, err := k.take(key)
-	if err != nil {
-		return err
-	}
-	defer k.give(p)
+	k.Release()
+	return err
+}
+
+// at runs the call at point p: through its gate, with a slot (or polling
+// for one), then the wait in C.
+func (k *Waiters) at(ctx context.Context, p *point, tried bool, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
 	if !p.g.TryEnter() {
-		if !tryFirst {
+		if !tried {
 			if err := try(); err != WouldBlock {
 				return err
 			}
@@ -145,16 +165,15 @@ func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func()
 			return err
 		}
 	}
-	defer p.g.Leave()
-	select {
-	case slots <- struct{}{}:
-	default:
+	if !TakeSlot() {
 		if err := k.poll(ctx, try); err != WouldBlock {
+			p.g.Leave()
 			return err
 		}
 	}
-	err = k.block(ctx, p, wait)
-	<-slots
+	err := k.block(ctx, p, wait)
+	GiveSlot()
+	p.g.Leave()
 	return k.Result(ctx, err)
 }
 
@@ -166,8 +185,6 @@ func (k *Waiters) poll(ctx context.Context, try func() error) error {
 	defer t.Stop()
 	for d := pollMin; ; d = min(2*d, pollMax) {
 		select {
-		case slots <- struct{}{}:
-			return WouldBlock
 		case <-t.C:
 		case <-ctx.Done():
 			return errs.Ctx(ctx)
@@ -176,6 +193,9 @@ func (k *Waiters) poll(ctx context.Context, try func() error) error {
 		}
 		if err := try(); err != WouldBlock {
 			return err
+		}
+		if TakeSlot() {
+			return WouldBlock
 		}
 		t.Reset(d)
 	}
