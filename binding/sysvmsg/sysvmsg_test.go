@@ -471,3 +471,18 @@ func TestDroppedHandleIsCleanedUp(t *testing.T) {
 		return runtime.NumGoroutine() <= before
 	}), "the dropped handle's canceller goroutine is still there")
 }
+
+func TestQBytesAboveMsgmnbIsALimitError(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root has CAP_SYS_RESOURCE, so kernel.msgmnb does not bound it (make test as a user runs this)")
+	}
+	q := private(t)
+	b, err := os.ReadFile("/proc/sys/kernel/msgmnb")
+	require.NoError(t, err)
+	mnb, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	err = q.SetQBytes(mnb + 1)
+	var le *sysvmsg.LimitError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, "/proc/sys/kernel/msgmnb", le.Setting)
+	assert.ErrorIs(t, err, syscall.EPERM)
+}
