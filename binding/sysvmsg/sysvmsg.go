@@ -244,7 +244,7 @@ func checkReceive(sel int64, flags int) error {
 		return fmt.Errorf("flags %#x: only Except and NoError are supported: %w", flags, syscall.EINVAL)
 	}
 	if flags&Except != 0 && sel <= 0 {
-		return fmt.Errorf("Except needs a selector > 0, not %d: %w", sel, syscall.EINVAL)
+		return fmt.Errorf("the Except flag needs a selector > 0, not %d: %w", sel, syscall.EINVAL)
 	}
 	return nil
 }

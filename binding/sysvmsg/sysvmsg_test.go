@@ -127,7 +127,7 @@ func TestBadInput(t *testing.T) {
 		assert.ErrorIs(t, q.TrySend(typ, nil), syscall.EINVAL)
 	}
 	_, _, err := q.Receive(ctx, make([]byte, 4), 0, sysvmsg.Except)
-	assert.ErrorContains(t, err, "Except needs a selector > 0")
+	assert.ErrorContains(t, err, "the Except flag needs a selector > 0")
 	_, _, err = q.Receive(ctx, make([]byte, 4), 1, 1<<20)
 	assert.ErrorIs(t, err, syscall.EINVAL)
 
