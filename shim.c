@@ -735,6 +735,98 @@ int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int
 	return r;
 }
 
+/* ==== pty ==== */
+
+int pi_posix_openpt(int flags, int *fd) {
+	int r = posix_openpt(flags);
+	if (r < 0)
+		return errno;
+	*fd = r;
+	return 0;
+}
+
+int pi_grantpt(int fd) { return grantpt(fd) < 0 ? errno : 0; }
+
+int pi_unlockpt(int fd) { return unlockpt(fd) < 0 ? errno : 0; }
+
+int pi_ptsname_r(int fd, char *buf, size_t len) {
+	int r = ptsname_r(fd, buf, len);
+	return r < 0 ? errno : r; /* glibc returns the error number (or -1 and errno) */
+}
+
+/* ==== sig ==== */
+
+int pi_sigqueue(int pid, int sig, int value) {
+	union sigval v;
+	v.sival_ptr = NULL;
+	v.sival_int = value;
+	return sigqueue((pid_t)pid, sig, v) < 0 ? errno : 0;
+}
+
+int pi_pidfd_sigqueue(int pidfd, int sig, int value) {
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = value;
+	return syscall(SYS_pidfd_send_signal, pidfd, sig, &si, 0) < 0 ? errno : 0;
+}
+
+int pi_sigrtmin(void) { return SIGRTMIN; }
+
+int pi_sigrtmax(void) { return SIGRTMAX; }
+
+#define PI_NSIG 65
+static int sig_wfd[PI_NSIG];       /* the pipe of each taken signal, 0: none */
+static int sig_lost[PI_NSIG];      /* records the handler could not write */
+static struct sigaction sig_old[PI_NSIG];
+
+static void sig_handler(int sig, siginfo_t *si, void *uc) {
+	(void)uc;
+	int saved = errno; /* the interrupted code's errno must survive */
+	struct pi_sig_record r = {
+		.signo = sig, .code = si->si_code, .pid = si->si_pid, .uid = (int32_t)si->si_uid,
+		.value = si->si_value.sival_int, .pad = 0,
+	};
+	int fd = __atomic_load_n(&sig_wfd[sig], __ATOMIC_ACQUIRE);
+	/* A record is smaller than PIPE_BUF: written whole or not at all. */
+	if (fd <= 0 || write(fd, &r, sizeof r) != (ssize_t)sizeof r)
+		__atomic_add_fetch(&sig_lost[sig], 1, __ATOMIC_RELAXED);
+	errno = saved;
+}
+
+int pi_sig_take(int sig, int wfd) {
+	if (sig <= 0 || sig >= PI_NSIG)
+		return EINVAL;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = sig_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigfillset(&sa.sa_mask); /* one record at a time per thread */
+	__atomic_store_n(&sig_wfd[sig], wfd, __ATOMIC_RELEASE);
+	if (sigaction(sig, &sa, &sig_old[sig]) < 0) {
+		__atomic_store_n(&sig_wfd[sig], 0, __ATOMIC_RELEASE);
+		return errno;
+	}
+	return 0;
+}
+
+int pi_sig_give(int sig) {
+	if (sig <= 0 || sig >= PI_NSIG)
+		return EINVAL;
+	int r = sigaction(sig, &sig_old[sig], NULL) < 0 ? errno : 0;
+	__atomic_store_n(&sig_wfd[sig], 0, __ATOMIC_RELEASE);
+	return r;
+}
+
+int pi_sig_lost(int sig) {
+	if (sig <= 0 || sig >= PI_NSIG)
+		return 0;
+	return __atomic_exchange_n(&sig_lost[sig], 0, __ATOMIC_RELAXED);
+}
+
 /* ==== shm ==== */
 
 int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd) {

@@ -200,6 +200,37 @@ int pi_semop(int id, struct sembuf *ops, size_t n);             /* semop */
  * signal: an interrupted or timed-out call changed nothing. */
 int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int64_t rel_ns);
 
+/* ==== pty: pseudoterminals ==== */
+
+int pi_posix_openpt(int flags, int *fd);                     /* posix_openpt */
+int pi_grantpt(int fd);                                       /* grantpt */
+int pi_unlockpt(int fd);                                      /* unlockpt */
+int pi_ptsname_r(int fd, char *buf, size_t len);              /* ptsname_r */
+
+/* ==== sig: signals that carry data ==== */
+
+int pi_sigqueue(int pid, int sig, int value);                 /* sigqueue */
+/* pi_pidfd_sigqueue sends sig with value to the process of pidfd as
+ * sigqueue does (pidfd_send_signal with a siginfo of code SI_QUEUE). */
+int pi_pidfd_sigqueue(int pidfd, int sig, int value);
+int pi_sigrtmin(void);                                        /* SIGRTMIN (glibc's, after its own) */
+int pi_sigrtmax(void);                                        /* SIGRTMAX */
+/* pi_sig_record is what the handler of pi_sig_take writes to its pipe for
+ * each signal: the siginfo fields Go reports. */
+struct pi_sig_record {
+	int32_t signo, code, pid, uid, value, pad;
+};
+/* pi_sig_take installs a SA_SIGINFO|SA_ONSTACK|SA_RESTART handler for sig
+ * that writes one pi_sig_record per signal to wfd (a non-blocking pipe;
+ * write is async-signal-safe), keeping the old disposition for
+ * pi_sig_give. pi_sig_give restores it. Waiter: no; the handler is the one
+ * function here that runs in signal context. */
+int pi_sig_take(int sig, int wfd);
+int pi_sig_give(int sig);
+/* pi_sig_lost returns how many records of sig the handler could not write
+ * (the pipe was full) and clears the count. */
+int pi_sig_lost(int sig);
+
 /* ==== shm ==== */
 int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd);
 int pi_shm_unlink(const char *name);

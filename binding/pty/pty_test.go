@@ -1,0 +1,274 @@
+//go:build linux && cgo
+
+package pty_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/posixipc/posixipc/binding/pty"
+	"github.com/posixipc/posixipc/internal/peer"
+	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func peerCmd(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	c, err := peer.Command("ptypeer", args...)
+	require.NoError(t, err)
+	return c
+}
+
+// lines reads p line by line into a channel (CR stripped).
+func lines(p *pty.PTY) <-chan string {
+	ch := make(chan string, 64)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(p)
+		for sc.Scan() {
+			ch <- strings.TrimRight(sc.Text(), "\r")
+		}
+	}()
+	return ch
+}
+
+func next(t testing.TB, ch <-chan string) string {
+	t.Helper()
+	select {
+	case l, ok := <-ch:
+		require.True(t, ok, "the program's output ended")
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatal("no output from the program")
+	}
+	return ""
+}
+
+func TestCPeerSeesATerminal(t *testing.T) {
+	testutil.CheckFDs(t)
+	cmd := peerCmd(t, "check")
+	p, err := pty.Start(cmd, &pty.Size{Rows: 33, Cols: 101})
+	require.NoError(t, err)
+	defer p.Close()
+	assert.True(t, strings.HasPrefix(p.Name(), "/dev/pts/"), p.Name())
+	out := lines(p)
+	assert.Equal(t, "tty 1 1 1", next(t, out))
+	assert.Equal(t, "size 33 101", next(t, out))
+	assert.Equal(t, "sid OK", next(t, out), "the slave is its controlling terminal")
+	assert.Equal(t, "raw", next(t, out))
+	_, err = p.Write([]byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, "echo:hello", next(t, out), "raw mode: no echo by the terminal, the program's own")
+	_, err = p.Write([]byte("q"))
+	require.NoError(t, err)
+	assert.Equal(t, "echo:q", next(t, out))
+	require.NoError(t, cmd.Wait())
+	for range out { // then io.EOF ends the scanner
+	}
+}
+
+// Everything a program writes just before it exits is read, then io.EOF.
+func TestOutputBeforeExitIsReadCompletely(t *testing.T) {
+	for _, n := range []int{1, 4095, 65536, 300000} {
+		cmd := peerCmd(t, "burst", strconvI(n))
+		p, err := pty.Start(cmd, nil)
+		require.NoError(t, err)
+		var got bytes.Buffer
+		_, err = io.Copy(&got, p)
+		require.NoError(t, err, "io.Copy ends with io.EOF, not EIO")
+		require.NoError(t, cmd.Wait())
+		p.Close()
+		require.Equal(t, n, got.Len(), "bytes of a %d-byte burst", n)
+		for i, b := range got.Bytes() {
+			if b != byte('a'+i%26) {
+				t.Fatalf("byte %d of %d is %q", i, n, b)
+			}
+		}
+	}
+}
+
+func strconvI(n int) string { return strconv.Itoa(n) }
+
+func TestWindowSizeAndSIGWINCH(t *testing.T) {
+	cmd := peerCmd(t, "winch")
+	p, err := pty.Start(cmd, &pty.Size{Rows: 10, Cols: 20})
+	require.NoError(t, err)
+	defer p.Close()
+	out := lines(p)
+	assert.Equal(t, "ready", next(t, out))
+	s, err := p.GetSize()
+	require.NoError(t, err)
+	assert.Equal(t, pty.Size{Rows: 10, Cols: 20}, s)
+	require.NoError(t, p.SetSize(pty.Size{Rows: 50, Cols: 132}))
+	assert.Equal(t, "size 50 132", next(t, out))
+	require.NoError(t, cmd.Wait())
+}
+
+func TestColourOnlyOnATerminal(t *testing.T) {
+	cmd := peerCmd(t, "color", "hi")
+	p, err := pty.Start(cmd, nil)
+	require.NoError(t, err)
+	defer p.Close()
+	b, _ := io.ReadAll(p)
+	require.NoError(t, cmd.Wait())
+	assert.Contains(t, string(b), "\x1b[31mhi\x1b[0m")
+	plain, err := peerCmd(t, "color", "hi").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "hi\n", string(plain))
+}
+
+func TestReadContextAndDeadlinesLoseNothing(t *testing.T) {
+	p, err := pty.Open()
+	require.NoError(t, err)
+	defer p.Close()
+	tty, err := p.OpenSlave()
+	require.NoError(t, err)
+	defer tty.Close()
+	_, err = pty.MakeRaw(rawFd(t, tty))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := p.ReadContext(ctx, make([]byte, 8)); errc <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancel did not reach ReadContext")
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer dcancel()
+	_, err = p.ReadContext(dctx, make([]byte, 8))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// what is written now is all there for the next read
+	_, err = tty.Write([]byte("kept"))
+	require.NoError(t, err)
+	buf := make([]byte, 8)
+	n, err := p.ReadContext(context.Background(), buf)
+	require.NoError(t, err)
+	assert.Equal(t, "kept", string(buf[:n]))
+
+	require.NoError(t, p.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+	_, err = p.Read(buf)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+}
+
+func TestCloseWakesReaderAndIsIdempotent(t *testing.T) {
+	p, err := pty.Open()
+	require.NoError(t, err)
+	tty, err := p.OpenSlave()
+	require.NoError(t, err)
+	defer tty.Close()
+	errc := make(chan error, 2)
+	go func() { _, err := p.Read(make([]byte, 8)); errc <- err }()
+	go func() { _, err := p.ReadContext(context.Background(), make([]byte, 8)); errc <- err }()
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, p.Close())
+	require.NoError(t, p.Close())
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-errc:
+			assert.ErrorIs(t, err, os.ErrClosed)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not wake a reader")
+		}
+	}
+	_, err = p.Write([]byte("x"))
+	assert.ErrorIs(t, err, os.ErrClosed)
+}
+
+func TestRawAndNoEchoRestore(t *testing.T) {
+	p, err := pty.Open()
+	require.NoError(t, err)
+	defer p.Close()
+	tty, err := p.OpenSlave()
+	require.NoError(t, err)
+	defer tty.Close()
+	fd := rawFd(t, tty)
+	assert.True(t, pty.IsTerminal(fd))
+	assert.False(t, pty.IsTerminal(int(mustDevNull(t).Fd())))
+
+	// echo on (the default): what the master writes comes back
+	_, err = p.Write([]byte("ab\n"))
+	require.NoError(t, err)
+	echo := make([]byte, 16)
+	require.NoError(t, p.SetReadDeadline(time.Now().Add(2*time.Second)))
+	n, err := p.Read(echo)
+	require.NoError(t, err)
+	assert.Contains(t, string(echo[:n]), "ab")
+	drain(tty)
+
+	st, err := pty.NoEcho(fd)
+	require.NoError(t, err)
+	_, err = p.Write([]byte("secret\n"))
+	require.NoError(t, err)
+	require.NoError(t, p.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, err = p.Read(echo)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "no echo")
+	line := make([]byte, 16)
+	n, err = tty.Read(line)
+	require.NoError(t, err)
+	assert.Equal(t, "secret\n", string(line[:n]), "the program still reads its input")
+	require.NoError(t, pty.Restore(fd, st))
+
+	raw, err := pty.MakeRaw(fd)
+	require.NoError(t, err)
+	_, err = p.Write([]byte("x")) // raw: the byte reaches the reader at once, no newline needed
+	require.NoError(t, err)
+	n, err = tty.Read(line)
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(line[:n]))
+	require.NoError(t, pty.Restore(fd, raw))
+	assert.Error(t, pty.Restore(fd, nil))
+	_, err = pty.MakeRaw(int(mustDevNull(t).Fd()))
+	assert.ErrorIs(t, err, syscall.ENOTTY)
+}
+
+func drain(f *os.File) {
+	f.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	io.Copy(io.Discard, f)
+	f.SetReadDeadline(time.Time{})
+}
+
+func mustDevNull(t testing.TB) *os.File {
+	f, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestStartErrorsUndo(t *testing.T) {
+	testutil.CheckFDs(t)
+	_, err := pty.Start(exec.Command("/nonexistent/program"), nil)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, fs.ErrNotExist), "%v", err)
+}
+
+// rawFd returns f's descriptor without switching it to blocking mode (as
+// f.Fd would).
+func rawFd(t testing.TB, f *os.File) int {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	var fd int
+	require.NoError(t, rc.Control(func(u uintptr) { fd = int(u) }))
+	return fd
+}
