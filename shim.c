@@ -783,6 +783,13 @@ static int sig_wfd[PI_NSIG];       /* the pipe of each taken signal, 0: none */
 static int sig_lost[PI_NSIG];      /* records the handler could not write */
 static struct sigaction sig_old[PI_NSIG];
 
+/*
+ * The signal handler. Order: the kernel dequeues a signal's instances in
+ * order, but may hand two of them to two threads at once, and their
+ * handlers then race to write. Blocking the signal in every thread but
+ * one would fix that, but a thread's mask is inherited by every program
+ * it starts (os/exec), so it is not done: see binding/sig's doc.
+ */
 static void sig_handler(int sig, siginfo_t *si, void *uc) {
 	(void)uc;
 	int saved = errno; /* the interrupted code's errno must survive */

@@ -223,8 +223,8 @@ struct pi_sig_record {
 /* pi_sig_take installs a SA_SIGINFO|SA_ONSTACK|SA_RESTART handler for sig
  * that writes one pi_sig_record per signal to wfd (a non-blocking pipe;
  * write is async-signal-safe), keeping the old disposition for
- * pi_sig_give. pi_sig_give restores it. Waiter: no; the handler is the one
- * function here that runs in signal context. */
+ * pi_sig_give. pi_sig_give restores it. The handler is the one function
+ * here that runs in signal context. */
 int pi_sig_take(int sig, int wfd);
 int pi_sig_give(int sig);
 /* pi_sig_lost returns how many records of sig the handler could not write

@@ -81,9 +81,19 @@ func (q *Queue) NotifyChan() (<-chan struct{}, error) {
 // SIGEV_SIGNAL): the kernel sends sig to this process when a message arrives
 // on the empty queue. Receive it with os/signal.Notify, set up before. The
 // rules of Notify apply (one process, one shot, empty to non-empty only).
-func (q *Queue) NotifySignal(sig syscall.Signal) error {
+func (q *Queue) NotifySignal(sig syscall.Signal) error { return q.NotifySignalValue(sig, 0) }
+
+// NotifySignalValue is NotifySignal with value in the signal's
+// si_value.sival_int. The signal's siginfo also says who sent the message
+// that fired it (si_code SI_MESGQ, si_pid, si_uid): binding/sig's Receiver
+// reports all of it (sig.Take, then Receive: Info{Code: sig.CodeMesgq,
+// Pid, UID, Value}).
+func (q *Queue) NotifySignalValue(sig syscall.Signal, value int) error {
 	if sig <= 0 || sig > 64 {
 		return pathErr("mq_notify", q.name, fmt.Errorf("signal %d: %w", int(sig), syscall.EINVAL))
+	}
+	if int64(value) != int64(int32(value)) {
+		return pathErr("mq_notify", q.name, fmt.Errorf("value %d: sival_int holds 32 bits: %w", value, syscall.EINVAL))
 	}
 	if err := q.enter("mq_notify"); err != nil {
 		return err
@@ -94,7 +104,7 @@ func (q *Queue) NotifySignal(sig syscall.Signal) error {
 	if err := q.pollMode(); err != nil {
 		return err
 	}
-	if err := posixipc.MqNotifySignal(q.mqd, int(sig), 0); err != nil {
+	if err := posixipc.MqNotifySignal(q.mqd, int(sig), value); err != nil {
 		return pathErr("mq_notify", q.name, err)
 	}
 	if q.notify != 0 {

@@ -144,9 +144,12 @@ func (p *PTY) ReadContext(ctx context.Context, b []byte) (int, error) {
 	if hasDl {
 		p.f.SetReadDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { p.f.SetReadDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { p.f.SetReadDeadline(time.Unix(1, 0)); close(fired) })
 	n, err := p.f.Read(b)
-	stop()
+	if !stop() {
+		<-fired // its deadline is set: clear it only after
+	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		// Ours, not a SetReadDeadline of the caller's: the context's.
 		switch {
