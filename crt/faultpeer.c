@@ -16,6 +16,7 @@
  *   faultpeer shm-create-partial SHM  shm_open(O_CREAT|O_EXCL); print "ready"; pause (no ftruncate)
  *   faultpeer semset-hold SEMID       semop {0,-1,SEM_UNDO},{1,-1,SEM_UNDO}; print "ready"; pause
  *   faultpeer msg-recv MSQID          print "receiving"; msgrcv(type 0); print the text
+ *   faultpeer sig-flood PID SIG       sigqueue(PID, SIG, v) for v = 0, 1, ... (retrying EAGAIN) until killed
  *   faultpeer soak SEG SEM QUEUE ID MS  until MS ms passed: sem_wait; lock; counter++;
  *                                     unlock; sem_post; mq_send "ID SEQ"; then print "done N"
  *   faultpeer lock-count SEG N        N x { lock; counter++; unlock }; print "done N"
@@ -207,6 +208,14 @@ int main(int argc, char **argv) {
 		m.mtext[n] = 0;
 		say(m.mtext);
 		return 0;
+	} else if (!strcmp(cmd, "sig-flood") && argc == 4) {
+		int pid = atoi(argv[2]), sig = atoi(argv[3]);
+		for (int v = 0;; v++) {
+			union sigval sv = { .sival_int = v };
+			while (sigqueue(pid, sig, sv) < 0)
+				if (errno != EAGAIN)
+					die("sigqueue", errno);
+		}
 	} else if (!strcmp(cmd, "shm-create-partial")) {
 		int fd = shm_open(argv[2], O_RDWR | O_CREAT | O_EXCL, 0600);
 		if (fd < 0)

@@ -9,6 +9,7 @@
  *   ptypeer burst N      writes N bytes (a counting pattern) and exits at once
  *   ptypeer color TEXT   prints TEXT in red when stdout is a terminal, plain otherwise
  *   ptypeer winch        prints "ready", waits for SIGWINCH, prints the new "size ROWS COLS"
+ *   ptypeer flood        writes "line N\n" for N = 0, 1, ... until it is killed
  *
  * Lines end in "\r\n" after raw mode (no output processing). Exit status: 0
  * ok, 1 a call failed, 2 usage.
@@ -74,6 +75,10 @@ int main(int argc, char **argv) {
 		else
 			printf("%s\n", argv[2]);
 		return 0;
+	}
+	if (!strcmp(argv[1], "flood")) {
+		for (long i = 0;; i++)
+			printf("line %ld\n", i);
 	}
 	if (!strcmp(argv[1], "winch")) {
 		struct sigaction sa;

@@ -272,3 +272,20 @@ func rawFd(t testing.TB, f *os.File) int {
 	require.NoError(t, rc.Control(func(u uintptr) { fd = int(u) }))
 	return fd
 }
+
+// FuzzSize: any window size set on a terminal reads back as set.
+func FuzzSize(f *testing.F) {
+	f.Add(uint16(24), uint16(80), uint16(0), uint16(0))
+	f.Add(uint16(0), uint16(0), uint16(1), uint16(1))
+	f.Add(uint16(65535), uint16(65535), uint16(65535), uint16(65535))
+	p, err := pty.Open()
+	require.NoError(f, err)
+	f.Cleanup(func() { p.Close() })
+	f.Fuzz(func(t *testing.T, rows, cols, x, y uint16) {
+		s := pty.Size{Rows: rows, Cols: cols, X: x, Y: y}
+		require.NoError(t, p.SetSize(s))
+		got, err := p.GetSize()
+		require.NoError(t, err)
+		require.Equal(t, s, got)
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/binding/sig"
 	"github.com/posixipc/posixipc/binding/sysvmsg"
 	"github.com/posixipc/posixipc/binding/sysvsem"
 	"github.com/posixipc/posixipc/internal/peer"
@@ -112,6 +114,18 @@ func helper(mode string, args []string) int {
 		atomic.AddUint64(u64(seg, offLedger), 1)
 		say("ready")
 		return blockUntilKilled()
+	case "pty-flood": // on a pseudoterminal: lines until killed
+		for i := 0; ; i++ {
+			fmt.Printf("line %d\n", i)
+		}
+	case "sig-flood": // PID SIG: sigqueue values 0, 1, ... until killed
+		pid, _ := strconv.Atoi(args[0])
+		s, _ := strconv.Atoi(args[1])
+		for v := 0; ; v++ {
+			for sig.Queue(pid, syscall.Signal(s), v) != nil {
+				runtime.Gosched() // RLIMIT_SIGPENDING: let the receiver drain
+			}
+		}
 	case "semset-hold":
 		id, _ := strconv.Atoi(args[0])
 		s, err := sysvsem.OpenID(id)
