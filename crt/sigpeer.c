@@ -6,6 +6,8 @@
  *   sigpeer recv SIG COUNT              a SA_SIGINFO handler for SIG; prints "ready PID", then
  *                                       "SIGNO CODE PID UID VALUE" for each of COUNT signals
  *   sigpeer pong SIG                    forever: for each SIG with value V from P, sigqueue(P, SIG, V+1)
+ *   sigpeer ping-lat PID SIG N          N round trips: sigqueue(PID, SIG, v), wait for v+1; prints
+ *                                       each one's ns (after 300 untimed ones)
  *
  * SIG is a number. The handler writes each siginfo to a pipe (write is
  * async-signal-safe); main reads and prints. Exit status: 0 ok, 1 a call
@@ -87,6 +89,25 @@ int main(int argc, char **argv) {
 			next(rfd, &r);
 			printf("%d %d %d %d %d\n", r.signo, r.code, r.pid, r.uid, r.value);
 		}
+		return 0;
+	}
+	if (!strcmp(argv[1], "ping-lat") && argc == 5) {
+		int pid = atoi(argv[2]), sig = atoi(argv[3]);
+		long n = atol(argv[4]);
+		int rfd = take(sig);
+		long long *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+		for (long i = -300; i < n; i++) {
+			long long t = now_ns();
+			queue(pid, sig, (int)(2 * i));
+			struct rec r;
+			next(rfd, &r);
+			if (r.value != (int)(2 * i + 1))
+				die("pong value", EPROTO);
+			if (i >= 0)
+				lat[i] = now_ns() - t;
+		}
+		for (long i = 0; i < n; i++)
+			printf("%lld\n", lat[i]);
 		return 0;
 	}
 	if (!strcmp(argv[1], "pong")) {
