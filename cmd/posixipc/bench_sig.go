@@ -115,10 +115,18 @@ func benchSigSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	rig := &sysvRig{}
 	pids := make([]int, 4)
 	servers := []func(s syscall.Signal) (*exec.Cmd, error){
-		func(s syscall.Signal) (*exec.Cmd, error) { return peer.Command("sigpeer", "pong", strconv.Itoa(int(s))) },
-		func(s syscall.Signal) (*exec.Cmd, error) { return peer.Command("sigpeer", "pong", strconv.Itoa(int(s))) },
-		func(s syscall.Signal) (*exec.Cmd, error) { return selfCmd("bench-peer", "sig-pong", strconv.Itoa(int(s))) },
-		func(s syscall.Signal) (*exec.Cmd, error) { return selfCmd("bench-peer", "sig-pong-raw", strconv.Itoa(int(s))) },
+		func(s syscall.Signal) (*exec.Cmd, error) {
+			return peer.Command("sigpeer", "pong", strconv.Itoa(int(s)))
+		},
+		func(s syscall.Signal) (*exec.Cmd, error) {
+			return peer.Command("sigpeer", "pong", strconv.Itoa(int(s)))
+		},
+		func(s syscall.Signal) (*exec.Cmd, error) {
+			return selfCmd("bench-peer", "sig-pong", strconv.Itoa(int(s)))
+		},
+		func(s syscall.Signal) (*exec.Cmd, error) {
+			return selfCmd("bench-peer", "sig-pong-raw", strconv.Itoa(int(s)))
+		},
 	}
 	for i, srv := range servers {
 		cmd, err := srv(base + syscall.Signal(i))
