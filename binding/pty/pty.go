@@ -111,8 +111,25 @@ func (p *PTY) OpenSlave() (*os.File, error) {
 	return os.NewFile(uintptr(fd), p.slave), nil
 }
 
-// Fd returns the master's descriptor (valid until Close).
-func (p *PTY) Fd() uintptr { return p.f.Fd() }
+// Control runs f with the master's descriptor, which stays open while f
+// runs (as syscall.RawConn.Control; unlike os.File.Fd it leaves the master
+// in non-blocking mode, so Read keeps its deadlines).
+func (p *PTY) Control(f func(fd int)) error {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(func(fd uintptr) { f(int(fd)) })
+}
+
+// ctl runs one call on the master's descriptor.
+func (p *PTY) ctl(f func(fd int) error) error {
+	var err error
+	if cerr := p.Control(func(fd int) { err = f(fd) }); cerr != nil {
+		return &fs.PathError{Op: "ioctl", Path: p.slave, Err: os.ErrClosed}
+	}
+	return err
+}
 
 // Read reads what the program on the slave wrote. Once every process has
 // closed the slave and the output is drained it returns io.EOF.
@@ -188,11 +205,15 @@ func (p *PTY) Close() error {
 }
 
 // GetSize returns the window size (ioctl TIOCGWINSZ).
-func (p *PTY) GetSize() (Size, error) { return GetSize(int(p.f.Fd())) }
+func (p *PTY) GetSize() (Size, error) {
+	var s Size
+	err := p.ctl(func(fd int) (e error) { s, e = GetSize(fd); return })
+	return s, err
+}
 
 // SetSize sets the window size (ioctl TIOCSWINSZ); the program on the slave
 // gets SIGWINCH.
-func (p *PTY) SetSize(s Size) error { return SetSize(int(p.f.Fd()), s) }
+func (p *PTY) SetSize(s Size) error { return p.ctl(func(fd int) error { return SetSize(fd, s) }) }
 
 // GetSize returns the window size of terminal fd (ioctl TIOCGWINSZ).
 func GetSize(fd int) (Size, error) {

@@ -289,3 +289,33 @@ func FuzzSize(f *testing.F) {
 		require.Equal(t, s, got)
 	})
 }
+
+// FollowSize copies this process's terminal size (here another
+// pseudoterminal stands for it) at each SIGWINCH.
+func TestFollowSize(t *testing.T) {
+	own, err := pty.Open()
+	require.NoError(t, err)
+	defer own.Close()
+	ownTTY, err := own.OpenSlave()
+	require.NoError(t, err)
+	defer ownTTY.Close()
+	require.NoError(t, own.SetSize(pty.Size{Rows: 11, Cols: 22}))
+
+	p, err := pty.Open()
+	require.NoError(t, err)
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(t, p.FollowSize(ctx, rawFd(t, ownTTY)))
+	s, err := p.GetSize()
+	require.NoError(t, err)
+	assert.Equal(t, pty.Size{Rows: 11, Cols: 22}, s, "copied at once")
+
+	require.NoError(t, own.SetSize(pty.Size{Rows: 40, Cols: 120}))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGWINCH)) // as the terminal's resize would
+	assert.True(t, testutil.Eventually(5*time.Second, func() bool {
+		s, _ := p.GetSize()
+		return s == pty.Size{Rows: 40, Cols: 120}
+	}), "followed on SIGWINCH")
+	cancel()
+}
