@@ -18,7 +18,8 @@ var base = time.Now()
 func now() int64 { return int64(time.Since(base)) }
 
 // SetDeadline sets the read and write deadlines; an expired deadline makes
-// Read and Write fail with an error wrapping os.ErrDeadlineExceeded. A zero
+// Read and Write fail with an error wrapping ErrDeadline (which matches
+// os.ErrDeadlineExceeded, context.DeadlineExceeded and syscall.ETIMEDOUT). A zero
 // t means no deadline. A change takes effect in calls already waiting.
 func (f *File) SetDeadline(t time.Time) error {
 	return f.setDeadline("SetDeadline", t, &f.rd, &f.wr)

@@ -67,10 +67,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posixipc/posixipc/internal/errs"
+
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
+
+// ErrDeadline is wrapped by the error of a call whose deadline passed while
+// it waited: the same value in every package of the module; errors.Is
+// matches it against context.DeadlineExceeded, syscall.ETIMEDOUT and
+// os.ErrDeadlineExceeded.
+var ErrDeadline = errs.Deadline
 
 // PipeBuf is PIPE_BUF on Linux: writes of at most this many bytes are atomic.
 const PipeBuf = 4096
@@ -192,7 +200,7 @@ func (f *File) Read(b []byte) (int, error) {
 		case unix.EAGAIN, unix.EINTR, errRetry:
 			continue
 		case errExpired:
-			return 0, &fs.PathError{Op: "read", Path: f.path, Err: os.ErrDeadlineExceeded}
+			return 0, &fs.PathError{Op: "read", Path: f.path, Err: errs.Deadline}
 		case errClosed:
 			return 0, &fs.PathError{Op: "read", Path: f.path, Err: os.ErrClosed}
 		}
@@ -244,7 +252,7 @@ func (f *File) Write(b []byte) (int, error) {
 		case unix.EAGAIN, unix.EINTR, errRetry:
 			continue
 		case errExpired:
-			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrDeadlineExceeded}
+			return nn, &fs.PathError{Op: "write", Path: f.path, Err: errs.Deadline}
 		case errClosed:
 			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
 		}
@@ -281,7 +289,7 @@ func (f *File) enter(d *direction, op string) error {
 
 func (f *File) opErr(op string, err error) error {
 	if err == errExpired {
-		return &fs.PathError{Op: op, Path: f.path, Err: os.ErrDeadlineExceeded}
+		return &fs.PathError{Op: op, Path: f.path, Err: errs.Deadline}
 	}
 	return &fs.PathError{Op: op, Path: f.path, Err: os.ErrClosed}
 }

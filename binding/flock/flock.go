@@ -86,6 +86,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrDeadline is wrapped by the error of a call whose deadline passed while
+// it waited: the same value in every package of the module; errors.Is
+// matches it against context.DeadlineExceeded, syscall.ETIMEDOUT and
+// os.ErrDeadlineExceeded.
+var ErrDeadline = errs.Deadline
+
 const (
 	// Shared is a read lock (LOCK_SH, F_RDLCK): many holders at once.
 	Shared Mode = iota + 1

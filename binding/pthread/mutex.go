@@ -9,10 +9,18 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/posixipc/posixipc/internal/errs"
+
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/gate"
 )
+
+// ErrDeadline is wrapped by the error of a call whose deadline passed while
+// it waited: the same value in every package of the module; errors.Is
+// matches it against context.DeadlineExceeded, syscall.ETIMEDOUT and
+// os.ErrDeadlineExceeded.
+var ErrDeadline = errs.Deadline
 
 // Sizes and alignments of glibc's objects, in bytes: an object needs that
 // many bytes at an offset that is a multiple of its alignment. They equal

@@ -54,6 +54,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrDeadline is wrapped by the error of a call whose deadline passed while
+// it waited: the same value in every package of the module; errors.Is
+// matches it against context.DeadlineExceeded, syscall.ETIMEDOUT and
+// os.ErrDeadlineExceeded.
+var ErrDeadline = errs.Deadline
+
 // PTY is the master end of a pseudoterminal. Read, Write and the size
 // calls are safe for concurrent use.
 type PTY struct {

@@ -75,11 +75,19 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/posixipc/posixipc/internal/errs"
+
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/name"
 )
+
+// ErrDeadline is wrapped by the error of a call whose deadline passed while
+// it waited: the same value in every package of the module; errors.Is
+// matches it against context.DeadlineExceeded, syscall.ETIMEDOUT and
+// os.ErrDeadlineExceeded.
+var ErrDeadline = errs.Deadline
 
 // Size and Align are the size and alignment of a sem_t: an unnamed semaphore
 // occupies Size bytes at an offset that is a multiple of Align.
@@ -141,15 +149,19 @@ func newSem(op, nm string, raw posixipc.Sem, seg *shm.Segment) (*Sem, error) {
 }
 
 // Open opens the named semaphore name (sem_open). flag is 0 (open an existing
-// one) or os.O_CREATE, optionally with os.O_EXCL; perm and value (0 to
+// one) or os.O_CREATE, optionally with os.O_EXCL; an access mode
+// (os.O_RDWR, ...) may be added and means nothing; perm and value (0 to
 // ValueMax) are used only when the call creates the semaphore.
 func Open(n string, flag int, perm os.FileMode, value int) (*Sem, error) {
 	cn, err := name.Canonical(n)
 	if err != nil {
 		return nil, &fs.PathError{Op: "sem_open", Path: n, Err: err}
 	}
+	// The access mode means nothing to sem_open (a semaphore is always
+	// read and written): os.O_RDWR and the others are accepted and dropped.
+	flag &^= os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 	if flag&^(os.O_CREATE|os.O_EXCL) != 0 || flag == os.O_EXCL {
-		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: fmt.Errorf("flag %#x: only 0, O_CREATE and O_CREATE|O_EXCL are supported: %w", flag, syscall.EINVAL)}
+		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: fmt.Errorf("flag %#x: only 0, O_CREATE and O_CREATE|O_EXCL (with an access mode or not) are supported: %w", flag, syscall.EINVAL)}
 	}
 	if err := checkValue(value); err != nil {
 		return nil, &fs.PathError{Op: "sem_open", Path: cn, Err: err}

@@ -273,7 +273,10 @@ func TestErrors(t *testing.T) {
 		_, err = sem.Open(testutil.Name("v"), os.O_CREATE|os.O_EXCL, 0o600, v)
 		require.ErrorIs(t, err, syscall.EINVAL, "value %d", v)
 	}
-	_, err = sem.Open(n, os.O_RDWR, 0, 0)
+	s2, err := sem.Open(n, os.O_RDWR, 0, 0) // an access mode, as os.OpenFile users write, means nothing
+	require.NoError(t, err)
+	require.NoError(t, s2.Close())
+	_, err = sem.Open(n, os.O_APPEND, 0, 0)
 	require.ErrorIs(t, err, syscall.EINVAL)
 	_, err = sem.Open(n, os.O_EXCL, 0, 0)
 	require.ErrorIs(t, err, syscall.EINVAL)

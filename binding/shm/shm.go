@@ -224,6 +224,27 @@ func CreateOrOpen(n string, size int, perm os.FileMode) (*Segment, error) {
 	}
 }
 
+// OpenFile is the general form of Open, OpenSize, Create and
+// CreateOrOpen, in the argument order of every named object of the module
+// (name, flag, perm, then the facility's own): flag 0 opens an existing
+// segment of at least size bytes (size 0: any), os.O_CREATE opens or
+// creates one, os.O_CREATE|os.O_EXCL creates one. perm is used only when
+// the call creates. The segment is always mapped read and write, so the
+// access mode must be os.O_RDWR or left out; other flags are errors
+// wrapping syscall.EINVAL.
+func OpenFile(n string, flag int, perm os.FileMode, size int) (*Segment, error) {
+	if flag&^(os.O_CREATE|os.O_EXCL|os.O_RDWR) != 0 || flag&(os.O_CREATE|os.O_EXCL) == os.O_EXCL {
+		return nil, &fs.PathError{Op: "shm_open", Path: n, Err: fmt.Errorf("flag %#x: want 0, os.O_CREATE or os.O_CREATE|os.O_EXCL (with os.O_RDWR or not): %w", flag, syscall.EINVAL)}
+	}
+	switch {
+	case flag&os.O_EXCL != 0:
+		return Create(n, size, perm)
+	case flag&os.O_CREATE != 0:
+		return CreateOrOpen(n, size, perm)
+	}
+	return OpenSize(n, size)
+}
+
 // Unlink removes the POSIX shared memory object name (shm_unlink). Mappings
 // stay valid until closed.
 func Unlink(n string) error {

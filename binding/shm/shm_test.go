@@ -419,3 +419,26 @@ func TestMapFile(t *testing.T) {
 	st, _ := os.Stat(path)
 	require.Equal(t, int64(4096), st.Size())
 }
+
+func TestOpenFileFlags(t *testing.T) {
+	n := testutil.Name("openfile")
+	defer shm.Unlink(n)
+	_, err := shm.OpenFile(n, 0, 0, 0)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	s, err := shm.OpenFile(n, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, 4096)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = shm.OpenFile(n, os.O_CREATE|os.O_EXCL, 0o600, 4096)
+	require.ErrorIs(t, err, fs.ErrExist)
+	s2, err := shm.OpenFile(n, os.O_CREATE, 0o600, 4096) // exists: opened
+	require.NoError(t, err)
+	require.NoError(t, s2.Close())
+	s3, err := shm.OpenFile(n, 0, 0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 4096, s3.Size())
+	require.NoError(t, s3.Close())
+	for _, f := range []int{os.O_EXCL, os.O_APPEND, os.O_WRONLY} {
+		_, err = shm.OpenFile(n, f, 0o600, 4096)
+		assert.ErrorIs(t, err, syscall.EINVAL, "%#x", f)
+	}
+}

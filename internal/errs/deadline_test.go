@@ -17,7 +17,11 @@ import (
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/sem"
+	"github.com/posixipc/posixipc/binding/pty"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/binding/sig"
+	"github.com/posixipc/posixipc/binding/sysvmsg"
+	"github.com/posixipc/posixipc/binding/sysvsem"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -110,4 +114,58 @@ func TestEveryBlockingCallReportsDeadlinesAlike(t *testing.T) {
 		_, err := fifo.Open(ctx, p, os.O_WRONLY)
 		check(t, err)
 	})
+	t.Run("fifo SetReadDeadline", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "fifo")
+		require.NoError(t, fifo.Make(p, 0o600))
+		r, err := fifo.Open(context.Background(), p, os.O_RDWR)
+		require.NoError(t, err)
+		defer r.Close()
+		require.NoError(t, r.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+		_, err = r.Read(make([]byte, 4))
+		check(t, err)
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		assert.ErrorIs(t, err, fifo.ErrDeadline)
+	})
+	t.Run("sysvmsg", func(t *testing.T) {
+		q, err := sysvmsg.Open(sysvmsg.Private, os.O_CREATE, 0o600)
+		require.NoError(t, err)
+		defer q.Close()
+		defer q.Remove()
+		ctx, cancel := short()
+		defer cancel()
+		_, _, err = q.Receive(ctx, make([]byte, 8), 0, 0)
+		check(t, err)
+	})
+	t.Run("sysvsem", func(t *testing.T) {
+		s, err := sysvsem.Open(sysvsem.Private, os.O_CREATE, 0o600, []int{0})
+		require.NoError(t, err)
+		defer s.Close()
+		defer s.Remove()
+		ctx, cancel := short()
+		defer cancel()
+		check(t, s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1}))
+	})
+	t.Run("pty", func(t *testing.T) {
+		p, err := pty.Open()
+		require.NoError(t, err)
+		defer p.Close()
+		ctx, cancel := short()
+		defer cancel()
+		_, err = p.ReadContext(ctx, make([]byte, 8))
+		check(t, err)
+	})
+	t.Run("sig", func(t *testing.T) {
+		r, err := sig.Take(sig.RTMin() + 2)
+		require.NoError(t, err)
+		defer r.Close()
+		ctx, cancel := short()
+		defer cancel()
+		_, err = r.Receive(ctx)
+		check(t, err)
+	})
+	// one value, exported by every package whose calls wait
+	for _, e := range []error{mq.ErrDeadline, sem.ErrDeadline, pthread.ErrDeadline, fifo.ErrDeadline, flock.ErrDeadline,
+		sysvmsg.ErrDeadline, sysvsem.ErrDeadline, pty.ErrDeadline, sig.ErrDeadline} {
+		assert.Equal(t, mq.ErrDeadline, e)
+	}
 }

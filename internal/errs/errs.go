@@ -12,11 +12,12 @@ import (
 	"syscall"
 )
 
-// Deadline is the error of a blocking call whose context deadline passed
-// before it could complete (wrapped in the call's *fs.PathError). errors.Is
-// matches it against both context.DeadlineExceeded and syscall.ETIMEDOUT, so
-// code written for either convention works; its Timeout method reports
-// true, as net errors do.
+// Deadline is the error of a blocking call whose deadline (its context's,
+// or one set with SetDeadline) passed before it could complete (wrapped in
+// the call's *fs.PathError). errors.Is matches it against
+// context.DeadlineExceeded, syscall.ETIMEDOUT and os.ErrDeadlineExceeded,
+// so code written for any of those conventions works; its Timeout method
+// reports true, as net errors do. Every package exports it as ErrDeadline.
 var Deadline error = deadline{}
 
 type deadline struct{}
@@ -25,7 +26,7 @@ func (deadline) Error() string   { return "timed out: context deadline exceeded"
 func (deadline) Timeout() bool   { return true }
 func (deadline) Temporary() bool { return true }
 func (deadline) Is(target error) bool {
-	return target == context.DeadlineExceeded || target == syscall.ETIMEDOUT
+	return target == context.DeadlineExceeded || target == syscall.ETIMEDOUT || target == os.ErrDeadlineExceeded
 }
 
 // Ctx returns ctx's error with context.DeadlineExceeded replaced by
