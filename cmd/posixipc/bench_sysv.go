@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/posixipc/posixipc"
@@ -48,6 +49,9 @@ func msgPong(args []string, raw bool) error {
 		fmt.Fprintln(stdout, "ready")
 		for {
 			n, _, err := posixipc.Msgrcv(id, buf, 1, 0)
+			if err == syscall.EINTR {
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -87,7 +91,9 @@ func semsetPong(args []string, raw bool) error {
 	if raw {
 		fmt.Fprintln(stdout, "ready")
 		for {
-			if err := posixipc.Semop(id, take); err != nil {
+			if err := posixipc.Semop(id, take); err == syscall.EINTR {
+				continue
+			} else if err != nil {
 				return err
 			}
 			if err := posixipc.Semop(id, give); err != nil {
@@ -199,6 +205,9 @@ func benchMsgSetup() ([]benchConfig, []benchThroughput, func(), error) {
 				return err
 			}
 			_, _, err := posixipc.Msgrcv(rawID, in, 2, 0)
+			for err == syscall.EINTR { // SIGCHLD of a finished C client: msgrcv is never restarted
+				_, _, err = posixipc.Msgrcv(rawID, in, 2, 0)
+			}
 			return err
 		})
 	}}
@@ -253,7 +262,11 @@ func benchSemsetSetup() ([]benchConfig, []benchThroughput, func(), error) {
 			if err := posixipc.Semop(rawID, give); err != nil {
 				return err
 			}
-			return posixipc.Semop(rawID, take)
+			err := posixipc.Semop(rawID, take)
+			for err == syscall.EINTR { // semop is never restarted after a signal
+				err = posixipc.Semop(rawID, take)
+			}
+			return err
 		})
 	}}
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
