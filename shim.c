@@ -1,7 +1,11 @@
 //go:build linux && cgo
 
 /*
- * shim.c: the only C of package posixipc. See shim.h for the convention.
+ * shim.c: the only C of package posixipc (see shim.h for the convention).
+ *
+ * Two parts: WRAPPERS, one small function per libc call (and the few
+ * checks of shared bytes they make first), and WAITERS, the functions with
+ * a wait loop, each saying why it must be in C.
  */
 #include "shim.h"
 
@@ -15,13 +19,23 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
+#include <gnu/libc-version.h>
+#include <sys/syscall.h>
+#include <sys/msg.h>
+#include <sys/ipc.h>
+#include <stdlib.h>
+#include <linux/futex.h>
+
+/* ======================================================================
+ * PART 1: WRAPPERS
+ * ====================================================================== */
+
+/* ---- common ---- */
 
 /* Implemented in Go (notify.go): runs the callback registered under handle. */
 extern void posixipcMqNotify(uintptr_t handle);
 
 void pi_noop(void) {}
-
-#include <gnu/libc-version.h>
 
 const char *pi_glibc_version(void) { return gnu_get_libc_version(); }
 
@@ -40,43 +54,7 @@ static int64_t now_ns(void) {
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ==== the signal-kicked waiter ==== */
-
-#include <sys/syscall.h>
-
-struct pi_waiter *pi_waiter_new(void) { return calloc(1, sizeof(struct pi_waiter)); }
-
-void pi_waiter_free(struct pi_waiter *w) { free(w); }
-
-static __thread int waiter_tid;
-
-/* waiter_enter publishes the calling thread as w's waiter. */
-static void waiter_enter(struct pi_waiter *w) {
-	if (waiter_tid == 0)
-		waiter_tid = (int)syscall(SYS_gettid);
-	__atomic_store_n(&w->tid, waiter_tid, __ATOMIC_SEQ_CST);
-}
-
-/* waiter_kicked is checked after tid is published and before every call: a
- * kick either sees the tid (and signals) or set its flag before this load
- * (Dekker, seq_cst), so no kick is lost. */
-static int waiter_kicked(struct pi_waiter *w) {
-	return __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST) ||
-	       __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST);
-}
-
-static void waiter_leave(struct pi_waiter *w) { __atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST); }
-
-void pi_waiter_kick(struct pi_waiter *w, int closing) {
-	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
-	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
-	/* A stale tid reaches a thread of this process that has left the wait:
-	 * SIGURG is Go's preemption signal, which every thread tolerates. */
-	if (tid != 0)
-		syscall(SYS_tgkill, getpid(), tid, SIGURG);
-}
-
-/* ==== mq ==== */
+/* ---- mq ---- */
 
 int pi_mq_open(const char *name, int oflag, unsigned int mode, int has_attr,
                long maxmsg, long msgsize, int *mqd) {
@@ -146,6 +124,715 @@ int64_t pi_mq_receive(int mqd, char *buf, size_t len) {
 	return (int64_t)prio << 32 | (int64_t)r;
 }
 
+static void notify_trampoline(union sigval v) {
+	posixipcMqNotify((uintptr_t)v.sival_ptr);
+}
+
+int pi_mq_notify_thread(int mqd, uintptr_t handle) {
+	struct sigevent ev;
+	memset(&ev, 0, sizeof ev);
+	ev.sigev_notify = SIGEV_THREAD;
+	ev.sigev_notify_function = notify_trampoline;
+	ev.sigev_value.sival_ptr = (void *)handle;
+	return mq_notify((mqd_t)mqd, &ev) < 0 ? errno : 0;
+}
+
+int pi_mq_notify_signal(int mqd, int signo, intptr_t value) {
+	struct sigevent ev;
+	memset(&ev, 0, sizeof ev);
+	ev.sigev_notify = SIGEV_SIGNAL;
+	ev.sigev_signo = signo;
+	ev.sigev_value.sival_ptr = (void *)value;
+	return mq_notify((mqd_t)mqd, &ev) < 0 ? errno : 0;
+}
+
+int pi_mq_notify_none(int mqd) { return mq_notify((mqd_t)mqd, NULL) < 0 ? errno : 0; }
+
+/* ---- sem ---- */
+
+int pi_sem_open(const char *name, int oflag, unsigned int mode, unsigned int value, sem_t **sem) {
+	sem_t *s = sem_open(name, oflag, (mode_t)mode, value);
+	if (s == SEM_FAILED)
+		return errno;
+	*sem = s;
+	return 0;
+}
+
+int pi_sem_close(sem_t *sem) { return sem_close(sem) < 0 ? errno : 0; }
+
+int pi_sem_unlink(const char *name) { return sem_unlink(name) < 0 ? errno : 0; }
+
+int pi_sem_init(sem_t *sem, int pshared, unsigned int value) {
+	return sem_init(sem, pshared, value) < 0 ? errno : 0;
+}
+
+int pi_sem_destroy(sem_t *sem) { return sem_destroy(sem) < 0 ? errno : 0; }
+
+/* sem_sane checks the fields glibc's sem_t (struct new_sem: a 64-bit word
+ * with the value in its low 32 bits and the waiter count above, then the
+ * futex flags "private") must hold: a "private" that is neither 0 (shared)
+ * nor FUTEX_PRIVATE_FLAG makes glibc's futex calls fail in a way it aborts
+ * the process on ("The futex facility returned an unexpected error code"),
+ * and a value above SEM_VALUE_MAX breaks its arithmetic. */
+struct pi_new_sem { uint64_t data; int private; int pad; };
+
+int pi_sem_sane(sem_t *sem) {
+	struct pi_new_sem *s = (struct pi_new_sem *)sem;
+	int priv = __atomic_load_n(&s->private, __ATOMIC_RELAXED);
+	uint64_t d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
+	if (priv != 0 && priv != 128)
+		return EINVAL;
+	if ((d & 0xffffffffu) > SEM_VALUE_MAX)
+		return EINVAL;
+	return 0;
+}
+
+int pi_sem_post(sem_t *sem) {
+	int r = pi_sem_sane(sem);
+	if (r)
+		return r;
+	return sem_post(sem) < 0 ? errno : 0;
+}
+
+int pi_sem_wait(sem_t *sem) { return sem_wait(sem) < 0 ? errno : 0; }
+
+int pi_sem_trywait(sem_t *sem) {
+	int r = pi_sem_sane(sem);
+	if (r)
+		return r;
+	return sem_trywait(sem) < 0 ? errno : 0;
+}
+
+int pi_sem_clockwait(sem_t *sem, int clock, int64_t abs_sec, int64_t abs_nsec) {
+	struct timespec ts = { .tv_sec = abs_sec, .tv_nsec = abs_nsec };
+	return sem_clockwait(sem, (clockid_t)clock, &ts) < 0 ? errno : 0;
+}
+
+int pi_sem_getvalue(sem_t *sem, int *value) { return sem_getvalue(sem, value) < 0 ? errno : 0; }
+
+/* ---- sysvmsg ---- */
+
+int pi_msgget(int key, int flag, int *id) {
+	int r = msgget((key_t)key, flag);
+	if (r < 0)
+		return errno;
+	*id = r;
+	return 0;
+}
+
+int pi_msgctl_stat(int id, struct pi_msg_stat *st) {
+	struct msqid_ds d;
+	if (msgctl(id, IPC_STAT, &d) < 0)
+		return errno;
+	st->key = d.msg_perm.__key;
+	st->uid = d.msg_perm.uid;
+	st->gid = d.msg_perm.gid;
+	st->cuid = d.msg_perm.cuid;
+	st->cgid = d.msg_perm.cgid;
+	st->mode = d.msg_perm.mode;
+	st->seq = d.msg_perm.__seq;
+	st->qnum = d.msg_qnum;
+	st->qbytes = d.msg_qbytes;
+	st->cbytes = d.__msg_cbytes;
+	st->lspid = d.msg_lspid;
+	st->lrpid = d.msg_lrpid;
+	st->stime = d.msg_stime;
+	st->rtime = d.msg_rtime;
+	st->ctime = d.msg_ctime;
+	return 0;
+}
+
+int pi_msgctl_set(int id, int64_t uid, int64_t gid, int64_t mode, int64_t qbytes) {
+	struct msqid_ds d;
+	memset(&d, 0, sizeof d);
+	d.msg_perm.uid = (uid_t)uid;
+	d.msg_perm.gid = (gid_t)gid;
+	d.msg_perm.mode = (unsigned short)mode;
+	d.msg_qbytes = (msglen_t)qbytes;
+	return msgctl(id, IPC_SET, &d) < 0 ? errno : 0;
+}
+
+int pi_msgctl_rmid(int id) { return msgctl(id, IPC_RMID, NULL) < 0 ? errno : 0; }
+
+/* A record up to this size is assembled on the C stack, larger ones on the
+ * C heap. */
+#define MSG_STACK 16384
+
+struct pi_msgbuf {
+	long mtype;
+	char mtext[];
+};
+
+/* msg_buf returns a record buffer for len bytes of text: stack (when it
+ * fits) or heap (the caller frees it when it differs from stack). */
+static struct pi_msgbuf *msg_buf(void *stack, size_t len) {
+	if (len <= MSG_STACK)
+		return stack;
+	return malloc(sizeof(long) + len);
+}
+
+int pi_msgsnd(int id, int64_t type, const char *p, size_t len, int flag) {
+	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msgbuf *m = msg_buf(stack, len);
+	if (m == NULL)
+		return ENOMEM;
+	m->mtype = (long)type;
+	memcpy(m->mtext, p, len);
+	int r = msgsnd(id, m, len, flag) < 0 ? errno : 0;
+	if ((void *)m != (void *)stack)
+		free(m);
+	return r;
+}
+
+struct pi_msg_got pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag) {
+	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
+	struct pi_msg_got g = { 0, 0, 0 };
+	struct pi_msgbuf *m = msg_buf(stack, len);
+	if (m == NULL) {
+		g.err = ENOMEM;
+		return g;
+	}
+	ssize_t n = msgrcv(id, m, len, (long)type, flag);
+	if (n < 0) {
+		g.err = errno;
+	} else {
+		memcpy(p, m->mtext, (size_t)n);
+		g.type = m->mtype;
+		g.len = n;
+	}
+	if ((void *)m != (void *)stack)
+		free(m);
+	return g;
+}
+
+/* ---- sysvsem ---- */
+
+int pi_semget(int key, int nsems, int flag, int *id) {
+	int r = semget((key_t)key, nsems, flag);
+	if (r < 0)
+		return errno;
+	*id = r;
+	return 0;
+}
+
+int pi_semctl_stat(int id, struct pi_sem_stat *st) {
+	struct semid_ds d;
+	if (semctl(id, 0, IPC_STAT, &d) < 0)
+		return errno;
+	st->key = d.sem_perm.__key;
+	st->uid = d.sem_perm.uid;
+	st->gid = d.sem_perm.gid;
+	st->cuid = d.sem_perm.cuid;
+	st->cgid = d.sem_perm.cgid;
+	st->mode = d.sem_perm.mode;
+	st->seq = d.sem_perm.__seq;
+	st->nsems = d.sem_nsems;
+	st->otime = d.sem_otime;
+	st->ctime = d.sem_ctime;
+	return 0;
+}
+
+int pi_semctl_set(int id, int64_t uid, int64_t gid, int64_t mode) {
+	struct semid_ds d;
+	memset(&d, 0, sizeof d);
+	d.sem_perm.uid = (uid_t)uid;
+	d.sem_perm.gid = (gid_t)gid;
+	d.sem_perm.mode = (unsigned short)mode;
+	return semctl(id, 0, IPC_SET, &d) < 0 ? errno : 0;
+}
+
+int pi_semctl_rmid(int id) { return semctl(id, 0, IPC_RMID) < 0 ? errno : 0; }
+
+int pi_semctl_get(int id, int num, int cmd, int *v) {
+	int r = semctl(id, num, cmd);
+	if (r < 0)
+		return errno;
+	*v = r;
+	return 0;
+}
+
+int pi_semctl_setval(int id, int num, int v) { return semctl(id, num, SETVAL, v) < 0 ? errno : 0; }
+
+int pi_semctl_getall(int id, unsigned short *v) { return semctl(id, 0, GETALL, v) < 0 ? errno : 0; }
+
+int pi_semctl_setall(int id, unsigned short *v) { return semctl(id, 0, SETALL, v) < 0 ? errno : 0; }
+
+int pi_semop(int id, struct sembuf *ops, size_t n) { return semop(id, ops, n) < 0 ? errno : 0; }
+
+/* ---- pty ---- */
+
+int pi_posix_openpt(int flags, int *fd) {
+	int r = posix_openpt(flags);
+	if (r < 0)
+		return errno;
+	*fd = r;
+	return 0;
+}
+
+int pi_grantpt(int fd) { return grantpt(fd) < 0 ? errno : 0; }
+
+int pi_unlockpt(int fd) { return unlockpt(fd) < 0 ? errno : 0; }
+
+int pi_ptsname_r(int fd, char *buf, size_t len) {
+	int r = ptsname_r(fd, buf, len);
+	return r < 0 ? errno : r; /* glibc returns the error number (or -1 and errno) */
+}
+
+/* ---- sig ---- */
+
+int pi_sigqueue(int pid, int sig, int value) {
+	union sigval v;
+	v.sival_ptr = NULL;
+	v.sival_int = value;
+	return sigqueue((pid_t)pid, sig, v) < 0 ? errno : 0;
+}
+
+int pi_pidfd_sigqueue(int pidfd, int sig, int value) {
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_int = value;
+	return syscall(SYS_pidfd_send_signal, pidfd, sig, &si, 0) < 0 ? errno : 0;
+}
+
+int pi_sigrtmin(void) { return SIGRTMIN; }
+
+int pi_sigrtmax(void) { return SIGRTMAX; }
+
+#define PI_NSIG 65
+
+static int sig_wfd[PI_NSIG];       /* the pipe of each taken signal, 0: none */
+static int sig_lost[PI_NSIG];      /* records the handler could not write */
+static struct sigaction sig_old[PI_NSIG];
+
+/*
+ * The signal handler. Order: the kernel dequeues a signal's instances in
+ * order, but may hand two of them to two threads at once, and their
+ * handlers then race to write. Blocking the signal in every thread but
+ * one would fix that, but a thread's mask is inherited by every program
+ * it starts (os/exec), so it is not done: see binding/sig's doc.
+ */
+static void sig_handler(int sig, siginfo_t *si, void *uc) {
+	(void)uc;
+	int saved = errno; /* the interrupted code's errno must survive */
+	struct pi_sig_record r = {
+		.signo = sig, .code = si->si_code, .pid = si->si_pid, .uid = (int32_t)si->si_uid,
+		.value = si->si_value.sival_int, .pad = 0,
+	};
+	int fd = __atomic_load_n(&sig_wfd[sig], __ATOMIC_ACQUIRE);
+	/* A record is smaller than PIPE_BUF: written whole or not at all. */
+	if (fd <= 0 || write(fd, &r, sizeof r) != (ssize_t)sizeof r)
+		__atomic_add_fetch(&sig_lost[sig], 1, __ATOMIC_RELAXED);
+	errno = saved;
+}
+
+int pi_sig_take(int sig, int wfd) {
+	if (sig <= 0 || sig >= PI_NSIG)
+		return EINVAL;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = sig_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigfillset(&sa.sa_mask); /* one record at a time per thread */
+	__atomic_store_n(&sig_wfd[sig], wfd, __ATOMIC_RELEASE);
+	if (sigaction(sig, &sa, &sig_old[sig]) < 0) {
+		__atomic_store_n(&sig_wfd[sig], 0, __ATOMIC_RELEASE);
+		return errno;
+	}
+	return 0;
+}
+
+int pi_sig_give(int sig) {
+	if (sig <= 0 || sig >= PI_NSIG)
+		return EINVAL;
+	int r = sigaction(sig, &sig_old[sig], NULL) < 0 ? errno : 0;
+	__atomic_store_n(&sig_wfd[sig], 0, __ATOMIC_RELEASE);
+	return r;
+}
+
+int pi_sig_lost(int sig) {
+	if (sig <= 0 || sig >= PI_NSIG)
+		return 0;
+	return __atomic_exchange_n(&sig_lost[sig], 0, __ATOMIC_RELAXED);
+}
+
+/* ---- shm ---- */
+
+int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd) {
+	int r = shm_open(name, oflag, (mode_t)mode);
+	if (r < 0)
+		return errno;
+	*fd = r;
+	return 0;
+}
+
+int pi_shm_unlink(const char *name) { return shm_unlink(name) < 0 ? errno : 0; }
+
+int pi_ftok(const char *path, int proj_id, int *key) {
+	key_t k = ftok(path, proj_id);
+	if (k == (key_t)-1)
+		return errno;
+	*key = (int)k;
+	return 0;
+}
+
+/* ---- pthread ---- */
+
+/* glibc's internal values of __owner (nptl/pthreadP.h). */
+#define PI_PTHREAD_OWNER_INCONSISTENT INT32_MAX
+
+#define PI_PTHREAD_OWNER_NOTRECOVERABLE (INT32_MAX - 1)
+
+void *pi_pthread_handle_new(void) { return calloc(1, sizeof(pi_pthread_handle)); }
+
+void pi_pthread_handle_free(uintptr_t h) { free((void *)h); }
+
+void pi_pthread_cancel_set(uintptr_t hv, int v) {
+	__atomic_store_n(&((pi_pthread_handle *)hv)->cancel, v, __ATOMIC_SEQ_CST);
+}
+
+static int pthread_canceled(pi_pthread_handle *h) {
+	return __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST);
+}
+
+/* pi_pthread_owned reports whether the calling thread holds the lock
+ * through handle h. */
+int pi_pthread_owned(uintptr_t hv) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	return __atomic_load_n(&h->owner, __ATOMIC_ACQUIRE) == pthread_self();
+}
+
+/* pthread_own records that the calling thread took the lock once more. A
+ * new owner starts at depth 1: whatever the record said belonged to a holder
+ * that is gone (a thread that exited holding the lock). */
+static void pthread_own(pi_pthread_handle *h) {
+	if (__atomic_load_n(&h->owner, __ATOMIC_RELAXED) == pthread_self()) {
+		h->depth++;
+		return;
+	}
+	h->depth = 1;
+	__atomic_store_n(&h->owner, pthread_self(), __ATOMIC_RELEASE);
+}
+
+/* pi_pthread_wait_check: 0 when the calling thread holds the mutex through
+ * h exactly once (it may wait on a condvar), EPERM when it does not hold it,
+ * EINVAL when it holds a recursive mutex more than once. */
+int pi_pthread_wait_check(uintptr_t hv) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	if (!pi_pthread_owned((uintptr_t)h))
+		return EPERM;
+	return h->depth == 1 ? 0 : EINVAL;
+}
+
+/* pthread_disown undoes one pthread_own before the unlock; the caller
+ * restores it with pthread_own when the unlock fails. */
+static void pthread_disown(pi_pthread_handle *h) {
+	if (--h->depth == 0)
+		__atomic_store_n(&h->owner, (pthread_t)0, __ATOMIC_RELEASE);
+}
+
+void pi_pthread_disown(uintptr_t h) {
+	if (pi_pthread_owned(h))
+		pthread_disown((pi_pthread_handle *)h);
+}
+
+/* pthread_slice_end fills ts with the end of the next wait slice: at most
+ * PI_PTHREAD_SLICE_NS from now, and never past deadline (if >= 0). */
+static void pthread_slice_end(int64_t deadline, struct timespec *ts) {
+	int64_t end = now_ns() + PI_PTHREAD_SLICE_NS;
+	if (deadline >= 0 && deadline < end)
+		end = deadline;
+	ts->tv_sec = end / 1000000000;
+	ts->tv_nsec = end % 1000000000;
+}
+
+int pi_pthread_mutex_init(uintptr_t m, int type, int robust, int pshared) {
+	pthread_mutexattr_t a;
+	int r = pthread_mutexattr_init(&a);
+	if (r)
+		return r;
+	if ((r = pthread_mutexattr_settype(&a, type)) == 0 &&
+	    (r = pthread_mutexattr_setrobust(&a, robust ? PTHREAD_MUTEX_ROBUST : PTHREAD_MUTEX_STALLED)) == 0 &&
+	    (r = pthread_mutexattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0)
+		r = pthread_mutex_init((pthread_mutex_t *)m, &a);
+	pthread_mutexattr_destroy(&a);
+	return r;
+}
+
+int pi_pthread_mutex_destroy(uintptr_t m) { return pthread_mutex_destroy((pthread_mutex_t *)m); }
+
+/* pi_pthread_mutex_state reads glibc's own fields (struct __pthread_mutex_s
+ * of <bits/struct_mutex.h>) without taking the lock: the futex word, the
+ * owner (or PTHREAD_MUTEX_INCONSISTENT / _NOTRECOVERABLE) and the kind. */
+int pi_pthread_mutex_state(uintptr_t m, int *lock, int *owner, int *kind) {
+	pthread_mutex_t *pm = (pthread_mutex_t *)m;
+	*lock = __atomic_load_n(&pm->__data.__lock, __ATOMIC_ACQUIRE);
+	*owner = __atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED);
+	*kind = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* pthread_unstray releases the futex word of a not-recoverable robust
+ * mutex if it holds the calling thread's tid (see pi_pthread_mutex_trylock). */
+static void pthread_unstray(pthread_mutex_t *pm) {
+	int tid = (int)syscall(SYS_gettid);
+	int *w = &pm->__data.__lock;
+	int v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	if ((v & FUTEX_TID_MASK) != tid)
+		return;
+	v = __atomic_exchange_n(w, 0, __ATOMIC_RELEASE);
+	if (v & FUTEX_WAITERS)
+		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* mutex_kind_ok: the mutex's __kind is one this module drives (a robust or
+ * stalled normal, recursive or errorcheck mutex, process-shared): a priority
+ * inheritance or protection kind, or bits no glibc sets, make glibc abort in
+ * an assertion, so the lock calls refuse them before glibc sees them. */
+#define PI_KIND_PI 32
+
+#define PI_KIND_PP 64
+
+static int mutex_kind_ok(pthread_mutex_t *pm) {
+	int k = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
+	/* type (3), robust (16), pshared (128), elision hints (256, 512) */
+	return (k & ~(3 | 16 | 128 | 256 | 512)) == 0 && (k & 3) != 3 && (k & 128);
+}
+
+int pi_pthread_mutex_trylock(uintptr_t m, uintptr_t hv) {
+	if (!mutex_kind_ok((pthread_mutex_t *)m))
+		return EINVAL;
+	/* The holder relocking through its handle: EDEADLK, whatever the type
+	 * (a normal mutex would deadlock), except a recursive mutex. */
+	if (pi_pthread_owned(hv) &&
+	    (((pthread_mutex_t *)m)->__data.__kind & 3) != PTHREAD_MUTEX_RECURSIVE)
+		return EDEADLK;
+	pthread_mutex_t *pm = (pthread_mutex_t *)m;
+	/* glibc 2.36's pthread_mutex_trylock leaves a robust mutex that is not
+	 * recoverable locked by the caller (it tests the CAS's old value, 0,
+	 * against its tid before unlocking): do not call it then, and undo the
+	 * stray lock if the state changed under us. */
+	if (__atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED) == PI_PTHREAD_OWNER_NOTRECOVERABLE)
+		return ENOTRECOVERABLE;
+	int r = pthread_mutex_trylock(pm);
+	if (r == 0 || r == EOWNERDEAD)
+		pthread_own((pi_pthread_handle *)hv);
+	else if (r == ENOTRECOVERABLE)
+		pthread_unstray(pm);
+	return r;
+}
+
+int pi_pthread_mutex_unlock(uintptr_t m, uintptr_t hv) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	if (!pi_pthread_owned((uintptr_t)h))
+		return EPERM;
+	if (!mutex_kind_ok((pthread_mutex_t *)m))
+		return EINVAL;
+	pthread_disown(h);
+	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
+	if (r)
+		pthread_own(h);
+	return r;
+}
+
+int pi_pthread_mutex_consistent(uintptr_t m, uintptr_t hv) {
+	if (!pi_pthread_owned(hv))
+		return EPERM;
+	return pthread_mutex_consistent((pthread_mutex_t *)m);
+}
+
+int pi_pthread_cond_init(uintptr_t c, int pshared, int monotonic) {
+	pthread_condattr_t a;
+	int r = pthread_condattr_init(&a);
+	if (r)
+		return r;
+	if ((r = pthread_condattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0 &&
+	    (r = pthread_condattr_setclock(&a, monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME)) == 0)
+		r = pthread_cond_init((pthread_cond_t *)c, &a);
+	pthread_condattr_destroy(&a);
+	return r;
+}
+
+int pi_pthread_cond_destroy(uintptr_t c) { return pthread_cond_destroy((pthread_cond_t *)c); }
+
+/* pi_pthread_cond_state reads __wrefs (bit 0: process-shared, bit 1:
+ * CLOCK_MONOTONIC) of glibc's <bits/thread-shared-types.h>. */
+int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs) {
+	pthread_cond_t *pc = (pthread_cond_t *)c;
+	*wrefs = __atomic_load_n(&pc->__data.__wrefs, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* pi_pthread_rwlock_sane checks the fields of glibc's struct
+ * __pthread_rwlock_arch_t (x86_64) that a process-shared rwlock must hold:
+ * glibc's algorithm loops for ever on values it never writes itself. */
+int pi_pthread_rwlock_sane(uintptr_t rwv) {
+	pthread_rwlock_t *rw = (pthread_rwlock_t *)rwv;
+	volatile struct __pthread_rwlock_arch_t *d = &rw->__data;
+	if (d->__shared != 1 || d->__flags > 2)
+		return 0;
+	if ((d->__wrphase_futex & ~3u) || (d->__writers_futex & ~3u))
+		return 0;
+	if (d->__pad3 || d->__pad4 || d->__pad2 || d->__cur_writer < 0 || d->__cur_writer > (1 << 22))
+		return 0;
+	for (int i = 0; i < (int)sizeof d->__pad1; i++)
+		if (d->__pad1[i])
+			return 0;
+	return 1;
+}
+
+unsigned int pi_pthread_cond_waiters(uintptr_t c) {
+	return __atomic_load_n(&((pthread_cond_t *)c)->__data.__wrefs, __ATOMIC_RELAXED) >> 3;
+}
+
+int pi_pthread_cond_signal(uintptr_t c) { return pthread_cond_signal((pthread_cond_t *)c); }
+
+int pi_pthread_cond_broadcast(uintptr_t c) { return pthread_cond_broadcast((pthread_cond_t *)c); }
+
+int pi_pthread_rwlock_init(uintptr_t rw, int pshared, int prefer_writer) {
+	pthread_rwlockattr_t a;
+	int r = pthread_rwlockattr_init(&a);
+	if (r)
+		return r;
+	if ((r = pthread_rwlockattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0 &&
+	    (r = pthread_rwlockattr_setkind_np(&a, prefer_writer ? PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+	                                                         : PTHREAD_RWLOCK_PREFER_READER_NP)) == 0)
+		r = pthread_rwlock_init((pthread_rwlock_t *)rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	return r;
+}
+
+int pi_pthread_rwlock_destroy(uintptr_t rw) { return pthread_rwlock_destroy((pthread_rwlock_t *)rw); }
+
+/* pi_pthread_rwlock_state reads __shared of glibc's <bits/struct_rwlock.h>. */
+int pi_pthread_rwlock_state(uintptr_t rw, int *shared) {
+	pthread_rwlock_t *p = (pthread_rwlock_t *)rw;
+	*shared = __atomic_load_n(&p->__data.__shared, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int pi_pthread_rwlock_tryrdlock(uintptr_t rw) {
+	if (!pi_pthread_rwlock_sane(rw))
+		return EINVAL;
+	return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw);
+}
+
+int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t hv) {
+	if (!pi_pthread_rwlock_sane(rw))
+		return EINVAL;
+	int r = pthread_rwlock_trywrlock((pthread_rwlock_t *)rw);
+	if (r == 0)
+		pthread_own((pi_pthread_handle *)hv);
+	return r;
+}
+
+int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t hv, int writer) {
+	pi_pthread_handle *h = (pi_pthread_handle *)hv;
+	if (!pi_pthread_rwlock_sane(rw))
+		return EINVAL;
+	if (writer) {
+		if (!pi_pthread_owned((uintptr_t)h))
+			return EPERM;
+		pthread_disown(h);
+	}
+	int r = pthread_rwlock_unlock((pthread_rwlock_t *)rw);
+	if (r && writer)
+		pthread_own(h);
+	return r;
+}
+
+int pi_pthread_mutex_lock_plain(uintptr_t m) { return pthread_mutex_lock((pthread_mutex_t *)m); }
+
+int pi_pthread_mutex_unlock_plain(uintptr_t m) { return pthread_mutex_unlock((pthread_mutex_t *)m); }
+
+int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m) {
+	return pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
+}
+
+int pi_pthread_rwlock_rdlock_plain(uintptr_t rw) { return pthread_rwlock_rdlock((pthread_rwlock_t *)rw); }
+
+int pi_pthread_rwlock_wrlock_plain(uintptr_t rw) { return pthread_rwlock_wrlock((pthread_rwlock_t *)rw); }
+
+int pi_pthread_rwlock_unlock_plain(uintptr_t rw) { return pthread_rwlock_unlock((pthread_rwlock_t *)rw); }
+
+/* ---- popen ---- */
+
+int pi_popen(const char *command, const char *mode, uintptr_t *fp, int *fd) {
+	errno = 0;
+	FILE *f = popen(command, mode);
+	if (f == NULL)
+		return errno ? errno : ENOMEM;
+	*fp = (uintptr_t)f;
+	*fd = fileno(f);
+	return 0;
+}
+
+int pi_pclose(uintptr_t fp, int *status) {
+	int r = pclose((FILE *)fp);
+	if (r == -1)
+		return errno;
+	*status = r;
+	return 0;
+}
+
+/* ======================================================================
+ * PART 2: WAITERS
+ *
+ * A wait that must be reachable by cancellation and Close cannot be a
+ * plain blocking call made from Go: the check of the cancel flag and the
+ * call must happen on the waiting thread, after it has published itself,
+ * so that a kick (a flag, then a signal or an eventfd write) is never lost
+ * between them; and the glibc waits that a signal does not interrupt
+ * (pthread) run on a helper thread of their own. Each group says why.
+ * ====================================================================== */
+
+/* ---- the signal-kicked waiter ----
+ * sem_clockwait, msgsnd, msgrcv and semtimedop return EINTR on a
+ * handled signal: the loop publishes the thread, then checks the flags,
+ * then calls, so a kick (flag, then SIGURG) always lands.
+ */
+
+struct pi_waiter *pi_waiter_new(void) { return calloc(1, sizeof(struct pi_waiter)); }
+
+void pi_waiter_free(struct pi_waiter *w) { free(w); }
+
+static __thread int waiter_tid;
+
+/* waiter_enter publishes the calling thread as w's waiter. */
+static void waiter_enter(struct pi_waiter *w) {
+	if (waiter_tid == 0)
+		waiter_tid = (int)syscall(SYS_gettid);
+	__atomic_store_n(&w->tid, waiter_tid, __ATOMIC_SEQ_CST);
+}
+
+/* waiter_kicked is checked after tid is published and before every call: a
+ * kick either sees the tid (and signals) or set its flag before this load
+ * (Dekker, seq_cst), so no kick is lost. */
+static int waiter_kicked(struct pi_waiter *w) {
+	return __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST);
+}
+
+static void waiter_leave(struct pi_waiter *w) { __atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST); }
+
+void pi_waiter_kick(struct pi_waiter *w, int closing) {
+	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
+	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
+	/* A stale tid reaches a thread of this process that has left the wait:
+	 * SIGURG is Go's preemption signal, which every thread tolerates. */
+	if (tid != 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+}
+
+/* ---- mq ----
+ * mq_timed* waits are restarted after Go's SA_RESTART handlers, so a
+ * kick swaps the waiter's private descriptor (dup3) before it signals; in
+ * poll mode (a notification registered) the waiter sleeps in ppoll on the
+ * queue and an eventfd instead, and the kick is an eventfd write.
+ */
 
 /*
  * The one waiter of a queue direction blocks in mq_timedreceive/mq_timedsend
@@ -172,7 +859,6 @@ int64_t pi_mq_receive(int mqd, char *buf, size_t len) {
  * passed still gets one attempt that does not wait (a message that is
  * there is taken).
  */
-#include <sys/syscall.h>
 
 static __thread int mq_tid;
 
@@ -374,90 +1060,9 @@ int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf
 	return mq_wait(w, 0, timeout_ns, NULL, buf, len, 0);
 }
 
-static void notify_trampoline(union sigval v) {
-	posixipcMqNotify((uintptr_t)v.sival_ptr);
-}
-
-int pi_mq_notify_thread(int mqd, uintptr_t handle) {
-	struct sigevent ev;
-	memset(&ev, 0, sizeof ev);
-	ev.sigev_notify = SIGEV_THREAD;
-	ev.sigev_notify_function = notify_trampoline;
-	ev.sigev_value.sival_ptr = (void *)handle;
-	return mq_notify((mqd_t)mqd, &ev) < 0 ? errno : 0;
-}
-
-int pi_mq_notify_signal(int mqd, int signo, intptr_t value) {
-	struct sigevent ev;
-	memset(&ev, 0, sizeof ev);
-	ev.sigev_notify = SIGEV_SIGNAL;
-	ev.sigev_signo = signo;
-	ev.sigev_value.sival_ptr = (void *)value;
-	return mq_notify((mqd_t)mqd, &ev) < 0 ? errno : 0;
-}
-
-int pi_mq_notify_none(int mqd) { return mq_notify((mqd_t)mqd, NULL) < 0 ? errno : 0; }
-
-/* ==== sem ==== */
-
-int pi_sem_open(const char *name, int oflag, unsigned int mode, unsigned int value, sem_t **sem) {
-	sem_t *s = sem_open(name, oflag, (mode_t)mode, value);
-	if (s == SEM_FAILED)
-		return errno;
-	*sem = s;
-	return 0;
-}
-
-int pi_sem_close(sem_t *sem) { return sem_close(sem) < 0 ? errno : 0; }
-
-int pi_sem_unlink(const char *name) { return sem_unlink(name) < 0 ? errno : 0; }
-
-int pi_sem_init(sem_t *sem, int pshared, unsigned int value) {
-	return sem_init(sem, pshared, value) < 0 ? errno : 0;
-}
-
-int pi_sem_destroy(sem_t *sem) { return sem_destroy(sem) < 0 ? errno : 0; }
-
-/* sem_sane checks the fields glibc's sem_t (struct new_sem: a 64-bit word
- * with the value in its low 32 bits and the waiter count above, then the
- * futex flags "private") must hold: a "private" that is neither 0 (shared)
- * nor FUTEX_PRIVATE_FLAG makes glibc's futex calls fail in a way it aborts
- * the process on ("The futex facility returned an unexpected error code"),
- * and a value above SEM_VALUE_MAX breaks its arithmetic. */
-struct pi_new_sem { uint64_t data; int private; int pad; };
-int pi_sem_sane(sem_t *sem) {
-	struct pi_new_sem *s = (struct pi_new_sem *)sem;
-	int priv = __atomic_load_n(&s->private, __ATOMIC_RELAXED);
-	uint64_t d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
-	if (priv != 0 && priv != 128)
-		return EINVAL;
-	if ((d & 0xffffffffu) > SEM_VALUE_MAX)
-		return EINVAL;
-	return 0;
-}
-
-int pi_sem_post(sem_t *sem) {
-	int r = pi_sem_sane(sem);
-	if (r)
-		return r;
-	return sem_post(sem) < 0 ? errno : 0;
-}
-
-int pi_sem_wait(sem_t *sem) { return sem_wait(sem) < 0 ? errno : 0; }
-
-int pi_sem_trywait(sem_t *sem) {
-	int r = pi_sem_sane(sem);
-	if (r)
-		return r;
-	return sem_trywait(sem) < 0 ? errno : 0;
-}
-
-int pi_sem_clockwait(sem_t *sem, int clock, int64_t abs_sec, int64_t abs_nsec) {
-	struct timespec ts = { .tv_sec = abs_sec, .tv_nsec = abs_nsec };
-	return sem_clockwait(sem, (clockid_t)clock, &ts) < 0 ? errno : 0;
-}
-
-int pi_sem_getvalue(sem_t *sem, int *value) { return sem_getvalue(sem, value) < 0 ? errno : 0; }
+/* ---- sem ----
+ * sem_clockwait on the signal-kicked waiter.
+ */
 
 int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
 	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
@@ -487,102 +1092,10 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
 	return r;
 }
 
-/* ==== sysvmsg ==== */
-
-#include <sys/msg.h>
-
-int pi_msgget(int key, int flag, int *id) {
-	int r = msgget((key_t)key, flag);
-	if (r < 0)
-		return errno;
-	*id = r;
-	return 0;
-}
-
-int pi_msgctl_stat(int id, struct pi_msg_stat *st) {
-	struct msqid_ds d;
-	if (msgctl(id, IPC_STAT, &d) < 0)
-		return errno;
-	st->key = d.msg_perm.__key;
-	st->uid = d.msg_perm.uid;
-	st->gid = d.msg_perm.gid;
-	st->cuid = d.msg_perm.cuid;
-	st->cgid = d.msg_perm.cgid;
-	st->mode = d.msg_perm.mode;
-	st->seq = d.msg_perm.__seq;
-	st->qnum = d.msg_qnum;
-	st->qbytes = d.msg_qbytes;
-	st->cbytes = d.__msg_cbytes;
-	st->lspid = d.msg_lspid;
-	st->lrpid = d.msg_lrpid;
-	st->stime = d.msg_stime;
-	st->rtime = d.msg_rtime;
-	st->ctime = d.msg_ctime;
-	return 0;
-}
-
-int pi_msgctl_set(int id, int64_t uid, int64_t gid, int64_t mode, int64_t qbytes) {
-	struct msqid_ds d;
-	memset(&d, 0, sizeof d);
-	d.msg_perm.uid = (uid_t)uid;
-	d.msg_perm.gid = (gid_t)gid;
-	d.msg_perm.mode = (unsigned short)mode;
-	d.msg_qbytes = (msglen_t)qbytes;
-	return msgctl(id, IPC_SET, &d) < 0 ? errno : 0;
-}
-
-int pi_msgctl_rmid(int id) { return msgctl(id, IPC_RMID, NULL) < 0 ? errno : 0; }
-
-/* A record up to this size is assembled on the C stack, larger ones on the
- * C heap. */
-#define MSG_STACK 16384
-
-struct pi_msgbuf {
-	long mtype;
-	char mtext[];
-};
-
-/* msg_buf returns a record buffer for len bytes of text: stack (when it
- * fits) or heap (the caller frees it when it differs from stack). */
-static struct pi_msgbuf *msg_buf(void *stack, size_t len) {
-	if (len <= MSG_STACK)
-		return stack;
-	return malloc(sizeof(long) + len);
-}
-
-int pi_msgsnd(int id, int64_t type, const char *p, size_t len, int flag) {
-	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
-	struct pi_msgbuf *m = msg_buf(stack, len);
-	if (m == NULL)
-		return ENOMEM;
-	m->mtype = (long)type;
-	memcpy(m->mtext, p, len);
-	int r = msgsnd(id, m, len, flag) < 0 ? errno : 0;
-	if ((void *)m != (void *)stack)
-		free(m);
-	return r;
-}
-
-struct pi_msg_got pi_msgrcv(int id, char *p, size_t len, int64_t type, int flag) {
-	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
-	struct pi_msg_got g = { 0, 0, 0 };
-	struct pi_msgbuf *m = msg_buf(stack, len);
-	if (m == NULL) {
-		g.err = ENOMEM;
-		return g;
-	}
-	ssize_t n = msgrcv(id, m, len, (long)type, flag);
-	if (n < 0) {
-		g.err = errno;
-	} else {
-		memcpy(p, m->mtext, (size_t)n);
-		g.type = m->mtype;
-		g.len = n;
-	}
-	if ((void *)m != (void *)stack)
-		free(m);
-	return g;
-}
+/* ---- sysvmsg ----
+ * msgsnd and msgrcv on the signal-kicked waiter (never restarted after a
+ * signal, so an interrupted call sent or took nothing).
+ */
 
 int pi_msgsnd_wait(struct pi_waiter *w, int id, int64_t type, const char *p, size_t len, int flag) {
 	long stack[(sizeof(long) + MSG_STACK) / sizeof(long) + 1];
@@ -645,59 +1158,10 @@ struct pi_msg_got pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t le
 	return g;
 }
 
-/* ==== sysvsem ==== */
-
-int pi_semget(int key, int nsems, int flag, int *id) {
-	int r = semget((key_t)key, nsems, flag);
-	if (r < 0)
-		return errno;
-	*id = r;
-	return 0;
-}
-
-int pi_semctl_stat(int id, struct pi_sem_stat *st) {
-	struct semid_ds d;
-	if (semctl(id, 0, IPC_STAT, &d) < 0)
-		return errno;
-	st->key = d.sem_perm.__key;
-	st->uid = d.sem_perm.uid;
-	st->gid = d.sem_perm.gid;
-	st->cuid = d.sem_perm.cuid;
-	st->cgid = d.sem_perm.cgid;
-	st->mode = d.sem_perm.mode;
-	st->seq = d.sem_perm.__seq;
-	st->nsems = d.sem_nsems;
-	st->otime = d.sem_otime;
-	st->ctime = d.sem_ctime;
-	return 0;
-}
-
-int pi_semctl_set(int id, int64_t uid, int64_t gid, int64_t mode) {
-	struct semid_ds d;
-	memset(&d, 0, sizeof d);
-	d.sem_perm.uid = (uid_t)uid;
-	d.sem_perm.gid = (gid_t)gid;
-	d.sem_perm.mode = (unsigned short)mode;
-	return semctl(id, 0, IPC_SET, &d) < 0 ? errno : 0;
-}
-
-int pi_semctl_rmid(int id) { return semctl(id, 0, IPC_RMID) < 0 ? errno : 0; }
-
-int pi_semctl_get(int id, int num, int cmd, int *v) {
-	int r = semctl(id, num, cmd);
-	if (r < 0)
-		return errno;
-	*v = r;
-	return 0;
-}
-
-int pi_semctl_setval(int id, int num, int v) { return semctl(id, num, SETVAL, v) < 0 ? errno : 0; }
-
-int pi_semctl_getall(int id, unsigned short *v) { return semctl(id, 0, GETALL, v) < 0 ? errno : 0; }
-
-int pi_semctl_setall(int id, unsigned short *v) { return semctl(id, 0, SETALL, v) < 0 ? errno : 0; }
-
-int pi_semop(int id, struct sembuf *ops, size_t n) { return semop(id, ops, n) < 0 ? errno : 0; }
+/* ---- sysvsem ----
+ * semtimedop on the signal-kicked waiter (all or nothing, never
+ * restarted after a signal).
+ */
 
 int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int64_t rel_ns) {
 	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
@@ -735,273 +1199,12 @@ int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int
 	return r;
 }
 
-/* ==== pty ==== */
-
-int pi_posix_openpt(int flags, int *fd) {
-	int r = posix_openpt(flags);
-	if (r < 0)
-		return errno;
-	*fd = r;
-	return 0;
-}
-
-int pi_grantpt(int fd) { return grantpt(fd) < 0 ? errno : 0; }
-
-int pi_unlockpt(int fd) { return unlockpt(fd) < 0 ? errno : 0; }
-
-int pi_ptsname_r(int fd, char *buf, size_t len) {
-	int r = ptsname_r(fd, buf, len);
-	return r < 0 ? errno : r; /* glibc returns the error number (or -1 and errno) */
-}
-
-/* ==== sig ==== */
-
-int pi_sigqueue(int pid, int sig, int value) {
-	union sigval v;
-	v.sival_ptr = NULL;
-	v.sival_int = value;
-	return sigqueue((pid_t)pid, sig, v) < 0 ? errno : 0;
-}
-
-int pi_pidfd_sigqueue(int pidfd, int sig, int value) {
-	siginfo_t si;
-	memset(&si, 0, sizeof si);
-	si.si_signo = sig;
-	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
-	si.si_uid = getuid();
-	si.si_value.sival_int = value;
-	return syscall(SYS_pidfd_send_signal, pidfd, sig, &si, 0) < 0 ? errno : 0;
-}
-
-int pi_sigrtmin(void) { return SIGRTMIN; }
-
-int pi_sigrtmax(void) { return SIGRTMAX; }
-
-#define PI_NSIG 65
-static int sig_wfd[PI_NSIG];       /* the pipe of each taken signal, 0: none */
-static int sig_lost[PI_NSIG];      /* records the handler could not write */
-static struct sigaction sig_old[PI_NSIG];
-
-/*
- * The signal handler. Order: the kernel dequeues a signal's instances in
- * order, but may hand two of them to two threads at once, and their
- * handlers then race to write. Blocking the signal in every thread but
- * one would fix that, but a thread's mask is inherited by every program
- * it starts (os/exec), so it is not done: see binding/sig's doc.
+/* ---- pthread ----
+ * glibc restarts its mutex, condvar and rwlock futex waits after a
+ * signal: mutexes wait in timed slices that re-check the cancel flag;
+ * condvar and contended rwlock waits run on a helper thread, and the caller
+ * sleeps on futex words in C memory that no peer can reach.
  */
-static void sig_handler(int sig, siginfo_t *si, void *uc) {
-	(void)uc;
-	int saved = errno; /* the interrupted code's errno must survive */
-	struct pi_sig_record r = {
-		.signo = sig, .code = si->si_code, .pid = si->si_pid, .uid = (int32_t)si->si_uid,
-		.value = si->si_value.sival_int, .pad = 0,
-	};
-	int fd = __atomic_load_n(&sig_wfd[sig], __ATOMIC_ACQUIRE);
-	/* A record is smaller than PIPE_BUF: written whole or not at all. */
-	if (fd <= 0 || write(fd, &r, sizeof r) != (ssize_t)sizeof r)
-		__atomic_add_fetch(&sig_lost[sig], 1, __ATOMIC_RELAXED);
-	errno = saved;
-}
-
-int pi_sig_take(int sig, int wfd) {
-	if (sig <= 0 || sig >= PI_NSIG)
-		return EINVAL;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = sig_handler;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigfillset(&sa.sa_mask); /* one record at a time per thread */
-	__atomic_store_n(&sig_wfd[sig], wfd, __ATOMIC_RELEASE);
-	if (sigaction(sig, &sa, &sig_old[sig]) < 0) {
-		__atomic_store_n(&sig_wfd[sig], 0, __ATOMIC_RELEASE);
-		return errno;
-	}
-	return 0;
-}
-
-int pi_sig_give(int sig) {
-	if (sig <= 0 || sig >= PI_NSIG)
-		return EINVAL;
-	int r = sigaction(sig, &sig_old[sig], NULL) < 0 ? errno : 0;
-	__atomic_store_n(&sig_wfd[sig], 0, __ATOMIC_RELEASE);
-	return r;
-}
-
-int pi_sig_lost(int sig) {
-	if (sig <= 0 || sig >= PI_NSIG)
-		return 0;
-	return __atomic_exchange_n(&sig_lost[sig], 0, __ATOMIC_RELAXED);
-}
-
-/* ==== shm ==== */
-
-int pi_shm_open(const char *name, int oflag, unsigned int mode, int *fd) {
-	int r = shm_open(name, oflag, (mode_t)mode);
-	if (r < 0)
-		return errno;
-	*fd = r;
-	return 0;
-}
-
-int pi_shm_unlink(const char *name) { return shm_unlink(name) < 0 ? errno : 0; }
-
-#include <sys/ipc.h>
-
-int pi_ftok(const char *path, int proj_id, int *key) {
-	key_t k = ftok(path, proj_id);
-	if (k == (key_t)-1)
-		return errno;
-	*key = (int)k;
-	return 0;
-}
-
-/* ==== pthread ==== */
-
-#include <stdlib.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-
-/* glibc's internal values of __owner (nptl/pthreadP.h). */
-#define PI_PTHREAD_OWNER_INCONSISTENT INT32_MAX
-#define PI_PTHREAD_OWNER_NOTRECOVERABLE (INT32_MAX - 1)
-
-void *pi_pthread_handle_new(void) { return calloc(1, sizeof(pi_pthread_handle)); }
-
-void pi_pthread_handle_free(uintptr_t h) { free((void *)h); }
-
-void pi_pthread_cancel_set(uintptr_t hv, int v) {
-	__atomic_store_n(&((pi_pthread_handle *)hv)->cancel, v, __ATOMIC_SEQ_CST);
-}
-
-static int pthread_canceled(pi_pthread_handle *h) {
-	return __atomic_load_n(&h->cancel, __ATOMIC_SEQ_CST);
-}
-
-/* pi_pthread_owned reports whether the calling thread holds the lock
- * through handle h. */
-int pi_pthread_owned(uintptr_t hv) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	return __atomic_load_n(&h->owner, __ATOMIC_ACQUIRE) == pthread_self();
-}
-
-/* pthread_own records that the calling thread took the lock once more. A
- * new owner starts at depth 1: whatever the record said belonged to a holder
- * that is gone (a thread that exited holding the lock). */
-static void pthread_own(pi_pthread_handle *h) {
-	if (__atomic_load_n(&h->owner, __ATOMIC_RELAXED) == pthread_self()) {
-		h->depth++;
-		return;
-	}
-	h->depth = 1;
-	__atomic_store_n(&h->owner, pthread_self(), __ATOMIC_RELEASE);
-}
-
-/* pi_pthread_wait_check: 0 when the calling thread holds the mutex through
- * h exactly once (it may wait on a condvar), EPERM when it does not hold it,
- * EINVAL when it holds a recursive mutex more than once. */
-int pi_pthread_wait_check(uintptr_t hv) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	if (!pi_pthread_owned((uintptr_t)h))
-		return EPERM;
-	return h->depth == 1 ? 0 : EINVAL;
-}
-
-/* pthread_disown undoes one pthread_own before the unlock; the caller
- * restores it with pthread_own when the unlock fails. */
-static void pthread_disown(pi_pthread_handle *h) {
-	if (--h->depth == 0)
-		__atomic_store_n(&h->owner, (pthread_t)0, __ATOMIC_RELEASE);
-}
-
-void pi_pthread_disown(uintptr_t h) {
-	if (pi_pthread_owned(h))
-		pthread_disown((pi_pthread_handle *)h);
-}
-
-/* pthread_slice_end fills ts with the end of the next wait slice: at most
- * PI_PTHREAD_SLICE_NS from now, and never past deadline (if >= 0). */
-static void pthread_slice_end(int64_t deadline, struct timespec *ts) {
-	int64_t end = now_ns() + PI_PTHREAD_SLICE_NS;
-	if (deadline >= 0 && deadline < end)
-		end = deadline;
-	ts->tv_sec = end / 1000000000;
-	ts->tv_nsec = end % 1000000000;
-}
-
-int pi_pthread_mutex_init(uintptr_t m, int type, int robust, int pshared) {
-	pthread_mutexattr_t a;
-	int r = pthread_mutexattr_init(&a);
-	if (r)
-		return r;
-	if ((r = pthread_mutexattr_settype(&a, type)) == 0 &&
-	    (r = pthread_mutexattr_setrobust(&a, robust ? PTHREAD_MUTEX_ROBUST : PTHREAD_MUTEX_STALLED)) == 0 &&
-	    (r = pthread_mutexattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0)
-		r = pthread_mutex_init((pthread_mutex_t *)m, &a);
-	pthread_mutexattr_destroy(&a);
-	return r;
-}
-
-int pi_pthread_mutex_destroy(uintptr_t m) { return pthread_mutex_destroy((pthread_mutex_t *)m); }
-
-/* pi_pthread_mutex_state reads glibc's own fields (struct __pthread_mutex_s
- * of <bits/struct_mutex.h>) without taking the lock: the futex word, the
- * owner (or PTHREAD_MUTEX_INCONSISTENT / _NOTRECOVERABLE) and the kind. */
-int pi_pthread_mutex_state(uintptr_t m, int *lock, int *owner, int *kind) {
-	pthread_mutex_t *pm = (pthread_mutex_t *)m;
-	*lock = __atomic_load_n(&pm->__data.__lock, __ATOMIC_ACQUIRE);
-	*owner = __atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED);
-	*kind = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
-	return 0;
-}
-
-/* pthread_unstray releases the futex word of a not-recoverable robust
- * mutex if it holds the calling thread's tid (see pi_pthread_mutex_trylock). */
-static void pthread_unstray(pthread_mutex_t *pm) {
-	int tid = (int)syscall(SYS_gettid);
-	int *w = &pm->__data.__lock;
-	int v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-	if ((v & FUTEX_TID_MASK) != tid)
-		return;
-	v = __atomic_exchange_n(w, 0, __ATOMIC_RELEASE);
-	if (v & FUTEX_WAITERS)
-		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-/* mutex_kind_ok: the mutex's __kind is one this module drives (a robust or
- * stalled normal, recursive or errorcheck mutex, process-shared): a priority
- * inheritance or protection kind, or bits no glibc sets, make glibc abort in
- * an assertion, so the lock calls refuse them before glibc sees them. */
-#define PI_KIND_PI 32
-#define PI_KIND_PP 64
-static int mutex_kind_ok(pthread_mutex_t *pm) {
-	int k = __atomic_load_n(&pm->__data.__kind, __ATOMIC_RELAXED);
-	/* type (3), robust (16), pshared (128), elision hints (256, 512) */
-	return (k & ~(3 | 16 | 128 | 256 | 512)) == 0 && (k & 3) != 3 && (k & 128);
-}
-
-int pi_pthread_mutex_trylock(uintptr_t m, uintptr_t hv) {
-	if (!mutex_kind_ok((pthread_mutex_t *)m))
-		return EINVAL;
-	/* The holder relocking through its handle: EDEADLK, whatever the type
-	 * (a normal mutex would deadlock), except a recursive mutex. */
-	if (pi_pthread_owned(hv) &&
-	    (((pthread_mutex_t *)m)->__data.__kind & 3) != PTHREAD_MUTEX_RECURSIVE)
-		return EDEADLK;
-	pthread_mutex_t *pm = (pthread_mutex_t *)m;
-	/* glibc 2.36's pthread_mutex_trylock leaves a robust mutex that is not
-	 * recoverable locked by the caller (it tests the CAS's old value, 0,
-	 * against its tid before unlocking): do not call it then, and undo the
-	 * stray lock if the state changed under us. */
-	if (__atomic_load_n(&pm->__data.__owner, __ATOMIC_RELAXED) == PI_PTHREAD_OWNER_NOTRECOVERABLE)
-		return ENOTRECOVERABLE;
-	int r = pthread_mutex_trylock(pm);
-	if (r == 0 || r == EOWNERDEAD)
-		pthread_own((pi_pthread_handle *)hv);
-	else if (r == ENOTRECOVERABLE)
-		pthread_unstray(pm);
-	return r;
-}
 
 /* sliced_wait calls lock(obj, CLOCK_MONOTONIC, end of slice) until it returns
  * something other than ETIMEDOUT, h's cancel flag is set (ECANCELED) or
@@ -1042,47 +1245,6 @@ int pi_pthread_mutex_lock(uintptr_t m, uintptr_t hv, int64_t rel_ns) {
 	return r;
 }
 
-int pi_pthread_mutex_unlock(uintptr_t m, uintptr_t hv) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	if (!pi_pthread_owned((uintptr_t)h))
-		return EPERM;
-	if (!mutex_kind_ok((pthread_mutex_t *)m))
-		return EINVAL;
-	pthread_disown(h);
-	int r = pthread_mutex_unlock((pthread_mutex_t *)m);
-	if (r)
-		pthread_own(h);
-	return r;
-}
-
-int pi_pthread_mutex_consistent(uintptr_t m, uintptr_t hv) {
-	if (!pi_pthread_owned(hv))
-		return EPERM;
-	return pthread_mutex_consistent((pthread_mutex_t *)m);
-}
-
-int pi_pthread_cond_init(uintptr_t c, int pshared, int monotonic) {
-	pthread_condattr_t a;
-	int r = pthread_condattr_init(&a);
-	if (r)
-		return r;
-	if ((r = pthread_condattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0 &&
-	    (r = pthread_condattr_setclock(&a, monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME)) == 0)
-		r = pthread_cond_init((pthread_cond_t *)c, &a);
-	pthread_condattr_destroy(&a);
-	return r;
-}
-
-int pi_pthread_cond_destroy(uintptr_t c) { return pthread_cond_destroy((pthread_cond_t *)c); }
-
-/* pi_pthread_cond_state reads __wrefs (bit 0: process-shared, bit 1:
- * CLOCK_MONOTONIC) of glibc's <bits/thread-shared-types.h>. */
-int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs) {
-	pthread_cond_t *pc = (pthread_cond_t *)c;
-	*wrefs = __atomic_load_n(&pc->__data.__wrefs, __ATOMIC_RELAXED);
-	return 0;
-}
-
 /* The helper of a Cond or RWMutex handle (see shim.h). state moves IDLE ->
  * REQ (a caller asks for op) -> ARMED (the helper works on it; for a
  * condvar wait it holds m2, which the caller takes once the helper has
@@ -1092,6 +1254,7 @@ int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs) {
  * helper then releases a lock it got and goes back to IDLE. wseq counts
  * DONE transitions and kicks: the caller sleeps on it. */
 enum { HELPER_IDLE, HELPER_REQ, HELPER_ARMED, HELPER_DONE, HELPER_ABANDONED };
+
 enum { HOP_COND_WAIT, HOP_RDLOCK, HOP_WRLOCK };
 
 struct pi_helper {
@@ -1456,99 +1619,11 @@ void pi_helper_kick(struct pi_helper *h, uintptr_t hv) {
 	futex_wake_private(&h->wseq);
 }
 
-/* pi_pthread_rwlock_sane checks the fields of glibc's struct
- * __pthread_rwlock_arch_t (x86_64) that a process-shared rwlock must hold:
- * glibc's algorithm loops for ever on values it never writes itself. */
-int pi_pthread_rwlock_sane(uintptr_t rwv) {
-	pthread_rwlock_t *rw = (pthread_rwlock_t *)rwv;
-	volatile struct __pthread_rwlock_arch_t *d = &rw->__data;
-	if (d->__shared != 1 || d->__flags > 2)
-		return 0;
-	if ((d->__wrphase_futex & ~3u) || (d->__writers_futex & ~3u))
-		return 0;
-	if (d->__pad3 || d->__pad4 || d->__pad2 || d->__cur_writer < 0 || d->__cur_writer > (1 << 22))
-		return 0;
-	for (int i = 0; i < (int)sizeof d->__pad1; i++)
-		if (d->__pad1[i])
-			return 0;
-	return 1;
-}
+/* ---- fifo ----
+ * ppoll on the descriptor and an eventfd: the kick is an eventfd write,
+ * which closes nothing.
+ */
 
-unsigned int pi_pthread_cond_waiters(uintptr_t c) {
-	return __atomic_load_n(&((pthread_cond_t *)c)->__data.__wrefs, __ATOMIC_RELAXED) >> 3;
-}
-
-int pi_pthread_cond_signal(uintptr_t c) { return pthread_cond_signal((pthread_cond_t *)c); }
-
-int pi_pthread_cond_broadcast(uintptr_t c) { return pthread_cond_broadcast((pthread_cond_t *)c); }
-
-int pi_pthread_rwlock_init(uintptr_t rw, int pshared, int prefer_writer) {
-	pthread_rwlockattr_t a;
-	int r = pthread_rwlockattr_init(&a);
-	if (r)
-		return r;
-	if ((r = pthread_rwlockattr_setpshared(&a, pshared ? PTHREAD_PROCESS_SHARED : PTHREAD_PROCESS_PRIVATE)) == 0 &&
-	    (r = pthread_rwlockattr_setkind_np(&a, prefer_writer ? PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
-	                                                         : PTHREAD_RWLOCK_PREFER_READER_NP)) == 0)
-		r = pthread_rwlock_init((pthread_rwlock_t *)rw, &a);
-	pthread_rwlockattr_destroy(&a);
-	return r;
-}
-
-int pi_pthread_rwlock_destroy(uintptr_t rw) { return pthread_rwlock_destroy((pthread_rwlock_t *)rw); }
-
-/* pi_pthread_rwlock_state reads __shared of glibc's <bits/struct_rwlock.h>. */
-int pi_pthread_rwlock_state(uintptr_t rw, int *shared) {
-	pthread_rwlock_t *p = (pthread_rwlock_t *)rw;
-	*shared = __atomic_load_n(&p->__data.__shared, __ATOMIC_RELAXED);
-	return 0;
-}
-
-int pi_pthread_rwlock_tryrdlock(uintptr_t rw) {
-	if (!pi_pthread_rwlock_sane(rw))
-		return EINVAL;
-	return pthread_rwlock_tryrdlock((pthread_rwlock_t *)rw);
-}
-
-int pi_pthread_rwlock_trywrlock(uintptr_t rw, uintptr_t hv) {
-	if (!pi_pthread_rwlock_sane(rw))
-		return EINVAL;
-	int r = pthread_rwlock_trywrlock((pthread_rwlock_t *)rw);
-	if (r == 0)
-		pthread_own((pi_pthread_handle *)hv);
-	return r;
-}
-
-int pi_pthread_rwlock_unlock(uintptr_t rw, uintptr_t hv, int writer) {
-	pi_pthread_handle *h = (pi_pthread_handle *)hv;
-	if (!pi_pthread_rwlock_sane(rw))
-		return EINVAL;
-	if (writer) {
-		if (!pi_pthread_owned((uintptr_t)h))
-			return EPERM;
-		pthread_disown(h);
-	}
-	int r = pthread_rwlock_unlock((pthread_rwlock_t *)rw);
-	if (r && writer)
-		pthread_own(h);
-	return r;
-}
-
-int pi_pthread_mutex_lock_plain(uintptr_t m) { return pthread_mutex_lock((pthread_mutex_t *)m); }
-
-int pi_pthread_mutex_unlock_plain(uintptr_t m) { return pthread_mutex_unlock((pthread_mutex_t *)m); }
-
-int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m) {
-	return pthread_cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m);
-}
-
-int pi_pthread_rwlock_rdlock_plain(uintptr_t rw) { return pthread_rwlock_rdlock((pthread_rwlock_t *)rw); }
-
-int pi_pthread_rwlock_wrlock_plain(uintptr_t rw) { return pthread_rwlock_wrlock((pthread_rwlock_t *)rw); }
-
-int pi_pthread_rwlock_unlock_plain(uintptr_t rw) { return pthread_rwlock_unlock((pthread_rwlock_t *)rw); }
-
-/* ==== fifo ==== */
 /*
  * The FIFO's descriptor stays non-blocking (O_NONBLOCK belongs to the open
  * file description, which C peers' dups and the runtime poller share), so
@@ -1611,24 +1686,4 @@ int64_t pi_fifo_wait_io(int fd, int evfd, int wr, char *buf, size_t len, int64_t
 			return done ? (int64_t)done : -ECANCELED;
 		}
 	}
-}
-
-/* ==== popen ==== */
-
-int pi_popen(const char *command, const char *mode, uintptr_t *fp, int *fd) {
-	errno = 0;
-	FILE *f = popen(command, mode);
-	if (f == NULL)
-		return errno ? errno : ENOMEM;
-	*fp = (uintptr_t)f;
-	*fd = fileno(f);
-	return 0;
-}
-
-int pi_pclose(uintptr_t fp, int *status) {
-	int r = pclose((FILE *)fp);
-	if (r == -1)
-		return errno;
-	*status = r;
-	return 0;
 }

@@ -1,12 +1,16 @@
 /*
  * shim.h: the C side of package posixipc.
  *
- * One small function per libc call. Every shim returns 0 on success or the
- * error number on failure (errno for calls that set it, the return value for
- * pthread_* calls), so Go sees a single convention. Results come back through
- * out-parameters. No shim keeps a pointer it was given after it returns.
+ * shim.c has two parts: wrappers, one small function per libc call, and
+ * waiters, the few functions with a wait loop (its second part, where each
+ * group says why it must be in C). Every shim returns 0 on success or the
+ * error number on failure (errno for calls that set it, the return value
+ * for pthread_* calls), so Go sees a single convention. Results come back
+ * through out-parameters (msgrcv's by value, so that Go passes no address
+ * of its own). No shim keeps a pointer it was given after it returns.
  *
- * Sections belong to one facility each: mq, sem, shm, pthread, popen.
+ * Sections belong to one facility each: mq, sem, sysvmsg, sysvsem, pty,
+ * sig, shm, pthread, fifo, popen.
  */
 #ifndef POSIXIPC_SHIM_H
 #define POSIXIPC_SHIM_H
