@@ -64,7 +64,7 @@ type Cond struct {
 // (PTHREAD_PROCESS_SHARED, CLOCK_MONOTONIC) and returns a handle to it.
 // Initialise each condvar once, while no process uses it; others attach
 // with CondAt.
-func NewCond(seg *shm.Segment, off int) (*Cond, error) {
+func NewCond(seg *shm.Segment, off int64) (*Cond, error) {
 	c, err := newCond("pthread_cond_init", seg, off)
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func NewCond(seg *shm.Segment, off int) (*Cond, error) {
 // CondAt attaches to the condvar at off in seg, initialised as
 // process-shared by this or another process (C or Go). It fails with an
 // error wrapping syscall.EINVAL when the bytes there are not one.
-func CondAt(seg *shm.Segment, off int) (*Cond, error) {
+func CondAt(seg *shm.Segment, off int64) (*Cond, error) {
 	c, err := newCond("attach", seg, off)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func CondAt(seg *shm.Segment, off int) (*Cond, error) {
 	return c, nil
 }
 
-func newCond(op string, seg *shm.Segment, off int) (*Cond, error) {
+func newCond(op string, seg *shm.Segment, off int64) (*Cond, error) {
 	c := &Cond{closed: make(chan struct{}), parked: map[chan struct{}]struct{}{}}
 	if err := c.place(op, seg, off, SizeofCond, AlignofCond); err != nil {
 		return nil, err

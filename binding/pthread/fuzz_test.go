@@ -38,9 +38,9 @@ func FuzzPlacement(f *testing.F) {
 		var m *pthread.Mutex
 		var err error
 		if attach {
-			m, err = pthread.MutexAt(seg, o)
+			m, err = pthread.MutexAt(seg, int64(o))
 		} else {
-			m, err = pthread.NewMutex(seg, o, &pthread.MutexOptions{Type: pthread.MutexType(typ), Stalled: stalled})
+			m, err = pthread.NewMutex(seg, int64(o), &pthread.MutexOptions{Type: pthread.MutexType(typ), Stalled: stalled})
 		}
 		if check("mutex", err) {
 			if err := m.Lock(bg); err != nil {
@@ -51,11 +51,11 @@ func FuzzPlacement(f *testing.F) {
 			}
 			m.Close()
 		}
-		if c, err := pthread.NewCond(seg, o); check("cond", err) {
+		if c, err := pthread.NewCond(seg, int64(o)); check("cond", err) {
 			c.Broadcast()
 			c.Close()
 		}
-		if rw, err := pthread.NewRWMutex(seg, o, &pthread.RWMutexOptions{PreferWriter: stalled}); check("rwlock", err) {
+		if rw, err := pthread.NewRWMutex(seg, int64(o), &pthread.RWMutexOptions{PreferWriter: stalled}); check("rwlock", err) {
 			rw.Close()
 		}
 		// Zero the bytes again so that the next attach sees no object.

@@ -57,11 +57,11 @@ func helper(mode string, args []string) int {
 	if len(args) > 2 {
 		n, _ = strconv.Atoi(args[2])
 	}
-	m, err := pthread.MutexAt(seg, base+pthread.LayoutMutex)
+	m, err := pthread.MutexAt(seg, int64(base+pthread.LayoutMutex))
 	if err != nil {
 		return fail(err)
 	}
-	c, err := pthread.CondAt(seg, base+pthread.LayoutCond)
+	c, err := pthread.CondAt(seg, int64(base+pthread.LayoutCond))
 	if err != nil {
 		return fail(err)
 	}

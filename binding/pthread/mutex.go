@@ -110,7 +110,7 @@ type Mutex struct {
 // NewMutex initialises a mutex at off in seg with pthread_mutex_init(3)
 // (PTHREAD_PROCESS_SHARED, plus opts) and returns a handle to it. Initialise
 // each mutex once, while no process uses it; others attach with MutexAt.
-func NewMutex(seg *shm.Segment, off int, opts *MutexOptions) (*Mutex, error) {
+func NewMutex(seg *shm.Segment, off int64, opts *MutexOptions) (*Mutex, error) {
 	if opts == nil {
 		opts = &MutexOptions{}
 	}
@@ -132,7 +132,7 @@ func NewMutex(seg *shm.Segment, off int, opts *MutexOptions) (*Mutex, error) {
 // MutexAt attaches to the mutex at off in seg, which this or another process
 // (C or Go) initialised as process-shared. It fails with an error wrapping
 // syscall.EINVAL when the bytes there are not a process-shared mutex.
-func MutexAt(seg *shm.Segment, off int) (*Mutex, error) {
+func MutexAt(seg *shm.Segment, off int64) (*Mutex, error) {
 	m, err := newMutex("attach", seg, off)
 	if err != nil {
 		return nil, err
@@ -152,14 +152,14 @@ func MutexAt(seg *shm.Segment, off int) (*Mutex, error) {
 	return m, nil
 }
 
-func segName(seg *shm.Segment, off int) string {
+func segName(seg *shm.Segment, off int64) string {
 	if seg == nil {
 		return "<nil segment>"
 	}
-	return fmt.Sprintf("%s+%d", seg.Name(), off)
+	return shm.PlaceName(seg.Name(), off)
 }
 
-func newMutex(op string, seg *shm.Segment, off int) (*Mutex, error) {
+func newMutex(op string, seg *shm.Segment, off int64) (*Mutex, error) {
 	m := &Mutex{}
 	if err := m.place(op, seg, off, SizeofMutex, AlignofMutex); err != nil {
 		return nil, err

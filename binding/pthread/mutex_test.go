@@ -140,13 +140,13 @@ func TestMutexTypes(t *testing.T) {
 func TestPlacementErrors(t *testing.T) {
 	seg := newSeg(t, 4096)
 	for _, off := range []int{-8, 3, 4096 - pthread.SizeofMutex + 8, 4096, 1 << 40} {
-		_, err := pthread.NewMutex(seg, off, nil)
+		_, err := pthread.NewMutex(seg, int64(off), nil)
 		assert.ErrorIs(t, err, syscall.EINVAL, "offset %d", off)
-		_, err = pthread.MutexAt(seg, off)
+		_, err = pthread.MutexAt(seg, int64(off))
 		assert.ErrorIs(t, err, syscall.EINVAL, "offset %d", off)
-		_, err = pthread.NewCond(seg, off)
+		_, err = pthread.NewCond(seg, int64(off))
 		assert.ErrorIs(t, err, syscall.EINVAL, "offset %d", off)
-		_, err = pthread.NewRWMutex(seg, off, nil)
+		_, err = pthread.NewRWMutex(seg, int64(off), nil)
 		assert.ErrorIs(t, err, syscall.EINVAL, "offset %d", off)
 	}
 	_, err := pthread.NewMutex(nil, 0, nil)

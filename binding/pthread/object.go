@@ -5,7 +5,6 @@ package pthread
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"runtime"
@@ -46,9 +45,9 @@ const closedBit = int64(1) << 62
 // the count falls to zero.
 type object struct {
 	seg     *shm.Segment
-	off     int
+	off     int64
 	ptr     unsafe.Pointer
-	name    string // "SEG+OFF", the Path of errors
+	name    string // "SEG@OFF" (shm.PlaceName), the Path of errors
 	l       *life  // the reference count, apart from the handle (see life)
 	cleanup runtime.Cleanup
 }
@@ -85,37 +84,15 @@ func (l *life) dropped() {
 func watch[T any](h *T, o *object) { o.cleanup = runtime.AddCleanup(h, (*life).dropped, o.l) }
 
 // place checks that an object of size and align fits at off in seg, pins
-// the segment and fills o.
-func (o *object) place(op string, seg *shm.Segment, off, size, align int) error {
-	if seg == nil {
-		return &fs.PathError{Op: op, Path: "<nil segment>", Err: fmt.Errorf("nil *shm.Segment: %w", syscall.EINVAL)}
-	}
-	o.name = fmt.Sprintf("%s+%d", seg.Name(), off)
-	switch {
-	case off < 0:
-		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("offset %d is negative: %w", off, syscall.EINVAL)}
-	case off%align != 0:
-		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("offset %d is not a multiple of the alignment %d: %w", off, align, syscall.EINVAL)}
-	case off > seg.Size()-size:
-		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("%d bytes at offset %d do not fit the %d-byte segment: %w", size, off, seg.Size(), syscall.EINVAL)}
-	}
-	if err := seg.Pin(); err != nil {
+// the segment and prefaults it (shm.Segment.Place), and fills o.
+func (o *object) place(op string, seg *shm.Segment, off int64, size, align int) error {
+	nm, p, err := seg.Place(op, off, size, align)
+	o.name = nm
+	if err != nil {
 		return err
 	}
-	b := seg.Bytes()
-	if len(b) < off+size { // the segment was resized or closed in between
-		seg.Unpin()
-		return &fs.PathError{Op: op, Path: o.name, Err: fmt.Errorf("segment too small: %w", syscall.EINVAL)}
-	}
-	// Touch the bytes through the fault-safe path before glibc does: a page
-	// the filesystem cannot back (a full /dev/shm) or one a peer truncated
-	// away is an error here, not a SIGBUS inside C.
-	if err := seg.Prefault(int64(off), size); err != nil {
-		seg.Unpin()
-		return &fs.PathError{Op: op, Path: o.name, Err: errors.Unwrap(err)}
-	}
 	o.seg, o.off = seg, off
-	o.ptr = unsafe.Pointer(&b[off])
+	o.ptr = p
 	o.l = &life{seg: seg}
 	o.l.refs.Store(1)
 	return nil
@@ -172,7 +149,7 @@ func (o *object) markClosed() bool {
 func (o *object) closed() bool { return o.l.refs.Load()&closedBit != 0 }
 
 // Offset returns the object's offset in its segment.
-func (o *object) Offset() int { return o.off }
+func (o *object) Offset() int64 { return o.off }
 
 func (o *object) err(op string, err error) error {
 	return &fs.PathError{Op: op, Path: o.name, Err: errs.Of(err)}

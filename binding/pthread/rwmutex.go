@@ -55,7 +55,7 @@ type RWMutex struct {
 // NewRWMutex initialises a reader/writer lock at off in seg with
 // pthread_rwlock_init(3) (PTHREAD_PROCESS_SHARED, plus opts). Initialise it
 // once, while no process uses it; others attach with RWMutexAt.
-func NewRWMutex(seg *shm.Segment, off int, opts *RWMutexOptions) (*RWMutex, error) {
+func NewRWMutex(seg *shm.Segment, off int64, opts *RWMutexOptions) (*RWMutex, error) {
 	if opts == nil {
 		opts = &RWMutexOptions{}
 	}
@@ -72,7 +72,7 @@ func NewRWMutex(seg *shm.Segment, off int, opts *RWMutexOptions) (*RWMutex, erro
 
 // RWMutexAt attaches to the process-shared rwlock at off in seg. It fails
 // with an error wrapping syscall.EINVAL when the bytes there are not one.
-func RWMutexAt(seg *shm.Segment, off int) (*RWMutex, error) {
+func RWMutexAt(seg *shm.Segment, off int64) (*RWMutex, error) {
 	rw, err := newRWMutex("attach", seg, off)
 	if err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ func RWMutexAt(seg *shm.Segment, off int) (*RWMutex, error) {
 	return rw, nil
 }
 
-func newRWMutex(op string, seg *shm.Segment, off int) (*RWMutex, error) {
+func newRWMutex(op string, seg *shm.Segment, off int64) (*RWMutex, error) {
 	rw := &RWMutex{}
 	if err := rw.place(op, seg, off, SizeofRWMutex, AlignofRWMutex); err != nil {
 		return nil, err

@@ -60,7 +60,7 @@ func FuzzAt(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, off int, v int) {
 		ok := off >= 0 && off%sem.Align == 0 && off <= size-sem.Size
-		s, err := sem.Init(seg, off, v)
+		s, err := sem.Init(seg, int64(off), v)
 		initOK := ok && v >= 0 && v <= sem.ValueMax
 		if !initOK {
 			require.ErrorIs(t, err, syscall.EINVAL)
@@ -68,7 +68,7 @@ func FuzzAt(f *testing.F) {
 			require.NoError(t, err)
 			require.NoError(t, s.Destroy())
 		}
-		s, err = sem.At(seg, off)
+		s, err = sem.At(seg, int64(off))
 		if !initOK {
 			// refused, or the bytes left there by an earlier input happen
 			// to be a sem_t glibc can use

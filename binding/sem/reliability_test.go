@@ -75,7 +75,7 @@ func TestDroppedSemCleanedUp(t *testing.T) {
 	require.NoError(t, err)
 	defer shm.Unlink(n)
 	for i := 0; i < 8; i++ {
-		_, err := sem.Init(seg, i*sem.Size, 1)
+		_, err := sem.Init(seg, int64(i*sem.Size), 1)
 		require.NoError(t, err)
 	}
 	require.ErrorIs(t, seg.Close(), syscall.EBUSY, "pinned while the handles live")

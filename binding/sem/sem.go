@@ -67,13 +67,11 @@ package sem
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"runtime"
 	"syscall"
-	"unsafe"
 
 	"github.com/posixipc/posixipc/internal/errs"
 
@@ -204,37 +202,21 @@ func checkValue(v int) error {
 	return nil
 }
 
-// place checks that a sem_t fits at off in seg and pins seg.
-func place(op string, seg *shm.Segment, off int) (string, posixipc.Sem, error) {
-	if seg == nil {
-		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: "", Err: fmt.Errorf("nil segment: %w", syscall.EINVAL)}
-	}
-	nm := fmt.Sprintf("%s@%d", seg.Name(), off)
-	if off < 0 || off%Align != 0 {
-		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: fmt.Errorf("offset %d: must be a non-negative multiple of %d (sem_t alignment): %w", off, Align, syscall.EINVAL)}
-	}
-	if err := seg.Pin(); err != nil {
+// place checks that a sem_t fits at off in seg, pins seg and prefaults it
+// (shm.Segment.Place).
+func place(op string, seg *shm.Segment, off int64) (string, posixipc.Sem, error) {
+	nm, p, err := seg.Place(op, off, Size, Align)
+	if err != nil {
 		return "", posixipc.Sem{}, err
 	}
-	b := seg.Bytes()
-	if off > len(b)-Size {
-		seg.Unpin()
-		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: fmt.Errorf("a %d-byte sem_t at offset %d does not fit in the %d-byte segment: %w", Size, off, len(b), syscall.EINVAL)}
-	}
-	// Through the fault-safe path before glibc touches it: a full /dev/shm
-	// or a truncation is an error here, not a SIGBUS in C.
-	if err := seg.Prefault(int64(off), Size); err != nil {
-		seg.Unpin()
-		return "", posixipc.Sem{}, &fs.PathError{Op: op, Path: nm, Err: errors.Unwrap(err)}
-	}
-	return nm, posixipc.SemAt(unsafePointer(b, off)), nil
+	return nm, posixipc.SemAt(p), nil
 }
 
 // Init initialises an unnamed, process-shared semaphore with value at offset
 // off of seg (sem_init with pshared=1) and returns a handle on it. off must
 // be a multiple of Align with Size bytes inside the segment. The segment is
 // pinned until the handle is closed.
-func Init(seg *shm.Segment, off int, value int) (*Sem, error) {
+func Init(seg *shm.Segment, off int64, value int) (*Sem, error) {
 	if err := checkValue(value); err != nil {
 		return nil, &fs.PathError{Op: "sem_init", Path: "", Err: err}
 	}
@@ -252,7 +234,7 @@ func Init(seg *shm.Segment, off int, value int) (*Sem, error) {
 // At returns a handle on the unnamed semaphore that a peer initialised at
 // offset off of seg. The same checks as Init apply; the segment is pinned
 // until the handle is closed.
-func At(seg *shm.Segment, off int) (*Sem, error) {
+func At(seg *shm.Segment, off int64) (*Sem, error) {
 	nm, raw, err := place("sem_at", seg, off)
 	if err != nil {
 		return nil, err
@@ -376,5 +358,3 @@ func (s *Sem) shutdown(destroy bool) error {
 	s.seg.Unpin()
 	return err
 }
-
-func unsafePointer(b []byte, off int) unsafe.Pointer { return unsafe.Pointer(&b[off]) }

@@ -286,9 +286,9 @@ func TestErrors(t *testing.T) {
 
 	seg, _ := newSegment(t, 4096)
 	for _, off := range []int{-8, 4, 7, 4096 - sem.Size + 8, 4096, 1 << 40} {
-		_, err = sem.At(seg, off)
+		_, err = sem.At(seg, int64(off))
 		require.ErrorIs(t, err, syscall.EINVAL, "offset %d", off)
-		_, err = sem.Init(seg, off, 0)
+		_, err = sem.Init(seg, int64(off), 0)
 		require.ErrorIs(t, err, syscall.EINVAL, "offset %d", off)
 	}
 	_, err = sem.Init(seg, 0, -1)
@@ -299,7 +299,7 @@ func TestErrors(t *testing.T) {
 	seg.Unpin()
 
 	// EOVERFLOW on post at SEM_VALUE_MAX.
-	u, err := sem.Init(seg, 4096-sem.Size, sem.ValueMax)
+	u, err := sem.Init(seg, int64(4096-sem.Size), sem.ValueMax)
 	require.NoError(t, err)
 	err = u.Post()
 	require.ErrorIs(t, err, syscall.EOVERFLOW)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"unsafe"
 	"time"
 
 	"github.com/posixipc/posixipc/binding/shm"
@@ -441,4 +442,33 @@ func TestOpenFileFlags(t *testing.T) {
 		_, err = shm.OpenFile(n, f, 0o600, 4096)
 		assert.ErrorIs(t, err, syscall.EINVAL, "%#x", f)
 	}
+}
+
+// Place is the one check, pin and prefault of the packages that put C
+// objects in a segment; its name format is theirs.
+func TestPlace(t *testing.T) {
+	n := testutil.Name("place")
+	s, err := shm.Create(n, 4096, 0o600)
+	require.NoError(t, err)
+	defer shm.Unlink(n)
+	defer s.Close()
+	for _, c := range []struct {
+		off         int64
+		size, align int
+		why         string
+	}{{-8, 8, 8, "negative"}, {4, 8, 8, "not a multiple"}, {4096 - 8, 16, 8, "do not fit"}, {1 << 40, 8, 8, "do not fit"}} {
+		_, _, err := s.Place("place", c.off, c.size, c.align)
+		assert.ErrorIs(t, err, syscall.EINVAL, "%+v", c)
+		assert.ErrorContains(t, err, c.why)
+	}
+	nm, p, err := s.Place("place", 64, 32, 8)
+	require.NoError(t, err)
+	assert.Equal(t, n+"@64", nm)
+	assert.Equal(t, shm.PlaceName(n, 64), nm)
+	assert.Equal(t, unsafe.Pointer(&s.Bytes()[64]), p)
+	require.NoError(t, s.Unpin(), "Place pinned the segment once")
+	assert.Error(t, s.Unpin(), "and only once")
+	var none *shm.Segment
+	_, _, err = none.Place("place", 0, 8, 8)
+	assert.ErrorIs(t, err, syscall.EINVAL)
 }

@@ -90,9 +90,9 @@ func openGoRWRing(ctx context.Context, seg *shm.Segment, create, writer bool) (*
 	for i := range r.rw {
 		var err error
 		if create {
-			r.rw[i], err = pthread.NewRWMutex(seg, rwringOff(i), nil)
+			r.rw[i], err = pthread.NewRWMutex(seg, int64(rwringOff(i)), nil)
 		} else {
-			r.rw[i], err = pthread.RWMutexAt(seg, rwringOff(i))
+			r.rw[i], err = pthread.RWMutexAt(seg, int64(rwringOff(i)))
 		}
 		if err != nil {
 			r.close()

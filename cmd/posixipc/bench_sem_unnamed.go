@@ -71,12 +71,12 @@ func usemPong(args []string, raw bool) error {
 		}
 		return serveRawSemPong(posixipc.SemAt(unsafe.Pointer(&b[offA])), posixipc.SemAt(unsafe.Pointer(&b[offB])))
 	}
-	a, err := sem.At(seg, offA)
+	a, err := sem.At(seg, int64(offA))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	b, err := sem.At(seg, offB)
+	b, err := sem.At(seg, int64(offB))
 	if err != nil {
 		return err
 	}
@@ -135,13 +135,13 @@ func benchSemUnnamedSetup() (configs []benchConfig, stream []benchThroughput, cl
 	goSems := func(seg *shm.Segment, initA, initB bool) (a, b *sem.Sem, err error) {
 		get := func(off int, init bool) (*sem.Sem, error) {
 			if !init {
-				s, err := sem.At(seg, off)
+				s, err := sem.At(seg, int64(off))
 				if err == nil {
 					cl.add(func() { s.Close() })
 				}
 				return s, err
 			}
-			s, err := sem.Init(seg, off, 0)
+			s, err := sem.Init(seg, int64(off), 0)
 			if err == nil {
 				cl.add(func() { s.Destroy() })
 			}

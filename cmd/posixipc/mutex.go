@@ -83,14 +83,14 @@ func mutexInit(args []string) error {
 	}
 	// Re-initialising a mutex in use is undefined behaviour: refuse when the
 	// bytes there are a process-shared mutex that is locked.
-	if old, err := pthread.MutexAt(seg, off); err == nil {
+	if old, err := pthread.MutexAt(seg, int64(off)); err == nil {
 		st, _ := old.State()
 		old.Close()
 		if st.Locked && !force {
 			return fmt.Errorf("mutex init %s at offset %d: it is %v; not re-initialising a mutex in use (--force to do it anyway): %w", seg.Name(), off, st, syscall.EBUSY)
 		}
 	}
-	m, err := pthread.NewMutex(seg, off, opts)
+	m, err := pthread.NewMutex(seg, int64(off), opts)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func mutexLock(args []string) error {
 
 // mutexAt is pthread.MutexAt with the shell user's remedy in its error.
 func mutexAt(seg *shm.Segment, off int) (*pthread.Mutex, error) {
-	m, err := pthread.MutexAt(seg, off)
+	m, err := pthread.MutexAt(seg, int64(off))
 	const lib = "initialise it with NewMutex or pthread_mutexattr_setpshared"
 	if err != nil && errors.Is(err, syscall.EINVAL) && strings.Contains(err.Error(), lib) {
 		msg := strings.Replace(err.Error(), lib, fmt.Sprintf("initialise one with: posixipc mutex init %s --offset %d", seg.Name(), off), 1)
