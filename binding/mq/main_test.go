@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,12 +21,10 @@ import (
 	"go.uber.org/goleak"
 )
 
-// The test binary doubles as a Go peer process: with POSIXIPC_MQ_HELPER set
-// it runs that helper instead of the tests (as os/exec's tests do).
+// The test binary doubles as a Go peer process (testutil's one convention:
+// testutil.RunHelperSwitch, testutil.HelperCommand).
 func TestMain(m *testing.M) {
-	if mode := os.Getenv("POSIXIPC_MQ_HELPER"); mode != "" {
-		os.Exit(helper(mode, strings.Fields(os.Getenv("POSIXIPC_MQ_ARGS"))))
-	}
+	testutil.RunHelperSwitch(helper)
 	goleak.VerifyTestMain(m)
 }
 
@@ -176,9 +173,7 @@ func helper(mode string, args []string) int {
 // helperCmd returns a command that runs this test binary as helper mode.
 func helperCmd(t testing.TB, mode string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "POSIXIPC_MQ_HELPER="+mode, "POSIXIPC_MQ_ARGS="+strings.Join(args, " "))
-	return cmd
+	return testutil.HelperCommand(mode, args...)
 }
 
 // unprivilegedHelper returns helperCmd run as uid/gid 65534 (nobody), from a

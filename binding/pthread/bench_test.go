@@ -118,37 +118,37 @@ func BenchmarkCondPingPong(b *testing.B) {
 			s := newSync(b)
 			p0 := startC(b, s, "pingpong", strconv.Itoa(n), "0")
 			p1 := startC(b, s, "pingpong", strconv.Itoa(n), "1")
-			d := time.Duration(max(p0.ns(b), p1.ns(b)))
-			p0.wait(b)
-			p1.wait(b)
+			d := time.Duration(max(nsLine(b, p0), nsLine(b, p1)))
+			p0.WaitOK(b)
+			p1.WaitOK(b)
 			return d
 		}},
 		{"go-c", func() time.Duration {
 			s := newSync(b)
 			p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
-			p.expect(b, "ready")
-			defer p.wait(b)
+			p.Expect(b, "ready")
+			defer p.WaitOK(b)
 			return pingPongGo(b, bg, s, n)
 		}},
 		{"go-c-ctx", func() time.Duration {
 			s := newSync(b)
 			p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
-			p.expect(b, "ready")
-			defer p.wait(b)
+			p.Expect(b, "ready")
+			defer p.WaitOK(b)
 			return pingPongGo(b, ctx, s, n)
 		}},
 		{"cgo-c", func() time.Duration {
 			s := newSync(b)
 			p := startC(b, s, "pingpong", strconv.Itoa(n), "1")
-			p.expect(b, "ready")
-			defer p.wait(b)
+			p.Expect(b, "ready")
+			defer p.WaitOK(b)
 			return pingPongCgo(s, n)
 		}},
 		{"go-go", func() time.Duration {
 			s := newSync(b)
 			g := startGo(b, s, "pingpong", strconv.Itoa(n), "1")
-			g.expect(b, "ready")
-			defer g.wait(b)
+			g.Expect(b, "ready")
+			defer g.WaitOK(b)
 			return pingPongGo(b, bg, s, n)
 		}},
 	}
@@ -197,8 +197,8 @@ func BenchmarkContendedCounter(b *testing.B) {
 	}()
 	wg.Wait()
 	goNs := time.Since(t0).Nanoseconds()
-	cNs := p.ns(b)
-	p.wait(b)
+	cNs := nsLine(b, p)
+	p.WaitOK(b)
 	b.StopTimer()
 	if *counter != uint64(2*n) {
 		b.Fatalf("counter %d, want %d", *counter, 2*n)
@@ -208,9 +208,9 @@ func BenchmarkContendedCounter(b *testing.B) {
 	s = newSync(b)
 	p0 := startC(b, s, "count", strconv.Itoa(n))
 	p1 := startC(b, s, "count", strconv.Itoa(n))
-	cc := float64(max(p0.ns(b), p1.ns(b))) / float64(2*n)
-	p0.wait(b)
-	p1.wait(b)
+	cc := float64(max(nsLine(b, p0), nsLine(b, p1))) / float64(2*n)
+	p0.WaitOK(b)
+	p1.WaitOK(b)
 
 	b.ReportMetric(goC, "go+c-ns/inc")
 	b.ReportMetric(cc, "c+c-ns/inc")

@@ -229,11 +229,11 @@ func TestTruncatedUnderLockWait(t *testing.T) {
 	// mutex would fault here too (the thread ends with the test goroutine).
 	require.NoError(t, m.Lock(context.Background()))
 	p := startGo(t, &syncSeg{seg: seg}, "lockwait")
-	p.expect(t, "waiting")
+	p.Expect(t, "waiting")
 	time.Sleep(20 * time.Millisecond)
 	require.NoError(t, os.Truncate(shm.Dir+seg.Name(), 0))
-	require.Error(t, p.cmd.Wait())
-	out := p.errb.String() // Go's crash report, or AddressSanitizer's under -asan
+	require.Error(t, p.Cmd.Wait())
+	out := p.Err.String() // Go's crash report, or AddressSanitizer's under -asan
 	assert.True(t, strings.Contains(out, "SIGBUS") || strings.Contains(out, "AddressSanitizer: BUS"),
 		"the waiter died of SIGBUS, as documented: %s", out)
 }

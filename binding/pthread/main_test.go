@@ -3,17 +3,14 @@
 package pthread_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -31,12 +28,10 @@ import (
 // TestGoroutineExitHoldingLock needs the thread to end.
 func init() { runtime.LockOSThread() }
 
-// The test binary doubles as a Go peer process: with POSIXIPC_PTHREAD_HELPER
-// set it runs that helper instead of the tests (as os/exec's tests do).
+// The test binary doubles as a Go peer process (testutil's one convention:
+// testutil.RunHelperSwitch, testutil.HelperCommand).
 func TestMain(m *testing.M) {
-	if mode := os.Getenv("POSIXIPC_PTHREAD_HELPER"); mode != "" {
-		os.Exit(helper(mode, strings.Fields(os.Getenv("POSIXIPC_PTHREAD_ARGS"))))
-	}
+	testutil.RunHelperSwitch(helper)
 	// A waker goroutine that a test left in a corrupt condvar's glibc call
 	// stays there by design (the hostile tests): it is not a leak of the
 	// test's making.
@@ -172,36 +167,10 @@ func newSync(t testing.TB) *syncSeg {
 
 func (s *syncSeg) u64(off int) *uint64 { return u64(s.seg, off) }
 
-// proc is a running peer process (C or Go) with its stdout by line.
-type proc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	errb  *strings.Builder
-}
+// proc is a running peer process (C or Go): testutil's Proc.
+type proc = testutil.Proc
 
-func startProc(t testing.TB, cmd *exec.Cmd) *proc {
-	t.Helper()
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &proc{cmd: cmd, lines: make(chan string, 100), errb: &strings.Builder{}}
-	cmd.Stderr = p.errb
-	require.NoError(t, cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		io.Copy(io.Discard, out)
-		close(p.lines)
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return p
-}
+func startProc(t testing.TB, cmd *exec.Cmd) *proc { return testutil.Start(t, cmd) }
 
 // startC runs crt/pthreadpeer CMD SEG 0 ARGS...
 func startC(t testing.TB, s *syncSeg, cmd string, args ...string) *proc {
@@ -214,46 +183,19 @@ func startC(t testing.TB, s *syncSeg, cmd string, args ...string) *proc {
 // startGo runs this test binary as the Go helper MODE on s.
 func startGo(t testing.TB, s *syncSeg, mode string, args ...string) *proc {
 	t.Helper()
-	c := exec.Command(os.Args[0], "-test.run=^$")
-	c.Env = append(os.Environ(), "POSIXIPC_PTHREAD_HELPER="+mode,
-		"POSIXIPC_PTHREAD_ARGS="+strings.Join(append([]string{s.seg.Name(), "0"}, args...), " "))
-	return startProc(t, c)
+	return testutil.StartGo(t, mode, append([]string{s.seg.Name(), "0"}, args...)...)
 }
 
-// expect waits for the next line of p's output and checks it.
-func (p *proc) expect(t testing.TB, want string) {
+// nsLine reads p's "ns T" line.
+func nsLine(t testing.TB, p *proc) int64 {
 	t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		require.True(t, ok, "peer ended before %q; stderr: %s", want, p.errb)
-		require.Equal(t, want, l, "stderr: %s", p.errb)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("peer did not say %q; stderr: %s", want, p.errb)
-	}
-}
-
-// nsLine reads an "ns T" line.
-func (p *proc) ns(t testing.TB) int64 {
-	t.Helper()
-	for l := range p.lines {
+	for l := range p.Lines {
 		if v, ok := strings.CutPrefix(l, "ns "); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			require.NoError(t, err)
 			return n
 		}
 	}
-	t.Fatalf("no ns line; stderr: %s", p.errb)
+	t.Fatalf("no ns line; stderr: %s", p.Err)
 	return 0
-}
-
-func (p *proc) wait(t testing.TB) {
-	t.Helper()
-	require.NoError(t, p.cmd.Wait(), "stderr: %s", p.errb)
-}
-
-// kill9 kills p with SIGKILL and reaps it.
-func (p *proc) kill9(t testing.TB) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	p.cmd.Wait()
 }

@@ -194,7 +194,7 @@ func TestMutexGoCCounter(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	c.wait(t)
+	c.WaitOK(t)
 	require.Equal(t, uint64(3*n), *counter)
 }
 
@@ -203,7 +203,7 @@ func TestCondPingPongGoC(t *testing.T) {
 	s := newSync(t)
 	const n = 2000
 	c := startC(t, s, "pingpong", strconv.Itoa(n), "1")
-	c.expect(t, "ready")
+	c.Expect(t, "ready")
 	turn := s.u64(pthread.LayoutTurn)
 	for i := 0; i < n; i++ {
 		require.NoError(t, s.m.Lock(bg))
@@ -214,8 +214,8 @@ func TestCondPingPongGoC(t *testing.T) {
 		require.NoError(t, s.c.Signal())
 		require.NoError(t, s.m.Unlock())
 	}
-	c.ns(t)
-	c.wait(t)
+	nsLine(t, c)
+	c.WaitOK(t)
 	require.Equal(t, uint64(2*n), *turn)
 }
 
@@ -231,11 +231,11 @@ func TestOwnerDead(t *testing.T) {
 			} else {
 				p = startGo(t, s, "hold")
 			}
-			p.expect(t, "locked")
+			p.Expect(t, "locked")
 			assert.ErrorIs(t, s.m.TryLock(), syscall.EBUSY)
 			st, _ := s.m.State()
-			assert.Equal(t, p.cmd.Process.Pid, st.OwnerTID)
-			p.kill9(t)
+			assert.Equal(t, p.Cmd.Process.Pid, st.OwnerTID)
+			p.Kill9(t)
 			st, _ = s.m.State()
 			assert.True(t, st.OwnerDied, "%v", st)
 
@@ -251,7 +251,7 @@ func TestOwnerDead(t *testing.T) {
 
 			// A C peer sees it healthy too.
 			c := startC(t, s, "count", "10")
-			c.wait(t)
+			c.WaitOK(t)
 			assert.Equal(t, uint64(10), *s.u64(pthread.LayoutCounter))
 		})
 	}
@@ -262,8 +262,8 @@ func TestOwnerDead(t *testing.T) {
 func TestNotRecoverable(t *testing.T) {
 	s := newSync(t)
 	p := startGo(t, s, "hold")
-	p.expect(t, "locked")
-	p.kill9(t)
+	p.Expect(t, "locked")
+	p.Kill9(t)
 	require.ErrorIs(t, s.m.Lock(bg), pthread.ErrOwnerDead)
 	require.NoError(t, s.m.Unlock())
 	st, _ := s.m.State()
@@ -272,8 +272,8 @@ func TestNotRecoverable(t *testing.T) {
 	assert.ErrorIs(t, s.m.Lock(bg), pthread.ErrNotRecoverable)
 	assert.ErrorIs(t, s.m.TryLock(), pthread.ErrNotRecoverable)
 	c := startC(t, s, "count", "1")
-	assert.Error(t, c.cmd.Wait())
-	assert.Contains(t, c.errb.String(), "not recoverable")
+	assert.Error(t, c.Cmd.Wait())
+	assert.Contains(t, c.Err.String(), "not recoverable")
 	// No lock is held, so the handle closes and the segment unpins.
 	require.NoError(t, s.m.Close())
 }
@@ -291,7 +291,7 @@ func TestKilledMidCondWait(t *testing.T) {
 			} else {
 				p = startGo(t, s, "condwait")
 			}
-			p.expect(t, "waiting")
+			p.Expect(t, "waiting")
 			// It holds the mutex until its Wait releases it.
 			require.True(t, testutil.Eventually(10*time.Second, func() bool {
 				if s.m.TryLock() == nil {
@@ -300,7 +300,7 @@ func TestKilledMidCondWait(t *testing.T) {
 				}
 				return false
 			}))
-			p.kill9(t)
+			p.Kill9(t)
 			require.NoError(t, s.m.Lock(bg), "the mutex was free when the waiter died")
 			require.NoError(t, s.m.Unlock())
 
@@ -310,13 +310,13 @@ func TestKilledMidCondWait(t *testing.T) {
 			require.NoError(t, err)
 			defer c2.Close()
 			w := startC(t, s, "condwait")
-			w.expect(t, "waiting")
+			w.Expect(t, "waiting")
 			require.NoError(t, s.m.Lock(bg))
 			*s.u64(pthread.LayoutTurn) = 99
 			require.NoError(t, c2.Broadcast())
 			require.NoError(t, s.m.Unlock())
-			w.expect(t, "woken")
-			w.wait(t)
+			w.Expect(t, "woken")
+			w.WaitOK(t)
 		})
 	}
 }
@@ -345,7 +345,7 @@ func TestCondWaitOwnerDead(t *testing.T) {
 	}()
 	<-locked
 	p := startC(t, s, "hold") // gets the mutex once Wait released it
-	p.expect(t, "locked")
+	p.Expect(t, "locked")
 	require.NoError(t, s.c.Broadcast())
 	time.Sleep(50 * time.Millisecond) // the waiter now waits for the mutex
 	select {
@@ -353,7 +353,7 @@ func TestCondWaitOwnerDead(t *testing.T) {
 		t.Fatalf("Wait returned while the peer holds the mutex: %v", err)
 	default:
 	}
-	p.kill9(t)
+	p.Kill9(t)
 	err := <-res
 	assert.ErrorIs(t, err, pthread.ErrOwnerDead)
 	assert.ErrorIs(t, s.m.TryLock(), syscall.EBUSY) // the waiter holds it
@@ -372,7 +372,7 @@ func TestCondWaitOwnerDead(t *testing.T) {
 func TestLockContext(t *testing.T) {
 	s := newSync(t)
 	p := startC(t, s, "hold")
-	p.expect(t, "locked")
+	p.Expect(t, "locked")
 
 	ctx, cancel := context.WithTimeout(bg, 30*time.Millisecond)
 	defer cancel()
@@ -405,7 +405,7 @@ func TestLockContext(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, s.m.Lock(ctx), context.Canceled)
 
-	p.kill9(t)
+	p.Kill9(t)
 	require.ErrorIs(t, s.m.Lock(bg), pthread.ErrOwnerDead)
 	require.NoError(t, s.m.MarkConsistent())
 	require.NoError(t, s.m.Unlock())
@@ -466,8 +466,8 @@ func TestThreadBound(t *testing.T) {
 	assert.Less(t, during, before+20)
 	// A C peer wakes them all.
 	w := startC(t, s, "wake")
-	w.expect(t, "woke")
-	w.wait(t)
+	w.Expect(t, "woke")
+	w.WaitOK(t)
 	wg.Wait()
 }
 
@@ -520,7 +520,7 @@ func TestGateCondNoDeadlock(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	c.wait(t)
+	c.WaitOK(t)
 	assert.Equal(t, uint64(2*4*rounds), *turn)
 	assert.Equal(t, uint64(4*rounds+5000), *counter)
 }

@@ -66,10 +66,10 @@ func TestRWMutexCrossProcess(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	w.expect(t, "ok")
-	r.expect(t, "ok")
-	w.wait(t)
-	r.wait(t)
+	w.Expect(t, "ok")
+	r.Expect(t, "ok")
+	w.WaitOK(t)
+	r.WaitOK(t)
 	assert.Equal(t, uint64(2*n), *a)
 	assert.Equal(t, *a, *b)
 }
@@ -102,7 +102,7 @@ func TestRWMutexRules(t *testing.T) {
 
 	// A C writer holds it: readers and writers time out and cancel.
 	p := startC(t, s, "rwhold", "w")
-	p.expect(t, "locked")
+	p.Expect(t, "locked")
 	ctx, cancel := context.WithTimeout(bg, 30*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, rw.RLock(ctx), context.DeadlineExceeded)
@@ -123,6 +123,6 @@ func TestRWMutexRules(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		assert.ErrorIs(t, <-errs, os.ErrClosed)
 	}
-	p.kill9(t) // the rwlock is not robust: it stays write-locked
+	p.Kill9(t) // the rwlock is not robust: it stays write-locked
 	assert.ErrorIs(t, rw.TryRLock(), syscall.EBUSY)
 }

@@ -67,7 +67,7 @@ func BenchmarkPingPong(b *testing.B) {
 	exe, err := os.Executable()
 	require.NoError(b, err)
 	gg := exec.Command(exe)
-	gg.Env = append(os.Environ(), helperEnv+"=pong "+pgg.a+" "+pgg.b)
+	gg.Env = testutil.HelperEnv("pong", pgg.a, pgg.b)
 	startPonger(b, gg)
 
 	open := func(n string) *sem.Sem {

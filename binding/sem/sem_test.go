@@ -28,13 +28,10 @@ import (
 	"go.uber.org/goleak"
 )
 
-// helperEnv makes the test binary run as a helper process (see runHelper).
-const helperEnv = "POSIXIPC_SEM_HELPER"
-
 func TestMain(m *testing.M) {
-	if h := os.Getenv(helperEnv); h != "" {
-		os.Exit(runHelper(strings.Fields(h)))
-	}
+	// The test binary doubles as a Go peer process (testutil's one
+	// convention: testutil.RunHelperSwitch, testutil.HelperEnv).
+	testutil.RunHelperSwitch(func(name string, args []string) int { return runHelper(append([]string{name}, args...)) })
 	goleak.VerifyTestMain(m)
 }
 
@@ -322,7 +319,7 @@ func TestEACCES(t *testing.T) {
 	require.Equal(t, "EACCES", strings.TrimSpace(string(out)), "%v", err)
 	// A Go process without permission.
 	cmd = exec.Command(testutil.ExecutableCopy(t))
-	cmd.Env = append(os.Environ(), helperEnv+"=open "+n)
+	cmd.Env = testutil.HelperEnv("open", n)
 	out, _ = testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES", strings.TrimSpace(string(out)))
 	// Readable by all: both open it.

@@ -102,7 +102,7 @@ func TestSmallTmpfs(t *testing.T) {
 		args = append([]string{"-r"}, args...) // a user namespace maps us to root
 	}
 	cmd := exec.Command("unshare", append(args, "sh", "-c", script, exe)...)
-	cmd.Env = append(os.Environ(), helperEnv+"=small-tmpfs")
+	cmd.Env = testutil.HelperEnv("small-tmpfs")
 	out, err := cmd.CombinedOutput()
 	if err != nil && strings.Contains(string(out), "unshare failed") || strings.Contains(string(out), "mount:") {
 		t.Skipf("no private mount namespace here (needs root or unprivileged user namespaces): %s", out)

@@ -28,12 +28,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const helperEnv = "POSIXIPC_SHM_HELPER"
-
 func TestMain(m *testing.M) {
-	if h := os.Getenv(helperEnv); h != "" {
-		os.Exit(runHelper(strings.Fields(h)))
-	}
+	// The test binary doubles as a Go peer process (testutil's one
+	// convention: testutil.RunHelperSwitch, testutil.HelperEnv).
+	testutil.RunHelperSwitch(func(name string, args []string) int { return runHelper(append([]string{name}, args...)) })
 	goleak.VerifyTestMain(m)
 }
 
@@ -231,7 +229,7 @@ func TestEACCES(t *testing.T) {
 	out, _ := testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES\n", string(out))
 	cmd = exec.Command(testutil.ExecutableCopy(t))
-	cmd.Env = append(os.Environ(), helperEnv+"=open "+n)
+	cmd.Env = testutil.HelperEnv("open", n)
 	out, _ = testutil.Unprivileged(t, cmd).Output()
 	require.Equal(t, "EACCES\n", string(out))
 }

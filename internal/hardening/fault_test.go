@@ -90,8 +90,8 @@ func TestFaultMatrix(t *testing.T) {
 func faultMutexHeld(t *testing.T, victim string) {
 	s := newSync(t)
 	p := start(t, victim, "mutex-hold", s.name)
-	p.expect(t, "ready")
-	p.kill9(t)
+	p.Expect(t, "ready")
+	p.Kill9(t)
 
 	st, err := s.m.State()
 	require.NoError(t, err)
@@ -110,9 +110,9 @@ func faultMutexHeld(t *testing.T, victim string) {
 	} else {
 		// The C survivor recovers (it prints "owner died" and repairs).
 		c := startC(t, "lock-count", s.name, "100")
-		c.expect(t, "owner died")
-		c.expect(t, "done 100")
-		c.wait(t)
+		c.Expect(t, "owner died")
+		c.Expect(t, "done 100")
+		c.WaitOK(t)
 	}
 	// Everyone goes on: C and Go count under the mutex, nobody sees owner death.
 	c := startC(t, "lock-count", s.name, "1000")
@@ -121,8 +121,8 @@ func faultMutexHeld(t *testing.T, victim string) {
 		*s.u64(pthread.LayoutCounter)++
 		require.NoError(t, s.m.Unlock())
 	}
-	c.expect(t, "done 1000")
-	c.wait(t)
+	c.Expect(t, "done 1000")
+	c.WaitOK(t)
 	want := uint64(2000)
 	if victim == "Go" {
 		want += 100
@@ -141,12 +141,12 @@ func faultMutexHeld(t *testing.T, victim string) {
 func faultCondWait(t *testing.T, victim string) {
 	s := newSync(t)
 	p := start(t, victim, "cond-wait", s.name)
-	p.expect(t, "waiting")
+	p.Expect(t, "waiting")
 	// The victim released the mutex, which it does only inside the wait.
 	require.NoError(t, s.m.Lock(context.Background()))
 	require.NoError(t, s.m.Unlock())
 	waitFutexIn(t, p, s.name)
-	p.kill9(t)
+	p.Kill9(t)
 
 	// The mutex was free: no owner death, no repair.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -164,13 +164,13 @@ func faultCondWait(t *testing.T, victim string) {
 	// A new waiter of the other language is woken normally.
 	other := map[string]string{"C": "Go", "Go": "C"}[victim]
 	w := start(t, other, "cond-wait", s.name)
-	w.expect(t, "waiting")
+	w.Expect(t, "waiting")
 	require.NoError(t, s.m.Lock(ctx))
 	atomic.StoreUint64(s.u64(pthread.LayoutTurn), 99)
 	require.NoError(t, s.c.Broadcast())
 	require.NoError(t, s.m.Unlock())
-	w.expect(t, "woken")
-	w.wait(t)
+	w.Expect(t, "woken")
+	w.WaitOK(t)
 }
 
 // faultSemHeld: the victim dies between sem_wait and sem_post. Exactly its
@@ -186,13 +186,13 @@ func faultSemHeld(t *testing.T, victim string) {
 		require.NoError(t, sm.TryWait())
 	}
 	p := start(t, victim, "sem-hold", name, s.name)
-	p.expect(t, "ready")
+	p.Expect(t, "ready")
 
 	woke := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() { woke <- sm.Wait(ctx) }()
-	p.kill9(t)
+	p.Kill9(t)
 
 	// The survivors give back theirs: the value is units-1, not units.
 	for i := 0; i < units-1; i++ {
@@ -239,9 +239,9 @@ func faultSendFull(t *testing.T, victim string) {
 		require.NoError(t, q.TrySend([]byte(fmt.Sprintf("m%d", i)), 0))
 	}
 	p := start(t, victim, "mq-send", name, "victim")
-	p.expect(t, "sending")
-	p.waitInSyscall(t, sysMqTimedsend, sysPoll, sysPpoll)
-	p.kill9(t)
+	p.Expect(t, "sending")
+	p.WaitInSyscall(t, sysMqTimedsend, sysPoll, sysPpoll)
+	p.Kill9(t)
 
 	buf := make([]byte, 64)
 	for i := 0; i < 10; i++ {
@@ -255,9 +255,9 @@ func faultSendFull(t *testing.T, victim string) {
 	// Both languages send again through the same queue.
 	for _, lang := range []string{"C", "Go"} {
 		s := start(t, lang, "mq-send", name, "after-"+lang)
-		s.expect(t, "sending")
-		s.expect(t, "sent")
-		s.wait(t)
+		s.Expect(t, "sending")
+		s.Expect(t, "sent")
+		s.WaitOK(t)
 		n, _, err := q.Receive(context.Background(), buf)
 		require.NoError(t, err)
 		require.Equal(t, "after-"+lang, string(buf[:n]))
@@ -269,9 +269,9 @@ func faultSendFull(t *testing.T, victim string) {
 func faultReceiveEmpty(t *testing.T, victim string) {
 	name, q := newQueue(t, 10)
 	p := start(t, victim, "mq-recv", name)
-	p.expect(t, "receiving")
-	p.waitInSyscall(t, sysMqTimedreceive, sysPoll, sysPpoll)
-	p.kill9(t)
+	p.Expect(t, "receiving")
+	p.WaitInSyscall(t, sysMqTimedreceive, sysPoll, sysPpoll)
+	p.Kill9(t)
 	require.NoError(t, q.TrySend([]byte("x"), 0))
 	buf := make([]byte, 64)
 	n, _, err := q.TryReceive(buf)
@@ -291,8 +291,8 @@ func faultCreate(t *testing.T, victim string) {
 	t.Cleanup(func() { shm.Unlink(name) })
 	if victim == "C" {
 		p := startC(t, "shm-create-partial", name)
-		p.expect(t, "ready")
-		p.kill9(t)
+		p.Expect(t, "ready")
+		p.Kill9(t)
 		_, err := shm.Open(name)
 		require.ErrorIs(t, err, syscall.EAGAIN)
 		assert.Contains(t, err.Error(), "not sized it yet")
@@ -301,8 +301,8 @@ func faultCreate(t *testing.T, victim string) {
 		require.NoError(t, shm.Unlink(name)) // its creator is dead: remove it
 	} else {
 		p := startGo(t, "shm-create", name)
-		p.expect(t, "ready")
-		p.kill9(t)
+		p.Expect(t, "ready")
+		p.Kill9(t)
 		_, err := shm.Open(name)
 		require.ErrorIs(t, err, fs.ErrNotExist, "a half-made segment must not be visible")
 		for _, e := range shmEntries(t) {
@@ -329,7 +329,7 @@ func faultCreate(t *testing.T, victim string) {
 // inside its mapping of the segment name: it is asleep on the condvar.
 func waitFutexIn(t testing.TB, p *proc, name string) {
 	t.Helper()
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	ok := testutil.Eventually(30*time.Second, func() bool {
 		lo, hi := mapping(pid, name)
 		if lo == 0 {
@@ -352,7 +352,7 @@ func waitFutexIn(t testing.TB, p *proc, name string) {
 		}
 		return false
 	})
-	require.True(t, ok, "the victim never slept on the condvar; stderr: %s", p.errb)
+	require.True(t, ok, "the victim never slept on the condvar; stderr: %s", p.Err)
 }
 
 // mapping returns the address range where process pid maps /dev/shm/name.
@@ -417,29 +417,29 @@ func TestCondvarDeadWaiterHazard(t *testing.T) {
 	}
 	s := newSync(t)
 	w1 := startC(t, "cond-wait", s.name)
-	w1.expect(t, "waiting")
+	w1.Expect(t, "waiting")
 	require.NoError(t, s.m.Lock(context.Background()))
 	require.NoError(t, s.m.Unlock())
 	waitFutexIn(t, w1, s.name)
-	w1.kill9(t)
+	w1.Kill9(t)
 
 	sig := startC(t, "cond-signal", s.name, "3", "10")
-	sig.expect(t, "signalled 3") // nobody waits: signals return
-	sig.wait(t)
+	sig.Expect(t, "signalled 3") // nobody waits: signals return
+	sig.WaitOK(t)
 
 	w2 := startC(t, "cond-wait", s.name)
-	w2.expect(t, "waiting")
+	w2.Expect(t, "waiting")
 	require.NoError(t, s.m.Lock(context.Background()))
 	require.NoError(t, s.m.Unlock())
 	waitFutexIn(t, w2, s.name)
 	sig = startC(t, "cond-signal", s.name, "1", "2")
-	err := sig.cmd.Wait()
+	err := sig.Cmd.Wait()
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "pthread_cond_signal returned (%v): has glibc changed?", err)
 	ws := ee.Sys().(syscall.WaitStatus)
-	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGALRM, "%v; stderr: %s", err, sig.errb)
+	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGALRM, "%v; stderr: %s", err, sig.Err)
 	select {
-	case l := <-w2.lines:
+	case l := <-w2.Lines:
 		t.Fatalf("the new waiter said %q", l)
 	default:
 	}
@@ -465,7 +465,7 @@ func faultSemsetUndo(t *testing.T, victim string) {
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Remove(); s.Close() })
 	p := start(t, victim, "semset-hold", strconv.Itoa(s.ID()))
-	p.expect(t, "ready")
+	p.Expect(t, "ready")
 	v, err := s.Values()
 	require.NoError(t, err)
 	require.Equal(t, []int{0, 0}, v, "the victim holds both units")
@@ -475,7 +475,7 @@ func faultSemsetUndo(t *testing.T, victim string) {
 	got := make(chan error, 1)
 	go func() { got <- s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1}, sysvsem.Op{Num: 1, Delta: -1}) }()
 	require.True(t, testutil.Eventually(10*time.Second, func() bool { n, _ := s.WaitingCount(0); return n == 1 }))
-	p.kill9(t)
+	p.Kill9(t)
 	require.NoError(t, <-got, "the survivor gets the dead holder's units")
 	require.NoError(t, s.Do(ctx, sysvsem.Op{Num: 0, Delta: 1}, sysvsem.Op{Num: 1, Delta: 1}))
 	v, err = s.Values()
@@ -491,16 +491,16 @@ func faultMsgReceive(t *testing.T, victim string) {
 	t.Cleanup(func() { q.Remove(); q.Close() })
 	id := strconv.Itoa(q.ID())
 	p := start(t, victim, "msg-recv", id)
-	p.expect(t, "receiving")
-	p.waitInSyscall(t, sysMsgrcv, sysSemtimedop, sysFutex, sysPpoll, sysPoll)
-	p.kill9(t)
+	p.Expect(t, "receiving")
+	p.WaitInSyscall(t, sysMsgrcv, sysSemtimedop, sysFutex, sysPpoll, sysPoll)
+	p.Kill9(t)
 
 	other := map[string]string{"C": "Go", "Go": "C"}[victim]
 	w := start(t, other, "msg-recv", id)
-	w.expect(t, "receiving")
+	w.Expect(t, "receiving")
 	require.NoError(t, q.Send(context.Background(), 1, []byte("after the death")))
-	w.expect(t, "after the death")
-	w.wait(t)
+	w.Expect(t, "after the death")
+	w.WaitOK(t)
 	st, err := q.Stat()
 	require.NoError(t, err)
 	assert.Equal(t, 0, st.QNum, "received once, by the survivor")
@@ -516,8 +516,7 @@ func faultPtyWriter(t *testing.T, victim string) {
 		require.NoError(t, err)
 		cmd = c
 	} else {
-		cmd = exec.Command(os.Args[0], "-test.run=^$") // the Go helper, as startGo runs it
-		cmd.Env = append(os.Environ(), "HARDENING_HELPER=pty-flood")
+		cmd = testutil.HelperCommand("pty-flood")
 	}
 	p, err := pty.Start(cmd, nil)
 	require.NoError(t, err)
@@ -575,7 +574,7 @@ func faultSigSender(t *testing.T, victim string) {
 		require.False(t, seen[in.Value], "value %d twice", in.Value)
 		seen[in.Value] = true
 	}
-	p.kill9(t)
+	p.Kill9(t)
 	for { // what was queued before the death
 		dctx, dcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		in, err := r.Receive(dctx)

@@ -3,17 +3,14 @@
 package hardening
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -42,12 +39,10 @@ const (
 	offLedger = pthread.LayoutB + 8 // reserved[0]
 )
 
-// The test binary doubles as the Go helper process: with HARDENING_HELPER
-// set it runs that helper (arguments in HARDENING_ARGS) instead of the tests.
+// The test binary doubles as the Go helper process (testutil's one
+// convention: testutil.RunHelperSwitch, testutil.HelperCommand).
 func TestMain(m *testing.M) {
-	if mode := os.Getenv("HARDENING_HELPER"); mode != "" {
-		os.Exit(helper(mode, strings.Fields(os.Getenv("HARDENING_ARGS"))))
-	}
+	testutil.RunHelperSwitch(helper)
 	goleak.VerifyTestMain(m)
 }
 
@@ -267,43 +262,10 @@ func newQueue(t testing.TB, max int) (string, *mq.Queue) {
 	return name, q
 }
 
-// proc is a running peer process (C or Go) with its stdout by line.
-type proc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	errb  *strings.Builder
-}
+// proc is a running peer process (C or Go): testutil's Proc.
+type proc = testutil.Proc
 
-func startProc(t testing.TB, cmd *exec.Cmd) *proc {
-	t.Helper()
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	in, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	p := &proc{cmd: cmd, stdin: in, lines: make(chan string, 100), errb: &strings.Builder{}}
-	cmd.Stderr = p.errb
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		io.Copy(io.Discard, out)
-		close(p.lines)
-	}()
-	t.Cleanup(func() {
-		in.Close()
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		<-done
-	})
-	return p
-}
+func startProc(t testing.TB, cmd *exec.Cmd) *proc { return testutil.Start(t, cmd) }
 
 // startC runs crt/faultpeer with args.
 func startC(t testing.TB, args ...string) *proc {
@@ -316,9 +278,7 @@ func startC(t testing.TB, args ...string) *proc {
 // startGo runs this test binary as the Go helper mode with args.
 func startGo(t testing.TB, mode string, args ...string) *proc {
 	t.Helper()
-	c := exec.Command(os.Args[0], "-test.run=^$")
-	c.Env = append(os.Environ(), "HARDENING_HELPER="+mode, "HARDENING_ARGS="+strings.Join(args, " "))
-	return startProc(t, c)
+	return testutil.StartGo(t, mode, args...)
 }
 
 // start runs the C peer (lang "C") or the Go helper ("Go") with the same
@@ -329,81 +289,4 @@ func start(t testing.TB, lang, mode string, args ...string) *proc {
 		return startC(t, append([]string{mode}, args...)...)
 	}
 	return startGo(t, mode, args...)
-}
-
-// next returns p's next output line.
-func (p *proc) next(t testing.TB) string {
-	t.Helper()
-	return p.nextWithin(t, 30*time.Second)
-}
-
-// nextWithin returns p's next output line, failing t after d of silence.
-func (p *proc) nextWithin(t testing.TB, d time.Duration) string {
-	t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		require.True(t, ok, "peer ended early; stderr: %s", p.errb)
-		return l
-	case <-time.After(d):
-		t.Fatalf("peer said nothing for %v; stderr: %s", d, p.errb)
-		return ""
-	}
-}
-
-// expect waits for p's next line and checks it.
-func (p *proc) expect(t testing.TB, want string) {
-	t.Helper()
-	require.Equal(t, want, p.next(t), "stderr: %s", p.errb)
-}
-
-// wait waits for p to exit with status 0.
-func (p *proc) wait(t testing.TB) {
-	t.Helper()
-	require.NoError(t, p.cmd.Wait(), "stderr: %s", p.errb)
-}
-
-// kill9 kills p with SIGKILL and reaps it: when it returns, p is gone and
-// the kernel has run its exit (robust list, descriptors, mappings).
-func (p *proc) kill9(t testing.TB) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	err := p.cmd.Wait()
-	var ee *exec.ExitError
-	require.True(t, errors.As(err, &ee), "%v", err)
-	ws := ee.Sys().(syscall.WaitStatus)
-	require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "exit: %v; stderr: %s", err, p.errb)
-}
-
-// inSyscall reports whether a thread of process pid sleeps in one of the
-// system calls nrs (by number, from /proc/PID/task/TID/syscall).
-func inSyscall(pid int, nrs ...int) bool {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b))
-		if len(fields) == 0 {
-			continue
-		}
-		nr, err := strconv.Atoi(fields[0])
-		if err != nil {
-			continue
-		}
-		for _, want := range nrs {
-			if nr == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// waitInSyscall waits until p sleeps in one of the system calls nrs: the
-// synchronisation that places a kill inside a blocking call.
-func (p *proc) waitInSyscall(t testing.TB, nrs ...int) {
-	t.Helper()
-	require.True(t, testutil.Eventually(30*time.Second, func() bool { return inSyscall(p.cmd.Process.Pid, nrs...) }),
-		"peer never blocked in syscalls %v; stderr: %s", nrs, p.errb)
 }

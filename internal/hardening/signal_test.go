@@ -171,8 +171,8 @@ func TestSignalFlood(t *testing.T) {
 		t.Error(err)
 	}
 	for _, p := range []*proc{feeder, counter, ponger} {
-		p.expect(t, "done "+strconv.Itoa(n))
-		p.wait(t)
+		p.Expect(t, "done "+strconv.Itoa(n))
+		p.WaitOK(t)
 	}
 	assert.EqualValues(t, 2*n, *s.u64(pthread.LayoutCounter))
 	assert.EqualValues(t, 2*n, *s.u64(pthread.LayoutTurn))

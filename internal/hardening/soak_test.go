@@ -110,7 +110,7 @@ func TestSoak(t *testing.T) {
 		procs = append(procs, p)
 	}
 	for _, p := range procs {
-		p.expect(t, "ready")
+		p.Expect(t, "ready")
 	}
 
 	// Receive everything while the workers run.
@@ -150,12 +150,12 @@ func TestSoak(t *testing.T) {
 	rounds := map[string]int{}
 	total := 0
 	for i, p := range procs {
-		l := p.nextWithin(t, d+time.Minute) // the workers run for d
+		l := p.NextWithin(t, d+time.Minute) // the workers run for d
 		v, ok := strings.CutPrefix(l, "done ")
-		require.True(t, ok, "%s said %q; stderr: %s", ids[i], l, p.errb)
+		require.True(t, ok, "%s said %q; stderr: %s", ids[i], l, p.Err)
 		n, err := strconv.Atoi(v)
 		require.NoError(t, err)
-		p.wait(t)
+		p.WaitOK(t)
 		rounds[ids[i]] = n
 		total += n
 	}
