@@ -4,7 +4,6 @@ package sysvmsg_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -392,27 +391,10 @@ func TestCloseWakesWaitersAndIsIdempotent(t *testing.T) {
 // threads, and every one of them is reached by cancellation.
 func TestThousandReceiversFewThreads(t *testing.T) {
 	q := private(t)
-	base := testutil.Threads()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var canceled atomic.Int32
-	for i := 0; i < 1000; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _, err := q.Receive(ctx, make([]byte, 8), int64(1+i%50), 0)
-			if errors.Is(err, context.Canceled) {
-				canceled.Add(1)
-			}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond)
-	threads := testutil.Threads() - base
-	t.Logf("1000 receivers: %d more threads", threads)
-	assert.LessOrEqual(t, threads, 30)
-	cancel()
-	wg.Wait()
-	assert.Equal(t, int32(1000), canceled.Load())
+	testutil.ThreadBound(t, 1000, 30, func(ctx context.Context, i int) error {
+		_, _, err := q.Receive(ctx, make([]byte, 8), int64(1+i%50), 0)
+		return err
+	})
 }
 
 // A storm of senders and receivers, cancelled at random: every message sent

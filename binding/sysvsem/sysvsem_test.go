@@ -4,7 +4,6 @@ package sysvsem_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -369,26 +368,9 @@ func TestCloseWakesWaitersAndIsIdempotent(t *testing.T) {
 
 func TestThousandWaitersFewThreads(t *testing.T) {
 	s := private(t, 0, 0, 0, 0)
-	base := testutil.Threads()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var canceled atomic.Int32
-	for i := 0; i < 1000; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errors.Is(s.Do(ctx, sysvsem.Op{Num: i % 4, Delta: -1 - i%10}), context.Canceled) {
-				canceled.Add(1)
-			}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond)
-	threads := testutil.Threads() - base
-	t.Logf("1000 waiters: %d more threads", threads)
-	assert.LessOrEqual(t, threads, 30)
-	cancel()
-	wg.Wait()
-	assert.Equal(t, int32(1000), canceled.Load())
+	testutil.ThreadBound(t, 1000, 30, func(ctx context.Context, i int) error {
+		return s.Do(ctx, sysvsem.Op{Num: i % 4, Delta: -1 - i%10})
+	})
 }
 
 // Units are conserved under a storm of takes and gives cancelled at

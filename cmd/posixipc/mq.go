@@ -221,25 +221,33 @@ func mqRecv(args []string) error {
 		if err != nil {
 			return err
 		}
-		msg := buf[:n]
-		if *asJSON {
-			r := recvJSON{Prio: prio, Size: n}
-			if utf8.Valid(msg) {
-				s := string(msg)
-				r.Text = &s
-			} else {
-				s := base64.StdEncoding.EncodeToString(msg)
-				r.Base64 = &s
-			}
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-			continue
+		if err := printMessage(enc, *asJSON, buf[:n], func(text, b64 *string) any {
+			return recvJSON{Prio: prio, Size: n, Text: text, Base64: b64}
+		}); err != nil {
+			return err
 		}
-		stdout.Write(msg)
-		io.WriteString(stdout, "\n")
 	}
 	return nil
+}
+
+// printMessage writes a received message: as a line of text, or with
+// asJSON as the object rec makes of it, given its text (valid UTF-8) or
+// its base64 form (other bytes).
+func printMessage(enc *json.Encoder, asJSON bool, msg []byte, rec func(text, b64 *string) any) error {
+	if !asJSON {
+		stdout.Write(msg)
+		_, err := io.WriteString(stdout, "\n")
+		return err
+	}
+	var text, b64 *string
+	if utf8.Valid(msg) {
+		s := string(msg)
+		text = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(msg)
+		b64 = &s
+	}
+	return enc.Encode(rec(text, b64))
 }
 
 func mqAttr(args []string) error {

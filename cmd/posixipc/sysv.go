@@ -9,19 +9,16 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/binding/sysvmsg"
@@ -308,23 +305,11 @@ func msgRecv(args []string) error {
 		if err != nil {
 			return interrupted(err, "msg recv", sig, stop)
 		}
-		msg := buf[:n]
-		if *asJSON {
-			r := msgJSON{Type: got, Size: n}
-			if utf8.Valid(msg) {
-				s := string(msg)
-				r.Text = &s
-			} else {
-				s := base64.StdEncoding.EncodeToString(msg)
-				r.Base64 = &s
-			}
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-			continue
+		if err := printMessage(enc, *asJSON, buf[:n], func(text, b64 *string) any {
+			return msgJSON{Type: got, Size: n, Text: text, Base64: b64}
+		}); err != nil {
+			return err
 		}
-		stdout.Write(msg)
-		io.WriteString(stdout, "\n")
 	}
 	return nil
 }

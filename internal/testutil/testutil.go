@@ -6,11 +6,14 @@
 package testutil
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -164,4 +167,37 @@ func FuzzName(n string) string {
 		return "/" + p + rest
 	}
 	return p + n
+}
+
+// ThreadBound starts n goroutines blocked in block(ctx, i), checks that
+// they cost at most max more OS threads of this process, then cancels ctx
+// and checks that every one of them returned an error wrapping
+// context.Canceled: cancellation reaches every waiter, in C or parked.
+func ThreadBound(t testing.TB, n, max int, block func(ctx context.Context, i int) error) {
+	t.Helper()
+	base := Threads()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var canceled atomic.Int32
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errors.Is(block(ctx, i), context.Canceled) {
+				canceled.Add(1)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	threads := Threads() - base
+	t.Logf("%d blocked goroutines: %d more threads", n, threads)
+	if threads > max {
+		t.Errorf("%d blocked goroutines cost %d more threads, more than %d", n, threads, max)
+	}
+	cancel()
+	wg.Wait()
+	if got := canceled.Load(); got != int32(n) {
+		t.Errorf("%d of %d waiters returned context.Canceled", got, n)
+	}
 }
