@@ -11,10 +11,14 @@
 // the handle (sem_close, or Unpin of the segment); it does not remove the
 // semaphore (Unlink) or destroy it (Destroy).
 //
-// Waiting. Wait first tries sem_trywait. When it must block, at most one
-// goroutine per handle waits inside C (in sem_clockwait on CLOCK_MONOTONIC);
-// the others park in Go (internal/gate), where they cost no OS thread, so
-// thousands of blocked goroutines cost a bounded number of threads. The
+// Waiting. Wait first tries sem_trywait. When it must block, it goes
+// through the module's waiter kit (internal/gate): at most one goroutine
+// per handle waits inside C (in sem_clockwait on CLOCK_MONOTONIC), the
+// others park in Go, where they cost no OS thread; and at most
+// gate.MaxInKernel (16) waiters of the whole process, over every handle and
+// facility, are inside C at once (the rest poll sem_trywait every 1 to
+// 25 ms), so thousands of blocked goroutines on thousands of handles cost a
+// bounded number of threads. The
 // goroutine inside C is reached by cancellation through flags in C memory
 // and a SIGURG sent to its thread (tgkill): Go's handler is installed with
 // SA_RESTART, but the timed futex wait under sem_clockwait returns EINTR on
