@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -16,6 +15,7 @@ import (
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/errs"
+	"github.com/posixipc/posixipc/internal/gate"
 )
 
 // Errors of a robust mutex. Both are syscall.Errno values, so errors.Is(err,
@@ -32,17 +32,15 @@ var (
 	ErrNotRecoverable error = syscall.ENOTRECOVERABLE
 )
 
-// closedBit marks a closed object in object.refs; the rest counts users.
-const closedBit = int64(1) << 62
-
 // object is the part common to Mutex, Cond and RWMutex: the place in the
 // segment and the reference count that keeps the segment pinned and the C
 // state allocated while any goroutine may still use them.
 //
-// refs counts the handle itself (until Close), every call in flight and
-// every lock held through the handle (Lock to Unlock). The object is
-// finalised (C state freed, segment unpinned) when Close has happened and
-// the count falls to zero.
+// Its life (a gate.Life, the kit's counter with a closed bit) counts the
+// handle itself (until Close), every call in flight and every lock held
+// through the handle (Lock to Unlock). The object is finalised (C state
+// freed, segment unpinned) when Close has happened and the count falls to
+// zero.
 type object struct {
 	seg     *shm.Segment
 	off     int64
@@ -57,20 +55,22 @@ type object struct {
 // reach it without keeping the handle alive. finalize must not refer to
 // the handle either.
 type life struct {
-	refs atomic.Int64
-	seg  *shm.Segment
+	gate.Life // users (the handle itself until Close, and calls) and the closed bit
+	seg       *shm.Segment
 	// finalize frees the C state; it reports whether the segment may be
 	// unpinned (false while C code may still touch the object's bytes).
 	finalize func() bool
 }
 
-func (l *life) release() {
-	if l.refs.Add(-1) == closedBit && l.finalize() {
+func (l *life) release() { l.releaseN(1) }
+
+func (l *life) releaseN(n int64) {
+	if l.ReleaseLast(n) && l.finalize() {
 		l.seg.Unpin()
 	}
 }
 
-func (l *life) markClosed() bool { return l.refs.Or(closedBit)&closedBit == 0 }
+func (l *life) markClosed() bool { return l.Life.Close() }
 
 // dropped is the clean-up of a handle dropped without Close: it closes it
 // (a lock still held through it keeps it alive, as after Close).
@@ -94,48 +94,22 @@ func (o *object) place(op string, seg *shm.Segment, off int64, size, align int) 
 	o.seg, o.off = seg, off
 	o.ptr = p
 	o.l = &life{seg: seg}
-	o.l.refs.Store(1)
+	o.l.Acquire() // the handle itself, until Close
 	return nil
 }
 
 // acquire adds a user unless the object is closed.
-func (o *object) acquire() bool {
-	for {
-		v := o.l.refs.Load()
-		if v&closedBit != 0 {
-			return false
-		}
-		if o.l.refs.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
+func (o *object) acquire() bool { return o.l.Acquire() }
 
 // acquireLive adds a user unless the object is finalised: it lets a holder
 // unlock after Close.
-func (o *object) acquireLive() bool {
-	for {
-		v := o.l.refs.Load()
-		if v&^closedBit == 0 {
-			return false
-		}
-		if o.l.refs.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
+func (o *object) acquireLive() bool { return o.l.AcquireLive() }
 
 // release drops a user and finalises a closed object that nobody uses.
-func (o *object) release() {
-	o.l.release()
-}
+func (o *object) release() { o.l.release() }
 
 // release2 drops two users at once (a lock's and the unlocking call's).
-func (o *object) release2() {
-	if o.l.refs.Add(-2) == closedBit && o.l.finalize() {
-		o.l.seg.Unpin()
-	}
-}
+func (o *object) release2() { o.l.releaseN(2) }
 
 // markClosed sets the closed bit; it reports false if it was set already.
 func (o *object) markClosed() bool {
@@ -146,7 +120,7 @@ func (o *object) markClosed() bool {
 	return true
 }
 
-func (o *object) closed() bool { return o.l.refs.Load()&closedBit != 0 }
+func (o *object) closed() bool { return o.l.Closed() }
 
 // Offset returns the object's offset in its segment.
 func (o *object) Offset() int64 { return o.off }
@@ -159,21 +133,19 @@ func (o *object) errClosed(op string) error {
 	return &fs.PathError{Op: op, Path: o.name, Err: os.ErrClosed}
 }
 
-// waitErr maps the ECANCELED/ETIMEDOUT of a sliced wait to the context's
-// error, or to os.ErrClosed when Close kicked it.
+// waitErr maps the result of a wait (the kit's one mapping, Life.Result):
+// ECANCELED to os.ErrClosed when Close kicked it, else to the context's
+// error; ETIMEDOUT to the deadline error.
 func (o *object) waitErr(ctx context.Context, op string, err error) error {
-	switch {
-	case errors.Is(err, syscall.ECANCELED):
-		if o.closed() {
-			return o.errClosed(op)
-		}
-		if e := ctx.Err(); e != nil {
-			return o.err(op, e)
-		}
-	case errors.Is(err, syscall.ETIMEDOUT):
-		return o.err(op, errs.Deadline)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		err = errno
 	}
-	return o.err(op, err)
+	e := o.l.Result(ctx, err)
+	if e == os.ErrClosed {
+		return o.errClosed(op)
+	}
+	return o.err(op, e)
 }
 
 // newHandle allocates the C state of a handle.

@@ -136,3 +136,15 @@ func TestLifeAndResult(t *testing.T) {
 	<-drained
 	assert.Positive(t, kicks.Load())
 }
+
+func TestLifeLastRelease(t *testing.T) {
+	var l Life
+	require.True(t, l.Acquire()) // the handle itself
+	require.True(t, l.Acquire()) // a lock held through it
+	require.True(t, l.Close())
+	assert.False(t, l.Acquire(), "no new call after Close")
+	assert.True(t, l.AcquireLive(), "but a holder may still unlock")
+	assert.False(t, l.ReleaseLast(2), "the handle's reference is still there")
+	assert.True(t, l.ReleaseLast(1), "the last one out of a closed handle")
+	assert.False(t, l.AcquireLive(), "finalised: nothing more")
+}

@@ -33,6 +33,27 @@ func (l *Life) Acquire() bool {
 // Release ends a call registered by Acquire.
 func (l *Life) Release() { l.n.Add(-1) }
 
+// AcquireLive registers a call unless no call is in flight and Close has
+// begun: for a handle whose Close leaves it usable by the calls that hold
+// it (a lock held through a pthread mutex handle may be unlocked after
+// Close). A true return must be paired with ReleaseLast.
+func (l *Life) AcquireLive() bool {
+	for {
+		v := l.n.Load()
+		if v&^closedBit == 0 && v&closedBit != 0 {
+			return false
+		}
+		if l.n.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// ReleaseLast ends n calls and reports whether they were the last ones of
+// a closed handle: the caller then frees its C state (for handles that do
+// not Drain, but free on the last release).
+func (l *Life) ReleaseLast(n int64) bool { return l.n.Add(-n) == closedBit }
+
 // Closed reports whether Close has begun.
 func (l *Life) Closed() bool { return l.n.Load()&closedBit != 0 }
 
