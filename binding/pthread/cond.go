@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
@@ -48,16 +49,25 @@ var ErrWedged = errors.New("pthread_cond_signal/broadcast did not return: the co
 // plus the handle's helper thread (see Wait).
 type Cond struct {
 	object
-	h      posixipc.PthreadHandle
-	ch     posixipc.Helper
+	*condC // the C state: also reached by the clean-up, which must not refer to the Cond
 	gate   *gate.Gate
-	canc   *gate.Canceller
 	closed chan struct{}
 
 	mu     sync.Mutex
 	parked map[chan struct{}]struct{}
+}
 
-	w waker
+// condC is a Cond's C state and the goroutines that reach into it: the
+// handle, the helper thread, the canceller and the waker. It does not refer
+// to the Cond, so that a Cond dropped without Close can be collected and
+// its clean-up (life.dropped, then finalize) can free this.
+type condC struct {
+	cptr unsafe.Pointer // the pthread_cond_t (as object.ptr)
+	seg  *shm.Segment
+	h    posixipc.PthreadHandle
+	ch   posixipc.Helper
+	canc *gate.Canceller
+	w    waker
 }
 
 // NewCond initialises a condvar at off in seg with pthread_cond_init(3)
@@ -69,7 +79,7 @@ func NewCond(seg *shm.Segment, off int64) (*Cond, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := posixipc.PthreadCondInit(c.ptr, true, true); err != nil {
+	if err := posixipc.PthreadCondInit(c.object.ptr, true, true); err != nil {
 		c.Close()
 		return nil, c.err("pthread_cond_init", err)
 	}
@@ -84,7 +94,7 @@ func CondAt(seg *shm.Segment, off int64) (*Cond, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w := posixipc.PthreadCondState(c.ptr); w&1 == 0 {
+	if w := posixipc.PthreadCondState(c.object.ptr); w&1 == 0 {
 		c.Close()
 		return nil, c.err("attach", fmt.Errorf("not an initialised process-shared condvar (initialise it with NewCond or pthread_condattr_setpshared): %w", syscall.EINVAL))
 	}
@@ -101,47 +111,49 @@ func newCond(op string, seg *shm.Segment, off int64) (*Cond, error) {
 		seg.Unpin()
 		return nil, err
 	}
-	ch, err := posixipc.NewHelper(c.ptr, condSlice)
+	ch, err := posixipc.NewHelper(c.object.ptr, condSlice)
 	if err != nil {
 		h.Free()
 		seg.Unpin()
 		return nil, c.err(op, err)
 	}
-	c.h, c.ch = h, ch
+	cs := &condC{cptr: c.object.ptr, seg: seg, h: h, ch: ch}
+	c.condC = cs
 	c.gate = gate.New()
-	c.canc = gate.NewCanceller(func() { posixipc.HelperKick(ch, h) }, 0)
-	c.w.init()
-	c.l.finalize = func() bool { // (a Cond has no clean-up yet: this refers to c)
-		c.canc.Stop()
+	cs.canc = gate.NewCanceller(func() { posixipc.HelperKick(ch, h) }, 0)
+	cs.w.init()
+	c.l.finalize = func() bool { // refers to the C state, not to c (see life)
+		cs.canc.Stop()
 		// A helper still inside glibc (a wait given up on a condvar that
 		// nobody signals) is kicked out with a broadcast and is normally
 		// gone at once. One that does not leave, or a broadcast that does
 		// not return, is stuck in corrupt state: then the rest of the
 		// clean-up waits in the background, and the segment stays pinned
 		// while C code may touch its memory (for good if it never leaves).
-		if c.ch.Busy() {
-			c.w.kick(c)
+		if cs.ch.Busy() {
+			cs.w.kick(cs)
 		}
-		if c.w.stop(func() bool { return c.ch.Busy() }, 20*time.Millisecond) {
-			c.ch.Free()
-			c.h.Free()
+		if cs.w.stop(func() bool { return cs.ch.Busy() }, 20*time.Millisecond) {
+			cs.ch.Free()
+			cs.h.Free()
 			return true
 		}
-		go c.finishLater()
+		go cs.finishLater()
 		return false
 	}
+	watch(c, &c.object)
 	return c, nil
 }
 
 // finishLater ends the clean-up of a finalised Cond whose helper or waker
 // was still in glibc: it unpins the segment only once neither is.
-func (c *Cond) finishLater() {
-	if c.w.stop(func() bool { return c.ch.Busy() }, 5*time.Second) {
-		c.l.seg.Unpin()
+func (cs *condC) finishLater() {
+	if cs.w.stop(func() bool { return cs.ch.Busy() }, 5*time.Second) {
+		cs.seg.Unpin()
 	}
-	c.w.forceStop()
-	c.ch.Free()
-	c.h.Free()
+	cs.w.forceStop()
+	cs.ch.Free()
+	cs.h.Free()
 }
 
 // Wait atomically unlocks m and waits for Signal or Broadcast (from any
@@ -240,7 +252,7 @@ func (c *Cond) waitC(ctx context.Context, m *Mutex) error {
 	if released && (errno == syscall.ECANCELED || errno == syscall.ETIMEDOUT) && c.ch.Busy() {
 		// The helper still waits in glibc for a wake-up nobody wants now:
 		// wake it (asynchronously: on a corrupt condvar this could block).
-		c.w.kick(c)
+		c.w.kick(c.condC)
 	}
 	var werr error
 	switch errno {
@@ -280,10 +292,10 @@ func (c *Cond) wake(op string, all bool) error {
 		return c.errClosed(op)
 	}
 	defer c.release()
-	if posixipc.PthreadCondWaiters(c.ptr) == 0 {
+	if posixipc.PthreadCondWaiters(c.object.ptr) == 0 {
 		return nil // glibc's own first test: nobody to wake
 	}
-	if err := c.w.call(c, all); err != nil {
+	if err := c.w.call(c.condC, all); err != nil {
 		return c.err(op, err)
 	}
 	return nil
@@ -313,7 +325,7 @@ func (w *waker) init() {
 	w.kicks, w.quit = make(chan struct{}, 1), make(chan struct{})
 }
 
-func (w *waker) start(c *Cond) {
+func (w *waker) start(c *condC) {
 	w.once.Do(func() {
 		w.timer = time.NewTimer(WakeBound)
 		w.timer.Stop()
@@ -321,7 +333,7 @@ func (w *waker) start(c *Cond) {
 	})
 }
 
-func (w *waker) loop(c *Cond) {
+func (w *waker) loop(c *condC) {
 	for {
 		var all, kick bool
 		select {
@@ -359,15 +371,15 @@ func (w *waker) loop(c *Cond) {
 	}
 }
 
-func (w *waker) do(c *Cond, all bool) error {
+func (w *waker) do(c *condC, all bool) error {
 	if all {
-		return posixipc.PthreadCondBroadcast(c.ptr)
+		return posixipc.PthreadCondBroadcast(c.cptr)
 	}
-	return posixipc.PthreadCondSignal(c.ptr)
+	return posixipc.PthreadCondSignal(c.cptr)
 }
 
 // call runs one signal or broadcast, waiting at most WakeBound.
-func (w *waker) call(c *Cond, all bool) error {
+func (w *waker) call(c *condC, all bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.wedged.Load() {
@@ -399,7 +411,7 @@ func (w *waker) call(c *Cond, all bool) error {
 }
 
 // kick asks for a broadcast without waiting for it.
-func (w *waker) kick(c *Cond) {
+func (w *waker) kick(c *condC) {
 	w.start(c)
 	select {
 	case w.kicks <- struct{}{}:

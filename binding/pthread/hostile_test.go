@@ -410,8 +410,9 @@ func TestMutexHeld(t *testing.T) {
 	assert.False(t, m.Held())
 }
 
-// Mutex and RWMutex handles dropped without Close are cleaned up: they no
-// longer pin the segment. A handle that still holds a lock keeps it.
+// Mutex, RWMutex and Cond handles dropped without Close are cleaned up:
+// they no longer pin the segment, and a Cond's helper thread and waker
+// goroutine go. A handle that still holds a lock keeps it.
 func TestDroppedHandlesCleanedUp(t *testing.T) {
 	n := testutil.Name("ptdrop")
 	seg, err := shm.Create(n, 4096, 0o600)
@@ -423,13 +424,22 @@ func TestDroppedHandlesCleanedUp(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
 	require.NoError(t, rw.Close())
+	c, err := pthread.NewCond(seg, pthread.LayoutCond)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	goroutines := runtime.NumGoroutine()
 	for i := 0; i < 10; i++ {
 		_, err := pthread.MutexAt(seg, pthread.LayoutMutex)
 		require.NoError(t, err)
 		_, err = pthread.RWMutexAt(seg, pthread.LayoutRWLock)
 		require.NoError(t, err)
+		c, err := pthread.CondAt(seg, pthread.LayoutCond)
+		require.NoError(t, err)
+		require.NoError(t, c.Broadcast()) // starts its waker goroutine
 	}
 	require.ErrorIs(t, seg.Close(), syscall.EBUSY, "pinned while the handles live")
 	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return seg.Close() == nil })
 	assert.True(t, ok, "the dropped handles still pin the segment")
+	assert.True(t, testutil.Eventually(5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }),
+		"the dropped Conds' waker goroutines are still there")
 }

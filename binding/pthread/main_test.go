@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	// stays there by design (the hostile tests): it is not a leak of the
 	// test's making.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/posixipc/posixipc/binding/pthread.(*waker).loop"),
-		goleak.IgnoreAnyFunction("github.com/posixipc/posixipc/binding/pthread.(*Cond).finishLater"))
+		goleak.IgnoreAnyFunction("github.com/posixipc/posixipc/binding/pthread.(*condC).finishLater"))
 }
 
 // helper runs one Go peer: args are SEG OFF [N] [SIDE], OFF the offset of a
