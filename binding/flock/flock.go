@@ -113,11 +113,8 @@ type File struct {
 	closed bool // under fdmu
 
 	// The waiter: the goroutine that holds the gate and waits in the kernel.
-	wmu     sync.Mutex
-	w       *waiterFDs // its descriptors (shared with the clean-up of a dropped File)
-	wtid    int        // its OS thread while it is in the blocking call, else 0
-	wgen    uint64     // counts waits, so a late cancellation hits only its own
-	wkicked bool       // wfd was replaced by the sentinel
+	w    *waiterFDs      // its state (shared with the clean-up of a dropped File)
+	canc *gate.Canceller // kicks it when its context is done (w.kick)
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -130,7 +127,19 @@ type File struct {
 // which flock and fcntl locking calls fail with EBADF. The sentinel
 // replaces wfd to cancel the waiter's call; it is opened ahead, so that a
 // cancellation needs no new descriptor.
-type waiterFDs struct{ wfd, sentinel int }
+type waiterFDs struct {
+	wfd, sentinel int
+
+	mu     sync.Mutex
+	tid    int  // the waiter's OS thread while it is in the blocking call, else 0
+	kicked bool // wfd was replaced by the sentinel
+}
+
+// resources is what the clean-up of a File dropped without Close releases.
+type resources struct {
+	w    *waiterFDs
+	canc *gate.Canceller
+}
 
 func (w *waiterFDs) close() {
 	if w.wfd >= 0 {
@@ -159,10 +168,12 @@ func OpenFile(path string, flag int, perm os.FileMode) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	lf := &File{f: f, path: path, gate: gate.New(), w: &waiterFDs{-1, -1}, closing: make(chan struct{})}
+	w := &waiterFDs{wfd: -1, sentinel: -1}
+	lf := &File{f: f, path: path, gate: gate.New(), w: w, canc: gate.NewCanceller(w.kick, 0), closing: make(chan struct{})}
 	// A File dropped without Close: *os.File closes the descriptor (and so
-	// releases the locks) by itself; the waiter's two are closed here.
-	lf.cleanup = runtime.AddCleanup(lf, func(w *waiterFDs) { w.close() }, lf.w)
+	// releases the locks) by itself; the waiter's two are closed here, and
+	// its canceller's goroutine ends.
+	lf.cleanup = runtime.AddCleanup(lf, func(r resources) { r.canc.Stop(); r.w.close() }, resources{w, lf.canc})
 	rc.Control(func(fd uintptr) { lf.fd = int(fd) })
 	return lf, nil
 }
@@ -332,8 +343,9 @@ func (f *File) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.closing)
 		f.gate.Close()
-		f.kick(0, true) // the waiter in the kernel, if any
+		f.w.kick() // the waiter in the kernel, if any
 		f.gate.Drain()
+		f.canc.Stop()
 		f.fdmu.Lock()
 		f.closed = true
 		f.cleanup.Stop()

@@ -77,19 +77,15 @@ func (f *File) wait(ctx context.Context, try func() error, block func(fd int) er
 func (f *File) block(ctx context.Context, block func(fd int) error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	gen, wfd, err := f.arm(ctx)
+	wfd, err := f.arm(ctx)
 	if err != nil {
 		return err
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { f.kick(gen, false) })
-	}
+	done := ctx.Done()
+	f.canc.Arm(done) // the kit's one canceller: it kicks only this armed wait
 	err = block(wfd)
-	kicked := f.disarm()
-	if stop != nil {
-		stop()
-	}
+	f.canc.Disarm(done)
+	kicked := f.w.disarm()
 	select {
 	case <-f.closing:
 		if kicked || err == nil {
@@ -104,64 +100,68 @@ func (f *File) block(ctx context.Context, block func(fd int) error) error {
 }
 
 // arm makes the calling thread the File's waiter: it makes sure the
-// duplicate descriptor is the File's, and checks ctx and Close under wmu, so
-// a cancellation either comes before (and arm fails) or finds the waiter.
-func (f *File) arm(ctx context.Context) (gen uint64, wfd int, err error) {
+// duplicate descriptor is the File's, and checks ctx and Close under the
+// waiter's lock, so a cancellation either comes before (and arm fails) or
+// finds the waiter.
+func (f *File) arm(ctx context.Context) (wfd int, err error) {
 	f.fdmu.RLock()
 	defer f.fdmu.RUnlock()
 	if f.closed {
-		return 0, -1, os.ErrClosed
+		return -1, os.ErrClosed
 	}
-	f.wmu.Lock()
-	defer f.wmu.Unlock()
+	w := f.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	select {
 	case <-f.closing:
-		return 0, -1, os.ErrClosed
+		return -1, os.ErrClosed
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, -1, err
+		return -1, err
 	}
-	if f.w.wfd < 0 {
+	if w.wfd < 0 {
 		sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, -1, os.NewSyscallError("open O_PATH", err)
+			return -1, os.NewSyscallError("open O_PATH", err)
 		}
 		fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			unix.Close(sfd)
-			return 0, -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
+			return -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
 		}
-		f.w.wfd, f.w.sentinel = fd, sfd
-	} else if f.wkicked {
-		if err := unix.Dup3(f.fd, f.w.wfd, unix.O_CLOEXEC); err != nil {
-			return 0, -1, os.NewSyscallError("dup3", err)
+		w.wfd, w.sentinel = fd, sfd
+	} else if w.kicked {
+		if err := unix.Dup3(f.fd, w.wfd, unix.O_CLOEXEC); err != nil {
+			return -1, os.NewSyscallError("dup3", err)
 		}
 	}
-	f.wkicked = false
-	f.wgen++
-	f.wtid = unix.Gettid()
-	return f.wgen, f.w.wfd, nil
+	w.kicked = false
+	w.tid = unix.Gettid()
+	return w.wfd, nil
 }
 
 // disarm ends the wait; it reports whether a cancellation hit it.
-func (f *File) disarm() (kicked bool) {
-	f.wmu.Lock()
-	defer f.wmu.Unlock()
-	f.wtid = 0
-	return f.wkicked
+func (w *waiterFDs) disarm() (kicked bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tid = 0
+	return w.kicked
 }
 
-// kick cancels the waiter's blocking call: wait gen (any, for Close).
-func (f *File) kick(gen uint64, any bool) {
-	f.wmu.Lock()
-	defer f.wmu.Unlock()
-	if f.wtid == 0 || f.wkicked || (!any && f.wgen != gen) {
+// kick cancels the waiter's blocking call, if one is in the kernel: the
+// sentinel replaces its descriptor, so the call restarted after SIGURG
+// fails with EBADF. The Canceller calls it only while a wait is armed;
+// Close calls it directly.
+func (w *waiterFDs) kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tid == 0 || w.kicked {
 		return
 	}
-	if unix.Dup3(f.w.sentinel, f.w.wfd, unix.O_CLOEXEC) != nil {
+	if unix.Dup3(w.sentinel, w.wfd, unix.O_CLOEXEC) != nil {
 		return
 	}
-	f.wkicked = true
-	unix.Tgkill(unix.Getpid(), f.wtid, unix.SIGURG)
+	w.kicked = true
+	unix.Tgkill(unix.Getpid(), w.tid, unix.SIGURG)
 }
