@@ -9,18 +9,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/posixipc/posixipc/internal/bench"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // benchJSON runs `posixipc bench --json --quick --rounds 1 --block 10` for
 // the named primitives and decodes the report.
-func benchJSON(t *testing.T, only string) benchReport {
+func benchJSON(t *testing.T, only string) bench.Report {
 	t.Helper()
 	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "posixipc-bench-*"))
 	r := cli(t, "", "bench", "--json", "--quick", "--only", only, "--rounds", "1", "--block", "10")
 	require.Equal(t, 0, r.code, r.stderr)
-	var rep benchReport
+	var rep bench.Report
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
 	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "posixipc-bench-*"))
 	assert.ElementsMatch(t, before, after, "bench left temporary files or FIFOs behind")
@@ -29,9 +31,9 @@ func benchJSON(t *testing.T, only string) benchReport {
 
 // checkRoundTrips asserts every set-up has a row of block round trips with
 // percentiles, and the ratios to C and to the blocking baseline.
-func checkRoundTrips(t *testing.T, rep benchReport, prim string) {
+func checkRoundTrips(t *testing.T, rep bench.Report, prim string) {
 	t.Helper()
-	rows := map[string]benchRow{}
+	rows := map[string]bench.Row{}
 	for _, row := range rep.RoundTrips {
 		require.Equal(t, prim, row.Primitive)
 		rows[row.Config] = row
@@ -53,7 +55,7 @@ func checkRoundTrips(t *testing.T, rep benchReport, prim string) {
 }
 
 // checkStreams asserts the streams are there, in order, with the ratio to C.
-func checkStreams(t *testing.T, rep benchReport, prim string, labels ...string) {
+func checkStreams(t *testing.T, rep bench.Report, prim string, labels ...string) {
 	t.Helper()
 	var got []string
 	for _, s := range rep.Throughput {

@@ -80,17 +80,5 @@ func demoMQ(log func(string, ...any)) error {
 }
 
 // runPeerOut runs a C peer of crt/ (built on first use) and returns its
-// standard output.
-func runPeerOut(name string, args ...string) (string, error) {
-	cmd, err := peer.Command(name, args...)
-	if err != nil {
-		return "", err
-	}
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-	}
-	return string(out), nil
-}
+// standard output (peer.Output).
+func runPeerOut(name string, args ...string) (string, error) { return peer.Output(name, args...) }

@@ -37,7 +37,7 @@ func demoMsg(log func(string, ...any)) error {
 		if err != nil {
 			return err
 		}
-		if err := startReady("worker "+typ, cmd); err != nil {
+		if err := peer.StartReady("worker "+typ, cmd); err != nil {
 			return err
 		}
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()

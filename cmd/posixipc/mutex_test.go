@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posixipc/posixipc/internal/bench"
+
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
@@ -99,9 +101,9 @@ func TestMutexDemoStep(t *testing.T) {
 func TestCLIBenchPthread(t *testing.T) {
 	r := cli(t, "", "bench", "--json", "--only", "pthread", "--rounds", "1", "--block", "20")
 	require.Equal(t, 0, r.code, r.stderr)
-	var rep benchReport
+	var rep bench.Report
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
-	configs := map[string]benchRow{}
+	configs := map[string]bench.Row{}
 	for _, row := range rep.RoundTrips {
 		configs[row.Config] = row
 		assert.Equal(t, "pthread", row.Primitive)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/posixipc/posixipc/internal/bench"
+
 	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
@@ -95,10 +97,10 @@ func TestSemDemoStep(t *testing.T) {
 func TestSemShmBenchJSON(t *testing.T) {
 	r := cli(t, "", "bench", "--json", "--only", "sem,shm", "--rounds", "1", "--block", "20", "--quick")
 	require.Equal(t, 0, r.code, r.stderr)
-	var rep benchReport
+	var rep bench.Report
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
 	require.Empty(t, rep.Skipped)
-	configs := map[string]benchRow{}
+	configs := map[string]bench.Row{}
 	for _, row := range rep.RoundTrips {
 		require.Equal(t, "sem", row.Primitive)
 		require.Equal(t, int64(20), row.N)

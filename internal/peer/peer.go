@@ -11,6 +11,7 @@
 package peer
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -97,4 +98,42 @@ func Command(name string, args ...string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	return exec.Command(p, args...), nil
+}
+
+// Output runs the C peer name with args (built on first use) and returns
+// its standard output; a failure says the peer's command line and its
+// standard error.
+func Output(name string, args ...string) (string, error) {
+	cmd, err := Command(name, args...)
+	if err != nil {
+		return "", err
+	}
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return string(out), nil
+}
+
+// StartReady starts a far-side server and waits for the "ready" line it
+// prints once its objects are open. When that line does not come, it kills
+// and reaps the server and says what came instead.
+func StartReady(what string, cmd *exec.Cmd) error {
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("%s: %q %v", what, line, err)
+	}
+	return nil
 }

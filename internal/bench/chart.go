@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -8,38 +8,33 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 )
 
-func init() {
-	register(&command{
-		name:    "bench-chart",
-		summary: "render a `bench --json` report (stdin) as an SVG chart or a Markdown table (stdout)",
-		usage:   "posixipc bench-chart [--markdown] < bench.json > bench.svg",
-		run: func(args []string) error {
-			fs := flag.NewFlagSet("bench-chart", flag.ContinueOnError)
-			md := fs.Bool("markdown", false, "a Markdown table instead of the SVG chart")
-			if _, err := parseFlags(fs, args, 0, 0); err != nil {
-				return err
-			}
-			var rep benchReport
-			if err := json.NewDecoder(os.Stdin).Decode(&rep); err != nil {
-				return fmt.Errorf("reading the report: %w", err)
-			}
-			if *md {
-				return renderTable(stdout, rep)
-			}
-			return renderChart(stdout, rep)
-		},
-	})
+// Chart is `posixipc bench-chart`: it reads a `bench --json` report from
+// in and writes it to Stdout as an SVG chart, or with --markdown as a
+// Markdown table.
+func Chart(args []string, in io.Reader) error {
+	fs := flag.NewFlagSet("bench-chart", flag.ContinueOnError)
+	md := fs.Bool("markdown", false, "a Markdown table instead of the SVG chart")
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.NewDecoder(in).Decode(&rep); err != nil {
+		return fmt.Errorf("reading the report: %w", err)
+	}
+	if *md {
+		return renderTable(Stdout, rep)
+	}
+	return renderChart(Stdout, rep)
 }
 
 var chartColors = map[string]string{"c-c": "#7f7f7f", "go-c": "#1f77b4", "go-go": "#2ca02c", "cgo": "#ff7f0e"}
 
 // renderChart draws two panels of horizontal bars, p50 and p99 round-trip
 // latency per primitive and set-up, on a shared log scale.
-func renderChart(w io.Writer, rep benchReport) error {
+func renderChart(w io.Writer, rep Report) error {
 	if len(rep.RoundTrips) == 0 {
 		return fmt.Errorf("the report has no round trips")
 	}
@@ -120,7 +115,7 @@ func fmtNs(ns float64) string {
 }
 
 // renderTable writes the report as Markdown: the README's benchmark section.
-func renderTable(w io.Writer, rep benchReport) error {
+func renderTable(w io.Writer, rep Report) error {
 	fmt.Fprintf(w, "Measured %s with %s on %d CPUs; one no-op cgo call: %.0f ns. Round trip between two processes:\n\n", rep.When, rep.GoVersion, rep.CPUs, rep.NoopCgoNs)
 	fmt.Fprintln(w, "| primitive | set-up | p50 | p99 | p99.9 | p50 / C↔C | p99 / C↔C | p50 / blocking cgo |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"errors"
@@ -63,7 +63,7 @@ func benchPopenRead() ([]benchConfig, []benchThroughput, func(), error) {
 		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
 			total := popenBytes(quick)
 			return medianRun(quick, func() (int64, time.Duration, error) {
-				out, err := runPeerOut("popenpeer", "bench", strconv.FormatInt(total, 10), strconv.Itoa(popenBlock))
+				out, err := peer.Output("popenpeer", "bench", strconv.FormatInt(total, 10), strconv.Itoa(popenBlock))
 				if err != nil {
 					return 0, 0, err
 				}
@@ -145,7 +145,7 @@ func benchPopenWrite() ([]benchConfig, []benchThroughput, func(), error) {
 		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
 			total := popenBytes(quick)
 			return medianRun(quick, func() (int64, time.Duration, error) {
-				if _, err := runPeerOut("popenpeer", "benchw", strconv.FormatInt(total, 10), strconv.Itoa(popenBlock), result); err != nil {
+				if _, err := peer.Output("popenpeer", "benchw", strconv.FormatInt(total, 10), strconv.Itoa(popenBlock), result); err != nil {
 					return 0, 0, err
 				}
 				return sinkResult(total)

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"bufio"
@@ -323,7 +323,7 @@ func benchMQStream() ([]benchThroughput, func(), error) {
 		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
 			k := count(quick)
 			return recvC(k, func() error {
-				_, err := runPeerOut("mqpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+				_, err := peer.Output("mqpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
 				return err
 			})
 		}},

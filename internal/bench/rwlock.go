@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"context"
@@ -199,7 +199,7 @@ func benchRWLockSetup() (configs []benchConfig, stream []benchThroughput, cleanu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if out, err := runPeerOut("pthreadpeer", "rwring-init", segCC.Name(), "0"); err != nil || out != "initialised\n" {
+	if out, err := peer.Output("pthreadpeer", "rwring-init", segCC.Name(), "0"); err != nil || out != "initialised\n" {
 		return nil, nil, nil, fmt.Errorf("pthreadpeer rwring-init: %q %v", out, err)
 	}
 	cc, err := startLatProc("pthreadpeer", "rwring-lat", segCC.Name(), "0")
@@ -238,7 +238,7 @@ func benchRWLockSetup() (configs []benchConfig, stream []benchThroughput, cleanu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if out, err := runPeerOut("pthreadpeer", "rwring-init", segGC.Name(), "0"); err != nil || out != "initialised\n" {
+	if out, err := peer.Output("pthreadpeer", "rwring-init", segGC.Name(), "0"); err != nil || out != "initialised\n" {
 		return nil, nil, nil, fmt.Errorf("pthreadpeer rwring-init: %q %v", out, err)
 	}
 	gc, err := openGoRWRing(ctx, segGC, false, true)

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"bufio"
@@ -123,7 +123,7 @@ func benchSemUnnamedSetup() (configs []benchConfig, stream []benchThroughput, cl
 	}()
 	offA, offB := strconv.Itoa(usemOffA), strconv.Itoa(usemOffB)
 	cInit := func(seg *shm.Segment, off string) error {
-		out, err := runPeerOut("sempeer", "init", seg.Name(), off, "0")
+		out, err := peer.Output("sempeer", "init", seg.Name(), off, "0")
 		if err == nil && out != "ok\n" {
 			err = fmt.Errorf("sempeer init %s %s: %q", seg.Name(), off, out)
 		}

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"fmt"
@@ -27,7 +27,7 @@ func ringServe(r lockRing) error {
 	if err := r.lock(2); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "ready")
+	fmt.Fprintln(Stdout, "ready")
 	for k := 0; ; k++ {
 		if err := r.lock(k % 3); err != nil {
 			return err

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func pthreadPong(args []string, raw bool) error {
 		if err := posixipc.PthreadMutexLockPlain(m); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "ready")
+		fmt.Fprintln(Stdout, "ready")
 		for {
 			for *turn%2 == 0 {
 				posixipc.PthreadCondWaitPlain(c, m)
@@ -67,7 +67,7 @@ func pthreadPong(args []string, raw bool) error {
 	if err := m.Lock(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "ready")
+	fmt.Fprintln(Stdout, "ready")
 	for {
 		for *turn%2 == 0 {
 			if err := c.Wait(ctx, m); err != nil {
@@ -128,7 +128,7 @@ func startPthreadPair(tag string, server func(seg string) (*exec.Cmd, error)) (*
 		p.stop()
 		return nil, err
 	}
-	if err := startReady("ponger "+tag, cmd); err != nil {
+	if err := peer.StartReady("ponger "+tag, cmd); err != nil {
 		p.stop()
 		return nil, err
 	}

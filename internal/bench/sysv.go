@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 // The System V rows of `posixipc bench`: msg (a 64-byte message out as type
 // 1 and back as type 2 on one queue) and semset (give semaphore 0, take
@@ -46,7 +46,7 @@ func msgPong(args []string, raw bool) error {
 	}
 	buf := make([]byte, 8192)
 	if raw {
-		fmt.Fprintln(stdout, "ready")
+		fmt.Fprintln(Stdout, "ready")
 		for {
 			n, _, err := posixipc.Msgrcv(id, buf, 1, 0)
 			if err == syscall.EINTR {
@@ -65,7 +65,7 @@ func msgPong(args []string, raw bool) error {
 		return err
 	}
 	ctx := context.Background()
-	fmt.Fprintln(stdout, "ready")
+	fmt.Fprintln(Stdout, "ready")
 	for {
 		n, _, err := q.Receive(ctx, buf, 1, 0)
 		if err != nil {
@@ -89,7 +89,7 @@ func semsetPong(args []string, raw bool) error {
 	}
 	take, give := []posixipc.SemBuf{{Num: 0, Op: -1}}, []posixipc.SemBuf{{Num: 1, Op: 1}}
 	if raw {
-		fmt.Fprintln(stdout, "ready")
+		fmt.Fprintln(Stdout, "ready")
 		for {
 			if err := posixipc.Semop(id, take); err == syscall.EINTR {
 				continue
@@ -106,7 +106,7 @@ func semsetPong(args []string, raw bool) error {
 		return err
 	}
 	ctx := context.Background()
-	fmt.Fprintln(stdout, "ready")
+	fmt.Fprintln(Stdout, "ready")
 	for {
 		if err := s.Do(ctx, sysvsem.Op{Num: 0, Delta: -1}); err != nil {
 			return err
@@ -138,7 +138,7 @@ func (r *sysvRig) serve(what string, server *exec.Cmd, err error) error {
 	if err != nil {
 		return err
 	}
-	if err := startReady(what, server); err != nil {
+	if err := peer.StartReady(what, server); err != nil {
 		return err
 	}
 	r.servers = append(r.servers, server)

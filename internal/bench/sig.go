@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 // The sig row of `posixipc bench`: a realtime signal with a value out
 // (sigqueue) and the peer's answer back, value+1. Each set-up uses its own
@@ -83,7 +83,7 @@ func sigPong(args []string, raw bool) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "ready %d\n", os.Getpid())
+		fmt.Fprintf(Stdout, "ready %d\n", os.Getpid())
 		for {
 			pid, v, err := r.next()
 			if err != nil {
@@ -97,7 +97,7 @@ func sigPong(args []string, raw bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ready %d\n", os.Getpid())
+	fmt.Fprintf(Stdout, "ready %d\n", os.Getpid())
 	ctx := context.Background()
 	for {
 		in, err := r.Receive(ctx)

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package main
+package bench
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func semPong(args []string, raw bool) error {
 // serveSemPong prints "ready", then serves round trips forever: wait a, post
 // b (named or unnamed semaphores alike).
 func serveSemPong(a, b *sem.Sem) error {
-	fmt.Fprintln(stdout, "ready")
+	fmt.Fprintln(Stdout, "ready")
 	ctx := context.Background()
 	for {
 		if err := a.Wait(ctx); err != nil {
@@ -69,7 +69,7 @@ func serveSemPong(a, b *sem.Sem) error {
 
 // serveRawSemPong is serveSemPong with plain blocking cgo calls.
 func serveRawSemPong(a, b posixipc.Sem) error {
-	fmt.Fprintln(stdout, "ready")
+	fmt.Fprintln(Stdout, "ready")
 	for {
 		for posixipc.SemWait(a) != nil {
 		}
@@ -148,7 +148,7 @@ func startSemPair(tag string, server func(a, b string) (*exec.Cmd, error)) (*sem
 		p.stop()
 		return nil, err
 	}
-	if err := startReady("ponger "+tag, cmd); err != nil {
+	if err := peer.StartReady("ponger "+tag, cmd); err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func benchShmSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	return nil, []benchThroughput{
 		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
 			k := copies(quick)
-			out, err := runPeerOut("shmpeer", "memcpy", name, strconv.Itoa(k))
+			out, err := peer.Output("shmpeer", "memcpy", name, strconv.Itoa(k))
 			if err != nil {
 				return 0, 0, err
 			}

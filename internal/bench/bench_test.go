@@ -1,0 +1,32 @@
+//go:build linux && cgo
+
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Microsecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {0.999, 999 * time.Microsecond}} {
+		got := h.quantile(c.q)
+		assert.InEpsilon(t, float64(c.want), float64(got), 0.02, "q%.3f: %v", c.q, got)
+	}
+	var small histogram
+	small.add(3)
+	assert.Equal(t, time.Duration(3), small.quantile(0.5))
+	var empty histogram
+	assert.Zero(t, empty.quantile(0.5))
+}
+
+// The report runs end to end (tiny sizes) and every primitive it names has
+// the C reference and ratios.
