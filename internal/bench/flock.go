@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -130,23 +129,6 @@ func benchFlockSetup() (configs []benchConfig, stream []benchThroughput, cleanup
 		return nil, nil, nil, err
 	}
 	cl.add(func() { os.RemoveAll(dir) })
-	// server starts a handoff server once the client holds locks 0 and 1,
-	// and waits for its "ready" (it then holds lock 2).
-	server := func(cmd *exec.Cmd, err error) error {
-		if err != nil {
-			return err
-		}
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		cl.add(func() { killCmd(cmd) })
-		return expectLine(bufio.NewReader(out), cmd, "ready", 10*time.Second)
-	}
 
 	// c-c
 	base := filepath.Join(dir, "cc")
@@ -158,7 +140,7 @@ func benchFlockSetup() (configs []benchConfig, stream []benchThroughput, cleanup
 	if err := cc.expect("ready", 10*time.Second); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := server(peer.Command("lockpeer", "pong", "flock", base)); err != nil {
+	if err := cl.server(peer.Command("lockpeer", "pong", "flock", base)); err != nil {
 		return nil, nil, nil, err
 	}
 	configs = append(configs, benchConfig{label: "c-c", block: cc.block})
@@ -178,7 +160,7 @@ func benchFlockSetup() (configs []benchConfig, stream []benchThroughput, cleanup
 		if err := r.lock(1); err != nil {
 			return err
 		}
-		if err := server(srv(base)); err != nil {
+		if err := cl.server(srv(base)); err != nil {
 			return err
 		}
 		configs = append(configs, ringClient(label, r))
