@@ -41,6 +41,13 @@ func (w Waiter) Free() { C.pi_waiter_free(w.w) }
 // No kick may be in flight for an earlier wait.
 func (w Waiter) Reset() { atomic.StoreInt32((*int32)(unsafe.Pointer(&w.w.cancel)), 0) }
 
+// Kicked reports whether w's cancel or closed flag is set, as the waits
+// in C check them.
+func (w Waiter) Kicked() bool {
+	return atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.cancel))) != 0 ||
+		atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.closed))) != 0
+}
+
 // Kick sets the cancel flag (closing: the sticky closed flag) and signals
 // the thread waiting inside C on w, if any, with SIGURG (pi_waiter_kick).
 func (w Waiter) Kick(closing bool) {
