@@ -49,10 +49,10 @@ type Queue struct {
 	canSend bool
 	canRecv bool
 
-	// mu is held shared by every call that uses mqd and exclusively by Close,
-	// so Close never closes a descriptor another goroutine is inside.
-	mu       sync.RWMutex
-	closed   atomic.Bool
+	// life counts every call that uses mqd and carries the closed bit (the
+	// kit's gate.Life): Close waits until the count is zero, so it never
+	// closes a descriptor another goroutine is inside.
+	life     gate.Life
 	nonblock atomic.Bool
 
 	send, recv direction
@@ -214,12 +214,10 @@ func (q *Queue) Name() string { return q.name }
 // Receive accepts.
 func (q *Queue) MsgSize() int { return q.msgSize }
 
-// enter takes the shared lock for one call on the descriptor. It fails when
-// the queue is closed; otherwise the caller must call q.mu.RUnlock.
+// enter registers one call on the descriptor. It fails when the queue is
+// closed; otherwise the caller must call q.life.Release.
 func (q *Queue) enter(op string) error {
-	q.mu.RLock()
-	if q.closed.Load() {
-		q.mu.RUnlock()
+	if !q.life.Acquire() {
 		return pathErr(op, q.name, os.ErrClosed)
 	}
 	return nil
@@ -230,7 +228,7 @@ func (q *Queue) Attr() (Attr, error) {
 	if err := q.enter("mq_getattr"); err != nil {
 		return Attr{}, err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	a, err := posixipc.MqGetattr(q.mqd)
 	if err != nil {
 		return Attr{}, pathErr("mq_getattr", q.name, err)
@@ -244,7 +242,7 @@ func (q *Queue) SetNonblock(on bool) error {
 	if err := q.enter("mq_setattr"); err != nil {
 		return err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	var f int64
 	if on {
 		f = O_NONBLOCK
@@ -258,7 +256,7 @@ func (q *Queue) SetNonblock(on bool) error {
 
 // checkSend validates a message before any C call.
 func (q *Queue) checkSend(msg []byte, prio uint) error {
-	if q.closed.Load() {
+	if q.life.Closed() {
 		return pathErr("mq_send", q.name, os.ErrClosed)
 	}
 	if !q.canSend {
@@ -274,7 +272,7 @@ func (q *Queue) checkSend(msg []byte, prio uint) error {
 }
 
 func (q *Queue) checkRecv(buf []byte) error {
-	if q.closed.Load() {
+	if q.life.Closed() {
 		return pathErr("mq_receive", q.name, os.ErrClosed)
 	}
 	if !q.canRecv {
@@ -290,7 +288,7 @@ func (q *Queue) checkRecv(buf []byte) error {
 func (q *Queue) waitErr(op string, ctx context.Context, err error) error {
 	switch err {
 	case syscall.ECANCELED:
-		if q.closed.Load() {
+		if q.life.Closed() {
 			return pathErr(op, q.name, os.ErrClosed)
 		}
 		return pathErr(op, q.name, errs.Ctx(ctx))
@@ -343,7 +341,7 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	if err := q.enter("mq_send"); err != nil {
 		return err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	done := ctx.Done()
 	q.send.cancel.Arm(done)
 	err := q.send.w.Send(msg, prio, gate.Timeout(ctx))
@@ -372,7 +370,7 @@ func (q *Queue) trySend(msg []byte, prio uint) error {
 	if err := q.enter("mq_send"); err != nil {
 		return os.ErrClosed
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	err := posixipc.MqTimedsend(q.mqd, msg, prio, 0, 0)
 	if err == syscall.ETIMEDOUT {
 		err = syscall.EAGAIN
@@ -423,7 +421,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 	if err := q.enter("mq_receive"); err != nil {
 		return 0, 0, err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	done := ctx.Done()
 	q.recv.cancel.Arm(done)
 	n, prio, err = q.recv.w.Receive(buf, gate.Timeout(ctx))
@@ -453,7 +451,7 @@ func (q *Queue) tryReceive(buf []byte) (n int, prio uint, err error) {
 	if err := q.enter("mq_receive"); err != nil {
 		return 0, 0, os.ErrClosed
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	n, prio, err = posixipc.MqTimedreceive(q.mqd, buf, 0, 0)
 	if err == syscall.ETIMEDOUT {
 		err = syscall.EAGAIN
@@ -474,7 +472,7 @@ func (q *Queue) recvErr(err error) error {
 // for them to leave C before it closes the descriptor. A notification this
 // process registered through the descriptor is removed.
 func (q *Queue) Close() error {
-	if !q.closed.CompareAndSwap(false, true) {
+	if !q.life.Close() {
 		return nil
 	}
 	q.cleanup.Stop()
@@ -482,8 +480,7 @@ func (q *Queue) Close() error {
 	q.recv.gate.Close()
 	q.send.w.Kick(true)
 	q.recv.w.Kick(true)
-	q.mu.Lock() // every call inside C has returned: the kicks reached them
-	defer q.mu.Unlock()
+	q.life.Drain(nil) // every call inside C returns: the kicks (sticky) reached them
 	q.dropNotify()
 	err := posixipc.MqClose(q.mqd)
 	q.send.close()

@@ -32,7 +32,7 @@ func (q *Queue) Notify(fn func()) error {
 	if err := q.enter("mq_notify"); err != nil {
 		return err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
 	if err := q.pollMode(); err != nil {
@@ -98,7 +98,7 @@ func (q *Queue) NotifySignalValue(sig syscall.Signal, value int) error {
 	if err := q.enter("mq_notify"); err != nil {
 		return err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
 	if err := q.pollMode(); err != nil {
@@ -121,7 +121,7 @@ func (q *Queue) StopNotify() error {
 	if err := q.enter("mq_notify"); err != nil {
 		return err
 	}
-	defer q.mu.RUnlock()
+	defer q.life.Release()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
 	if err := posixipc.MqNotifyNone(q.mqd); err != nil {
