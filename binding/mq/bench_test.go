@@ -6,155 +6,25 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/posixipc/posixipc/internal/bench/benchtest"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/internal/testutil"
 )
 
-// pair is a request queue and a response queue served by an echo process.
-type pair struct {
-	req, resp string
-	server    *exec.Cmd
-}
-
-func newPair(b *testing.B, server func(req, resp string) *exec.Cmd) *pair {
-	b.Helper()
-	p := &pair{req: testutil.Name("req"), resp: testutil.Name("resp")}
-	for _, n := range []string{p.req, p.resp} {
-		q, err := mq.Create(n, 0o600, &mq.Attr{MaxMsg: 10, MsgSize: 64})
-		if err != nil {
-			b.Fatal(err)
-		}
-		q.Close()
-	}
-	p.server = server(p.req, p.resp)
-	p.server.Stderr = os.Stderr
-	if err := p.server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		// an empty message stops the echo server
-		if q, err := mq.Open(p.req, mq.O_WRONLY, 0, nil); err == nil {
-			q.Send(context.Background(), nil, 0)
-			q.Close()
-		}
-		p.server.Wait()
-		mq.Unlink(p.req)
-		mq.Unlink(p.resp)
-	})
-	return p
-}
-
-// BenchmarkRoundTrip measures the round trip of a 64-byte message between two
-// processes, interleaving four set-ups block by block (A B C D A B C D ...)
-// so machine drift falls on all alike:
-//
-//	c-c    crt/mqpeer client against crt/mqpeer echo (both C)
-//	go-c   this package against crt/mqpeer echo
-//	go-go  this package on both sides
-//	cgo    plain blocking cgo mq_send/mq_receive on both sides (the baseline:
-//	       what a binding without thread bounds or cancellation costs)
-//
-// Each set-up's mean round trip is reported as ns/rt-NAME, and the ratios the
-// project's goals are stated in: go-go/cgo (<= 1.15), go-go/c-c and go-c/c-c
-// (<= 1).
-func BenchmarkRoundTrip(b *testing.B) {
-	cc := newPair(b, func(req, resp string) *exec.Cmd { return cPeer(b, "echo", req, resp) })
-	gc := newPair(b, func(req, resp string) *exec.Cmd { return cPeer(b, "echo", req, resp) })
-	gg := newPair(b, func(req, resp string) *exec.Cmd { return helperCmd(b, "echo", req, resp) })
-	raw := newPair(b, func(req, resp string) *exec.Cmd { return helperCmd(b, "echo-raw", req, resp) })
-
-	ctx := context.Background()
-	msg := make([]byte, 64)
-	buf := make([]byte, 64)
-	open := func(p *pair) (*mq.Queue, *mq.Queue) {
-		w, err := mq.Open(p.req, mq.O_WRONLY, 0, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := mq.Open(p.resp, mq.O_RDONLY, 0, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { w.Close(); r.Close() })
-		return w, r
-	}
-	gcw, gcr := open(gc)
-	ggw, ggr := open(gg)
-	rw, _ := posixipc.MqOpen(raw.req, os.O_WRONLY, 0, nil)
-	rr, _ := posixipc.MqOpen(raw.resp, os.O_RDONLY, 0, nil)
-	defer posixipc.MqClose(rw)
-	defer posixipc.MqClose(rr)
-
-	goBlock := func(w, r *mq.Queue, k int) time.Duration {
-		t0 := time.Now()
-		for i := 0; i < k; i++ {
-			if err := w.Send(ctx, msg, 0); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := r.Receive(ctx, buf); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return time.Since(t0)
-	}
-	rawBlock := func(k int) time.Duration {
-		t0 := time.Now()
-		for i := 0; i < k; i++ {
-			if err := posixipc.MqSend(rw, msg, 0); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := posixipc.MqReceive(rr, buf); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return time.Since(t0)
-	}
-	cBlock := func(k int) time.Duration {
-		out, err := cPeer(b, "client", cc.req, cc.resp, strconv.Itoa(k), "64").Output()
-		if err != nil {
-			b.Fatal(err)
-		}
-		f := strings.Fields(string(out))
-		ns, _ := strconv.ParseInt(f[1], 10, 64)
-		return time.Duration(ns)
-	}
-
-	// warm up every path
-	goBlock(gcw, gcr, 50)
-	goBlock(ggw, ggr, 50)
-	rawBlock(50)
-	cBlock(50)
-
-	const rounds = 10
-	k := b.N/rounds + 1
-	var tc, tgc, tgg, traw time.Duration
-	b.ResetTimer()
-	for r := 0; r < rounds; r++ {
-		tc += cBlock(k)
-		tgc += goBlock(gcw, gcr, k)
-		tgg += goBlock(ggw, ggr, k)
-		traw += rawBlock(k)
-	}
-	b.StopTimer()
-	n := float64(rounds * k)
-	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / n }
-	b.ReportMetric(per(tc), "ns/rt-c-c")
-	b.ReportMetric(per(tgc), "ns/rt-go-c")
-	b.ReportMetric(per(tgg), "ns/rt-go-go")
-	b.ReportMetric(per(traw), "ns/rt-cgo")
-	b.ReportMetric(per(tgg)/per(traw), "go-go/cgo")
-	b.ReportMetric(per(tgg)/per(tc), "go-go/c-c")
-	b.ReportMetric(per(tgc)/per(tc), "go-c/c-c")
-}
+// BenchmarkRoundTrip: a 64-byte message out and back between two
+// processes, with the lab's own set-ups (internal/bench, as `posixipc
+// bench` runs them): ns/op is Go against a C echo peer; the metrics are
+// every set-up's ns per round trip (C↔C, Go↔C, Go↔Go, the plain blocking
+// cgo baseline) and the ratios to that baseline.
+func BenchmarkRoundTrip(b *testing.B) { benchtest.RoundTrips(b, "mq") }
 
 // BenchmarkStream measures the throughput of 4 KiB messages from one process
 // to another, C to C against Go to C and C to Go, interleaved.

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/internal/bench"
+
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
@@ -24,63 +25,13 @@ import (
 // The test binary doubles as a Go peer process (testutil's one convention:
 // testutil.RunHelperSwitch, testutil.HelperCommand).
 func TestMain(m *testing.M) {
+	bench.ServePeer() // the lab's Go peers of BenchmarkRoundTrip
 	testutil.RunHelperSwitch(helper)
 	goleak.VerifyTestMain(m)
 }
 
 func helper(mode string, args []string) int {
 	switch mode {
-	case "echo": // the binding on both queues; stop on an empty message
-		rq, err := mq.Open(args[0], mq.O_RDONLY, 0, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		wq, err := mq.Open(args[1], mq.O_WRONLY, 0, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		buf := make([]byte, rq.MsgSize())
-		ctx := context.Background()
-		for {
-			n, p, err := rq.Receive(ctx, buf)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			if n == 0 {
-				return 0
-			}
-			if err := wq.Send(ctx, buf[:n], p); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-		}
-	case "echo-raw": // plain blocking cgo mq_receive/mq_send: the baseline
-		rq, err1 := posixipc.MqOpen(args[0], os.O_RDONLY, 0, nil)
-		wq, err2 := posixipc.MqOpen(args[1], os.O_WRONLY, 0, nil)
-		if err := errors.Join(err1, err2); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		a, _ := posixipc.MqGetattr(rq)
-		buf := make([]byte, a.MsgSize)
-		for {
-			n, p, err := posixipc.MqReceive(rq, buf)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			if n == 0 {
-				return 0
-			}
-			for posixipc.MqSend(wq, buf[:n], p) == syscall.EINTR {
-			}
-		}
 	case "open": // report what opening the queue gives this process
 		q, err := mq.Open(args[0], mq.O_RDWR, 0, nil)
 		if err != nil {

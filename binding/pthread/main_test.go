@@ -12,8 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
+
+	"github.com/posixipc/posixipc/internal/bench"
 
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/shm"
@@ -31,6 +32,7 @@ func init() { runtime.LockOSThread() }
 // The test binary doubles as a Go peer process (testutil's one convention:
 // testutil.RunHelperSwitch, testutil.HelperCommand).
 func TestMain(m *testing.M) {
+	bench.ServePeer() // the lab's Go peers of BenchmarkCondPingPong and BenchmarkRWLock
 	testutil.RunHelperSwitch(helper)
 	// A waker goroutine that a test left in a corrupt condvar's glibc call
 	// stays there by design (the hostile tests): it is not a leak of the
@@ -100,22 +102,6 @@ func helper(mode string, args []string) int {
 			m.Unlock()
 		}
 		fmt.Println("done")
-	case "pingpong":
-		side, _ := strconv.ParseUint(args[3], 10, 64)
-		fmt.Println("ready")
-		t0 := time.Now()
-		for i := 0; i < n; i++ {
-			lock()
-			for *turn%2 != side {
-				if err := c.Wait(ctx, m); err != nil {
-					return fail(err)
-				}
-			}
-			*turn++
-			c.Signal()
-			m.Unlock()
-		}
-		fmt.Println("ns", time.Since(t0).Nanoseconds())
 	default:
 		return fail(fmt.Errorf("unknown helper %q", mode))
 	}

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posixipc/posixipc/internal/bench"
+
 	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/peer"
@@ -31,6 +33,7 @@ import (
 func TestMain(m *testing.M) {
 	// The test binary doubles as a Go peer process (testutil's one
 	// convention: testutil.RunHelperSwitch, testutil.HelperEnv).
+	bench.ServePeer() // the lab's Go peers of BenchmarkPingPong
 	testutil.RunHelperSwitch(func(name string, args []string) int { return runHelper(append([]string{name}, args...)) })
 	goleak.VerifyTestMain(m)
 }
@@ -38,7 +41,6 @@ func TestMain(m *testing.M) {
 // runHelper is the Go peer process:
 //
 //	open NAME   opens the named semaphore; prints "ok" or the errno name
-//	pong A B    forever: wait A, post B (Go's side of the Go↔Go ping-pong)
 func runHelper(args []string) int {
 	switch args[0] {
 	case "open":
@@ -55,29 +57,7 @@ func runHelper(args []string) int {
 		s.Close()
 		fmt.Println("ok")
 		return 0
-	case "pong":
-		a, err := sem.Open(args[1], 0, 0, 0)
-		if err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		b, err := sem.Open(args[2], 0, 0, 0)
-		if err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		fmt.Println("ready")
-		ctx := context.Background()
-		for {
-			if err := a.Wait(ctx); err != nil {
-				fmt.Println(err)
-				return 1
-			}
-			if err := b.Post(); err != nil {
-				fmt.Println(err)
-				return 1
-			}
-		}
+
 	}
 	return 2
 }

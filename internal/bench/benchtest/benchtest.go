@@ -1,0 +1,68 @@
+//go:build linux && cgo
+
+// Package benchtest runs the benchmark lab's round-trip set-ups
+// (internal/bench) as testing.B benchmarks, so the binding packages'
+// `go test -bench` measures exactly what `posixipc bench` does. It is apart
+// from internal/bench because it imports testing, which the CLI must not
+// link.
+package benchtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/posixipc/posixipc/internal/bench"
+)
+
+// RoundTrips benchmarks primitive name: ns/op is the go-c set-up (Go
+// against a C peer), and the run interleaves every set-up in 8 chunks and
+// reports each one's ns per round trip ("c-c-ns/rt", ...) and the ratios
+// of go-c and go-go to the plain blocking cgo baseline.
+func RoundTrips(b *testing.B, name string) {
+	cfgs, cleanup, err := bench.Setup(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cleanup()
+	for _, c := range cfgs { // warm every path
+		if _, err := c.Block(50); err != nil {
+			b.Fatalf("%s: %v", c.Label, err)
+		}
+	}
+	total := map[string]time.Duration{}
+	count := map[string]int{}
+	const rounds = 8
+	chunk := max(b.N/rounds, 1)
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(chunk, b.N-done)
+		for _, c := range cfgs {
+			timed := c.Label == "go-c"
+			if !timed {
+				b.StopTimer()
+			}
+			lats, err := c.Block(n)
+			if !timed {
+				b.StartTimer()
+			}
+			if err != nil {
+				b.Fatalf("%s: %v", c.Label, err)
+			}
+			for _, l := range lats {
+				total[c.Label] += l
+			}
+			count[c.Label] += len(lats)
+		}
+		done += n
+	}
+	b.StopTimer()
+	ns := map[string]float64{}
+	for l, t := range total {
+		ns[l] = float64(t) / float64(max(count[l], 1))
+		b.ReportMetric(ns[l], l+"-ns/rt")
+	}
+	if c := ns["cgo"]; c > 0 {
+		b.ReportMetric(ns["go-c"]/c, "go-c/cgo")
+		b.ReportMetric(ns["go-go"]/c, "go-go/cgo")
+	}
+}
