@@ -159,30 +159,11 @@ func eof(err error) error {
 // uses the read deadline, so it replaces one set with SetReadDeadline; one
 // ReadContext runs at a time, others wait for it (or for their ctx).
 func (p *PTY) ReadContext(ctx context.Context, b []byte) (int, error) {
-	if err := p.rd.Enter(ctx); err != nil {
-		return 0, &fs.PathError{Op: "read", Path: p.slave, Err: err}
+	n, err := gate.ReadContext(ctx, p.rd, p.f, func() (int, error) { return p.f.Read(b) })
+	var pe *fs.PathError
+	if err != nil && !errors.As(err, &pe) {
+		err = &fs.PathError{Op: "read", Path: p.slave, Err: err}
 	}
-	defer p.rd.Leave()
-	dl, hasDl := ctx.Deadline()
-	if hasDl {
-		p.f.SetReadDeadline(dl)
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { p.f.SetReadDeadline(time.Unix(1, 0)); close(fired) })
-	n, err := p.f.Read(b)
-	if !stop() {
-		<-fired // its deadline is set: clear it only after
-	}
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		// Ours, not a SetReadDeadline of the caller's: the context's.
-		switch {
-		case ctx.Err() == context.Canceled:
-			err = &fs.PathError{Op: "read", Path: p.slave, Err: context.Canceled}
-		case hasDl && !time.Now().Before(dl):
-			err = &fs.PathError{Op: "read", Path: p.slave, Err: errs.Deadline}
-		}
-	}
-	p.f.SetReadDeadline(time.Time{})
 	return n, eof(err)
 }
 

@@ -76,7 +76,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/posixipc/posixipc"
@@ -376,32 +375,13 @@ func (r *Receiver) Signal() syscall.Signal { return r.sig }
 // syscall.ETIMEDOUT) or the Receiver is closed (os.ErrClosed). See the
 // package doc for the order.
 func (r *Receiver) Receive(ctx context.Context) (Info, error) {
-	nm := "sig:" + Name(r.sig)
-	if err := r.rd.Enter(ctx); err != nil {
-		return Info{}, &fs.PathError{Op: "read", Path: nm, Err: errs.Of(err)}
-	}
-	defer r.rd.Leave()
-	dl, hasDl := ctx.Deadline()
-	if hasDl {
-		r.r.SetReadDeadline(dl)
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { r.r.SetReadDeadline(time.Unix(1, 0)); close(fired) })
-	_, err := io.ReadFull(r.r, r.buf[:])
-	if !stop() {
-		<-fired // its deadline is set: clear it only after
-	}
-	r.r.SetReadDeadline(time.Time{})
+	_, err := gate.ReadContext(ctx, r.rd, r.r, func() (int, error) { return io.ReadFull(r.r, r.buf[:]) })
 	if err != nil {
-		switch {
-		case errors.Is(err, os.ErrClosed):
-			err = os.ErrClosed
-		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == context.Canceled:
-			err = context.Canceled
-		case errors.Is(err, os.ErrDeadlineExceeded) && hasDl && !time.Now().Before(dl):
-			err = errs.Deadline
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			err = &fs.PathError{Op: "read", Path: "sig:" + Name(r.sig), Err: err}
 		}
-		return Info{}, &fs.PathError{Op: "read", Path: nm, Err: err}
+		return Info{}, err
 	}
 	e := binary.NativeEndian
 	b := r.buf[:]
