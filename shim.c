@@ -220,17 +220,22 @@ int pi_msgget(int key, int flag, int *id) {
 	return 0;
 }
 
+/* perm_of copies the ipc_perm fields Go reports (queues and sets). */
+static void perm_of(struct pi_ipc_perm *p, const struct ipc_perm *k) {
+	p->key = k->__key;
+	p->uid = k->uid;
+	p->gid = k->gid;
+	p->cuid = k->cuid;
+	p->cgid = k->cgid;
+	p->mode = k->mode;
+	p->seq = k->__seq;
+}
+
 int pi_msgctl_stat(int id, struct pi_msg_stat *st) {
 	struct msqid_ds d;
 	if (msgctl(id, IPC_STAT, &d) < 0)
 		return errno;
-	st->key = d.msg_perm.__key;
-	st->uid = d.msg_perm.uid;
-	st->gid = d.msg_perm.gid;
-	st->cuid = d.msg_perm.cuid;
-	st->cgid = d.msg_perm.cgid;
-	st->mode = d.msg_perm.mode;
-	st->seq = d.msg_perm.__seq;
+	perm_of(&st->perm, &d.msg_perm);
 	st->qnum = d.msg_qnum;
 	st->qbytes = d.msg_qbytes;
 	st->cbytes = d.__msg_cbytes;
@@ -319,13 +324,7 @@ int pi_semctl_stat(int id, struct pi_sem_stat *st) {
 	struct semid_ds d;
 	if (semctl(id, 0, IPC_STAT, &d) < 0)
 		return errno;
-	st->key = d.sem_perm.__key;
-	st->uid = d.sem_perm.uid;
-	st->gid = d.sem_perm.gid;
-	st->cuid = d.sem_perm.cuid;
-	st->cgid = d.sem_perm.cgid;
-	st->mode = d.sem_perm.mode;
-	st->seq = d.sem_perm.__seq;
+	perm_of(&st->perm, &d.sem_perm);
 	st->nsems = d.sem_nsems;
 	st->otime = d.sem_otime;
 	st->ctime = d.sem_ctime;

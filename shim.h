@@ -146,9 +146,14 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns);
 #include <sys/msg.h>
 enum { PI_MSG_EXCEPT = MSG_EXCEPT, PI_MSG_NOERROR = MSG_NOERROR, PI_IPC_NOWAIT = IPC_NOWAIT };
 
+/* pi_ipc_perm: the fields of struct ipc_perm that Go reports, for queues
+ * and semaphore sets alike. */
+struct pi_ipc_perm {
+	int64_t key, uid, gid, cuid, cgid, mode, seq;
+};
 /* pi_msg_stat: the fields of struct msqid_ds that Go reports. */
 struct pi_msg_stat {
-	int64_t key, uid, gid, cuid, cgid, mode, seq;
+	struct pi_ipc_perm perm;
 	int64_t qnum, qbytes, cbytes, lspid, lrpid, stime, rtime, ctime;
 };
 int pi_msgget(int key, int flag, int *id);
@@ -185,7 +190,8 @@ enum {
 };
 /* pi_sem_stat: the fields of struct semid_ds that Go reports. */
 struct pi_sem_stat {
-	int64_t key, uid, gid, cuid, cgid, mode, seq, nsems, otime, ctime;
+	struct pi_ipc_perm perm;
+	int64_t nsems, otime, ctime;
 };
 int pi_semget(int key, int nsems, int flag, int *id);
 int pi_semctl_stat(int id, struct pi_sem_stat *st);            /* semctl IPC_STAT */

@@ -22,11 +22,22 @@ const (
 	SEM_UNDO    = C.PI_SEM_UNDO
 )
 
+// IPCPerm is struct ipc_perm as Go sees it: the key, owner, creator, mode
+// and sequence number of a System V object.
+type IPCPerm struct {
+	Key, UID, GID, CUID, CGID, Mode, Seq int64
+}
+
+func ipcPerm(p C.struct_pi_ipc_perm) IPCPerm {
+	return IPCPerm{Key: int64(p.key), UID: int64(p.uid), GID: int64(p.gid), CUID: int64(p.cuid),
+		CGID: int64(p.cgid), Mode: int64(p.mode), Seq: int64(p.seq)}
+}
+
 // MsgStat is struct msqid_ds as Go sees it (msgctl IPC_STAT).
 type MsgStat struct {
-	Key, UID, GID, CUID, CGID, Mode, Seq int64
-	QNum, QBytes, CBytes, LSPid, LRPid   int64
-	STime, RTime, CTime                  int64 // seconds since the epoch
+	IPCPerm
+	QNum, QBytes, CBytes, LSPid, LRPid int64
+	STime, RTime, CTime                int64 // seconds since the epoch
 }
 
 // Msgget wraps msgget(2): the id of the queue of key (flag: IPC_CREAT,
@@ -46,8 +57,7 @@ func MsgctlStat(id int) (MsgStat, error) {
 		return MsgStat{}, errnoErr(e)
 	}
 	return MsgStat{
-		Key: int64(s.key), UID: int64(s.uid), GID: int64(s.gid), CUID: int64(s.cuid), CGID: int64(s.cgid),
-		Mode: int64(s.mode), Seq: int64(s.seq), QNum: int64(s.qnum), QBytes: int64(s.qbytes),
+		IPCPerm: ipcPerm(s.perm), QNum: int64(s.qnum), QBytes: int64(s.qbytes),
 		CBytes: int64(s.cbytes), LSPid: int64(s.lspid), LRPid: int64(s.lrpid),
 		STime: int64(s.stime), RTime: int64(s.rtime), CTime: int64(s.ctime),
 	}, nil
@@ -94,9 +104,9 @@ func MsgrcvWait(w Waiter, id int, p []byte, typ int64, flag int) (int, int64, er
 
 // SemStat is struct semid_ds as Go sees it (semctl IPC_STAT).
 type SemStat struct {
-	Key, UID, GID, CUID, CGID, Mode, Seq int64
-	NSems                                int64
-	OTime, CTime                         int64 // seconds since the epoch
+	IPCPerm
+	NSems        int64
+	OTime, CTime int64 // seconds since the epoch
 }
 
 // SemBuf is struct sembuf, field for field (size SemBufSize).
@@ -135,10 +145,7 @@ func SemctlStat(id int) (SemStat, error) {
 	if e := C.pi_semctl_stat(C.int(id), &s); e != 0 {
 		return SemStat{}, errnoErr(e)
 	}
-	return SemStat{
-		Key: int64(s.key), UID: int64(s.uid), GID: int64(s.gid), CUID: int64(s.cuid), CGID: int64(s.cgid),
-		Mode: int64(s.mode), Seq: int64(s.seq), NSems: int64(s.nsems), OTime: int64(s.otime), CTime: int64(s.ctime),
-	}, nil
+	return SemStat{IPCPerm: ipcPerm(s.perm), NSems: int64(s.nsems), OTime: int64(s.otime), CTime: int64(s.ctime)}, nil
 }
 
 // SemctlSet wraps semctl(id, 0, IPC_SET) with the owner and mode.
