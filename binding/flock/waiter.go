@@ -8,7 +8,6 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"time"
 
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
@@ -21,12 +20,6 @@ import (
 // is free or their lock is; so 1,000 goroutines waiting on 1,000 Files cost
 // at most this many threads, not 1,000.
 const MaxKernelWaiters = gate.MaxInKernel
-
-// Poll backoff of a waiter that has no kernel slot.
-const (
-	pollMin = time.Millisecond
-	pollMax = 25 * time.Millisecond
-)
 
 // wait calls try until it does not fail with EWOULDBLOCK, the File's one
 // waiter at a time blocking in the kernel with block on its duplicate
@@ -47,29 +40,14 @@ func (f *File) wait(ctx context.Context, try func() error, block func(fd int) er
 		}
 	}
 	defer f.gate.Leave()
-	if gate.TakeSlot() {
-		defer gate.GiveSlot()
-		return f.block(ctx, block)
-	}
-	t := time.NewTimer(pollMin)
-	defer t.Stop()
-	for d := pollMin; ; d = min(2*d, pollMax) {
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-f.closing:
-			return os.ErrClosed
-		}
-		if err := try(); err != unix.EWOULDBLOCK {
+	if !gate.TakeSlot() {
+		// gate.WouldBlock is unix.EWOULDBLOCK (EAGAIN): try's own result.
+		if err := gate.WaitSlot(ctx, f.closing, try); err != gate.WouldBlock {
 			return err
 		}
-		if gate.TakeSlot() {
-			defer gate.GiveSlot()
-			return f.block(ctx, block)
-		}
-		t.Reset(d)
 	}
+	defer gate.GiveSlot()
+	return f.block(ctx, block)
 }
 
 // block runs one blocking call on the waiter's descriptor, cancellable by

@@ -38,7 +38,7 @@ func TakeSlot() bool {
 // GiveSlot gives back a slot taken by TakeSlot.
 func GiveSlot() { inKernel.Add(-1) }
 
-// Poll backoff of a waiter that has no slot.
+// WaitSlot's backoff.
 const (
 	pollMin = time.Millisecond
 	pollMax = 25 * time.Millisecond
@@ -166,7 +166,7 @@ func (k *Waiters) at(ctx context.Context, p *point, tried bool, try func() error
 		}
 	}
 	if !TakeSlot() {
-		if err := k.poll(ctx, try); err != WouldBlock {
+		if err := WaitSlot(ctx, k.closed, try); err != WouldBlock {
 			p.g.Leave()
 			return err
 		}
@@ -177,10 +177,13 @@ func (k *Waiters) at(ctx context.Context, p *point, tried bool, try func() error
 	return k.Result(ctx, err)
 }
 
-// poll calls try with a backoff until it stops failing with WouldBlock (its
-// result is returned), a slot is free (WouldBlock is returned, the slot
-// taken), ctx is done or the handle closes.
-func (k *Waiters) poll(ctx context.Context, try func() error) error {
+// WaitSlot is how a waiter that found no free slot (TakeSlot) waits for
+// one without holding a thread: it calls try with a backoff from 1 to 25 ms
+// until try stops failing with WouldBlock (its result is returned), a slot
+// is free (WouldBlock is returned, the slot taken: GiveSlot it), ctx is
+// done (its error, errs.Deadline for a deadline) or closed is closed
+// (os.ErrClosed). Waiters and flock's waiters use it.
+func WaitSlot(ctx context.Context, closed <-chan struct{}, try func() error) error {
 	t := time.NewTimer(pollMin)
 	defer t.Stop()
 	for d := pollMin; ; d = min(2*d, pollMax) {
@@ -188,7 +191,7 @@ func (k *Waiters) poll(ctx context.Context, try func() error) error {
 		case <-t.C:
 		case <-ctx.Done():
 			return errs.Ctx(ctx)
-		case <-k.closed:
+		case <-closed:
 			return os.ErrClosed
 		}
 		if err := try(); err != WouldBlock {
