@@ -112,7 +112,7 @@ func sigPong(args []string, raw bool) error {
 
 func benchSigSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	base := sig.RTMin() + 20
-	rig := &sysvRig{}
+	cl := &benchCleanup{}
 	pids := make([]int, 4)
 	servers := []func(s syscall.Signal) (*exec.Cmd, error){
 		func(s syscall.Signal) (*exec.Cmd, error) {
@@ -131,26 +131,26 @@ func benchSigSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	for i, srv := range servers {
 		cmd, err := srv(base + syscall.Signal(i))
 		if err != nil {
-			rig.stop()
+			cl.run()
 			return nil, nil, nil, err
 		}
 		pid, err := startReadyPid(cmd)
 		if err != nil {
-			rig.stop()
+			cl.run()
 			return nil, nil, nil, err
 		}
-		rig.servers = append(rig.servers, cmd)
+		cl.add(func() { killCmd(cmd) })
 		pids[i] = pid
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rig.remove = append(rig.remove, cancel)
+	cl.add(cancel)
 	goPing := func(label string, i int) (benchConfig, error) {
 		s := base + syscall.Signal(i)
 		r, err := sig.Take(s)
 		if err != nil {
 			return benchConfig{}, err
 		}
-		rig.remove = append(rig.remove, func() { r.Close() })
+		cl.add(func() { r.Close() })
 		v := 0
 		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
 			return latencies(k, func() error {
@@ -165,21 +165,21 @@ func benchSigSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	}
 	cfgGC, err := goPing("go-c", 1)
 	if err != nil {
-		rig.stop()
+		cl.run()
 		return nil, nil, nil, err
 	}
 	cfgGG, err := goPing("go-go", 2)
 	if err != nil {
-		rig.stop()
+		cl.run()
 		return nil, nil, nil, err
 	}
 	rs := base + 3
 	raw, err := takeRaw(rs)
 	if err != nil {
-		rig.stop()
+		cl.run()
 		return nil, nil, nil, err
 	}
-	rig.remove = append(rig.remove, func() { posixipc.SigGive(int(rs)) }) // the pipe stays: a late handler may write
+	cl.add(func() { posixipc.SigGive(int(rs)) }) // the pipe stays: a late handler may write
 	v := 0
 	cfgRaw := benchConfig{label: "cgo", block: func(k int) ([]time.Duration, error) {
 		return latencies(k, func() error {
@@ -194,7 +194,7 @@ func benchSigSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
 		return cLatencies("sigpeer", "ping-lat", strconv.Itoa(pids[0]), strconv.Itoa(int(base)), strconv.Itoa(k))
 	}}
-	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, nil, rig.stop, nil
+	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, nil, cl.run, nil
 }
 
 // startReadyPid starts cmd and reads its "ready PID" line.

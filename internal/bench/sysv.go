@@ -117,34 +117,6 @@ func semsetPong(args []string, raw bool) error {
 	}
 }
 
-// sysvRig is the objects and ponger processes of one primitive's set-ups.
-type sysvRig struct {
-	servers []*exec.Cmd
-	remove  []func()
-}
-
-func (r *sysvRig) stop() {
-	for _, c := range r.servers {
-		c.Process.Kill()
-		c.Wait()
-	}
-	for _, f := range r.remove {
-		f()
-	}
-}
-
-// serve starts server and waits for its "ready".
-func (r *sysvRig) serve(what string, server *exec.Cmd, err error) error {
-	if err != nil {
-		return err
-	}
-	if err := peer.StartReady(what, server); err != nil {
-		return err
-	}
-	r.servers = append(r.servers, server)
-	return nil
-}
-
 // latencies times k round trips of one.
 func latencies(k int, one func() error) ([]time.Duration, error) {
 	lats := make([]time.Duration, k)
@@ -159,16 +131,16 @@ func latencies(k int, one func() error) ([]time.Duration, error) {
 }
 
 func benchMsgSetup() ([]benchConfig, []benchThroughput, func(), error) {
-	r := &sysvRig{}
+	cl := &benchCleanup{} // (reverse order: servers stop before their objects go)
 	var ids [4]string
 	var qs [4]*sysvmsg.Queue
 	for i := range ids {
 		q, err := sysvmsg.Open(sysvmsg.Private, os.O_CREATE, 0o600)
 		if err != nil {
-			r.stop()
+			cl.run()
 			return nil, nil, nil, err
 		}
-		r.remove = append(r.remove, func() { q.Remove(); q.Close() })
+		cl.add(func() { q.Remove(); q.Close() })
 		ids[i], qs[i] = strconv.Itoa(q.ID()), q
 	}
 	servers := []func(id string) (*exec.Cmd, error){
@@ -178,14 +150,13 @@ func benchMsgSetup() ([]benchConfig, []benchThroughput, func(), error) {
 		func(id string) (*exec.Cmd, error) { return selfCmd("bench-peer", "msg-pong-raw", id) },
 	}
 	for i, s := range servers {
-		cmd, err := s(ids[i])
-		if err := r.serve("msg ponger", cmd, err); err != nil {
-			r.stop()
+		if err := cl.server(s(ids[i])); err != nil {
+			cl.run()
 			return nil, nil, nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background()) // the path a real service takes
-	r.remove = append(r.remove, cancel)
+	cl.add(cancel)
 	out, in := make([]byte, msgBenchSize), make([]byte, 8192)
 	goPing := func(label string, q *sysvmsg.Queue) benchConfig {
 		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
@@ -214,20 +185,20 @@ func benchMsgSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
 		return cLatencies("sysvpeer", "msg-ping-lat", ids[0], "1", "2", strconv.Itoa(k), strconv.Itoa(msgBenchSize))
 	}}
-	return []benchConfig{cfgC, goPing("go-c", qs[1]), goPing("go-go", qs[2]), cfgRaw}, nil, r.stop, nil
+	return []benchConfig{cfgC, goPing("go-c", qs[1]), goPing("go-go", qs[2]), cfgRaw}, nil, cl.run, nil
 }
 
 func benchSemsetSetup() ([]benchConfig, []benchThroughput, func(), error) {
-	r := &sysvRig{}
+	cl := &benchCleanup{} // (reverse order: servers stop before their objects go)
 	var ids [4]string
 	var ss [4]*sysvsem.Set
 	for i := range ids {
 		s, err := sysvsem.Open(sysvsem.Private, os.O_CREATE, 0o600, []int{0, 0})
 		if err != nil {
-			r.stop()
+			cl.run()
 			return nil, nil, nil, err
 		}
-		r.remove = append(r.remove, func() { s.Remove(); s.Close() })
+		cl.add(func() { s.Remove(); s.Close() })
 		ids[i], ss[i] = strconv.Itoa(s.ID()), s
 	}
 	servers := []func(id string) (*exec.Cmd, error){
@@ -237,14 +208,13 @@ func benchSemsetSetup() ([]benchConfig, []benchThroughput, func(), error) {
 		func(id string) (*exec.Cmd, error) { return selfCmd("bench-peer", "semset-pong-raw", id) },
 	}
 	for i, s := range servers {
-		cmd, err := s(ids[i])
-		if err := r.serve("semset ponger", cmd, err); err != nil {
-			r.stop()
+		if err := cl.server(s(ids[i])); err != nil {
+			cl.run()
 			return nil, nil, nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r.remove = append(r.remove, cancel)
+	cl.add(cancel)
 	goPing := func(label string, s *sysvsem.Set) benchConfig {
 		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
 			return latencies(k, func() error {
@@ -272,5 +242,5 @@ func benchSemsetSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
 		return cLatencies("sysvpeer", "sem-ping-lat", ids[0], "0", "1", strconv.Itoa(k))
 	}}
-	return []benchConfig{cfgC, goPing("go-c", ss[1]), goPing("go-go", ss[2]), cfgRaw}, nil, r.stop, nil
+	return []benchConfig{cfgC, goPing("go-c", ss[1]), goPing("go-go", ss[2]), cfgRaw}, nil, cl.run, nil
 }
