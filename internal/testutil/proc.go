@@ -51,20 +51,14 @@ func RunHelperSwitch(helper func(name string, args []string) int) {
 //		goleak.VerifyTestMain(m)
 //	}
 func RunHelper(helpers map[string]func(args []string) int) {
-	name := os.Getenv(helperEnv)
-	if name == "" {
-		return
-	}
-	h, ok := helpers[name]
-	if !ok {
-		os.Stderr.WriteString("no helper " + name + "\n")
-		os.Exit(2)
-	}
-	var args []string
-	if a := os.Getenv(argsEnv); a != "" {
-		args = strings.Split(a, "\n")
-	}
-	os.Exit(h(args))
+	RunHelperSwitch(func(name string, args []string) int {
+		h, ok := helpers[name]
+		if !ok {
+			os.Stderr.WriteString("no helper " + name + "\n")
+			return 2
+		}
+		return h(args)
+	})
 }
 
 // HelperCommand returns the command that runs this test binary as the Go
