@@ -10,6 +10,10 @@
  *   ptypeer color TEXT   prints TEXT in red when stdout is a terminal, plain otherwise
  *   ptypeer winch        prints "ready", waits for SIGWINCH, prints the new "size ROWS COLS"
  *   ptypeer flood        writes "line N\n" for N = 0, 1, ... until it is killed
+ *   ptypeer echo         raw mode on its terminal, prints "ready\n", then echoes what it reads
+ *   ptypeer ping-lat N SIZE   opens a pseudoterminal of its own, runs "ptypeer echo" on it and
+ *                        times N round trips of SIZE bytes through the master (after 300
+ *                        untimed ones); prints each one's ns
  *
  * Lines end in "\r\n" after raw mode (no output processing). Exit status: 0
  * ok, 1 a call failed, 2 usage.
@@ -18,6 +22,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 
 static void size(void) {
 	struct winsize ws;
@@ -74,6 +80,75 @@ int main(int argc, char **argv) {
 			printf("\033[31m%s\033[0m\n", argv[2]);
 		else
 			printf("%s\n", argv[2]);
+		return 0;
+	}
+	if (!strcmp(argv[1], "echo")) {
+		struct termios t;
+		if (tcgetattr(0, &t) < 0)
+			die("tcgetattr", errno);
+		cfmakeraw(&t);
+		if (tcsetattr(0, TCSANOW, &t) < 0)
+			die("tcsetattr", errno);
+		printf("ready\n");
+		char buf[65536];
+		for (;;) {
+			ssize_t n = read(0, buf, sizeof buf);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return 0;
+			if (write_all(1, buf, (size_t)n) < 0)
+				return 1;
+		}
+	}
+	if (!strcmp(argv[1], "ping-lat") && argc == 4) {
+		long n = atol(argv[2]);
+		size_t size = (size_t)atol(argv[3]);
+		int m = posix_openpt(O_RDWR | O_NOCTTY);
+		if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0)
+			die("posix_openpt", errno);
+		char slave[128];
+		if (ptsname_r(m, slave, sizeof slave) != 0)
+			die("ptsname_r", errno);
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork", errno);
+		if (pid == 0) {
+			setsid();
+			int s = open(slave, O_RDWR);
+			if (s < 0)
+				_exit(1);
+			dup2(s, 0);
+			dup2(s, 1);
+			execl("/proc/self/exe", "ptypeer", "echo", (char *)NULL);
+			_exit(1);
+		}
+		char *buf = malloc(size + 16);
+		char ready[6];
+		for (size_t got = 0; got < sizeof ready;) { /* "ready\n" */
+			ssize_t r = read(m, ready + got, sizeof ready - got);
+			if (r <= 0)
+				die("read ready", errno);
+			got += (size_t)r;
+		}
+		memset(buf, 'x', size);
+		long long *lat = calloc(n > 0 ? n : 1, sizeof *lat);
+		for (long i = -300; i < n; i++) {
+			long long t0 = now_ns();
+			if (write_all(m, buf, size) < 0)
+				die("write", errno);
+			for (size_t got = 0; got < size;) {
+				ssize_t r = read(m, buf + got, size - got);
+				if (r <= 0)
+					die("read", errno);
+				got += (size_t)r;
+			}
+			if (i >= 0)
+				lat[i] = now_ns() - t0;
+		}
+		kill(pid, SIGKILL);
+		for (long i = 0; i < n; i++)
+			printf("%lld\n", lat[i]);
 		return 0;
 	}
 	if (!strcmp(argv[1], "flood")) {

@@ -95,3 +95,10 @@ func TestCLIBenchPopen(t *testing.T) {
 	checkStreams(t, rep, "popen", "c-c", "c-go")
 	checkStreams(t, rep, "popen-w", "c-c", "go-c")
 }
+
+func TestCLIBenchPty(t *testing.T) {
+	rep := benchJSON(t, "pty")
+	assert.Empty(t, rep.Skipped)
+	checkRoundTrips(t, rep, "pty")
+	assert.Empty(t, rep.Throughput)
+}
