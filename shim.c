@@ -1618,6 +1618,40 @@ void pi_helper_kick(struct pi_helper *h, uintptr_t hv) {
 	futex_wake_private(&h->wseq);
 }
 
+/* ---- ring ----
+ * A futex wait on a word of a shared segment, on the signal-kicked waiter:
+ * it is always timed (FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC
+ * time), because the kernel restarts an untimed futex wait after Go's
+ * SA_RESTART handlers but ends a timed one with EINTR, which lets a kick
+ * land.
+ */
+
+int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_ns) {
+	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
+	waiter_enter(w);
+	int r;
+	for (;;) {
+		if (waiter_kicked(w)) {
+			r = ECANCELED;
+			break;
+		}
+		int64_t d = deadline >= 0 ? deadline : now_ns() + (int64_t)3600 * 1000000000;
+		struct timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
+		/* Shared (no FUTEX_PRIVATE_FLAG): the wakers are other processes. */
+		if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, &ts, NULL, FUTEX_BITSET_MATCH_ANY) == 0 ||
+		    errno == EAGAIN) {
+			r = waiter_kicked(w) ? ECANCELED : 0; /* woken, or the word moved: look again */
+			break;
+		}
+		if (errno == EINTR || (errno == ETIMEDOUT && deadline < 0))
+			continue;
+		r = errno; /* ETIMEDOUT, or EFAULT: the segment was truncated */
+		break;
+	}
+	waiter_leave(w);
+	return r;
+}
+
 /* ---- fifo ----
  * ppoll on the descriptor and an eventfd: the kick is an eventfd write,
  * which closes nothing.

@@ -36,7 +36,7 @@ void pi_strerror(int e, char *buf, size_t len);
  * library the process runs on (not the one it was built against). */
 const char *pi_glibc_version(void);
 
-/* ==== the signal-kicked waiter (sem, sysvmsg, sysvsem) ====
+/* ==== the signal-kicked waiter (sem, sysvmsg, sysvsem, ring) ====
  *
  * pi_waiter is the C-memory state of one goroutine that waits inside C in a
  * call a signal interrupts (EINTR): sem_clockwait, msgsnd, msgrcv,
@@ -363,6 +363,14 @@ int pi_pthread_cond_wait_plain(uintptr_t c, uintptr_t m);
 int pi_pthread_rwlock_rdlock_plain(uintptr_t rw);
 int pi_pthread_rwlock_wrlock_plain(uintptr_t rw);
 int pi_pthread_rwlock_unlock_plain(uintptr_t rw);
+
+/* ==== ring: the futex wait of binding/ring ==== */
+/* pi_ring_wait sleeps on the shared futex word while it holds val, on the
+ * signal-kicked waiter w: 0 when woken or when the word no longer holds val
+ * (the caller looks again), ETIMEDOUT after rel_ns (CLOCK_MONOTONIC; < 0:
+ * none), ECANCELED when w is kicked, EFAULT when the word is no longer
+ * mapped (the segment was truncated). */
+int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_ns);
 
 /* ==== fifo ==== */
 /* pi_fifo_wait_io is the wait of the one goroutine of a FIFO direction (the

@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"unsafe"
+
+	"github.com/posixipc/posixipc/internal/mem"
 )
 
 // FaultError reports a memory fault (SIGBUS or SIGSEGV) in a safe accessor:
@@ -99,7 +101,7 @@ func (s *Segment) LoadUint32(off int64) (v uint32, err error) {
 	}
 	defer s.leave("load", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return load32(s.u32(off)), nil
+	return mem.Load32(s.u32(off)), nil
 }
 
 // StoreUint32 atomically stores v at the 4-byte-aligned offset off.
@@ -109,7 +111,7 @@ func (s *Segment) StoreUint32(off int64, v uint32) (err error) {
 	}
 	defer s.leave("store", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	store32(s.u32(off), v)
+	mem.Store32(s.u32(off), v)
 	return nil
 }
 
@@ -120,7 +122,7 @@ func (s *Segment) AddUint32(off int64, delta uint32) (v uint32, err error) {
 	}
 	defer s.leave("add", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return add32(s.u32(off), delta), nil
+	return mem.Add32(s.u32(off), delta), nil
 }
 
 // CompareAndSwapUint32 atomically replaces old by new at off.
@@ -130,7 +132,7 @@ func (s *Segment) CompareAndSwapUint32(off int64, old, new uint32) (swapped bool
 	}
 	defer s.leave("cas", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return cas32(s.u32(off), old, new), nil
+	return mem.CAS32(s.u32(off), old, new), nil
 }
 
 // LoadUint64 atomically loads the 8-byte-aligned uint64 at off.
@@ -140,7 +142,7 @@ func (s *Segment) LoadUint64(off int64) (v uint64, err error) {
 	}
 	defer s.leave("load", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return load64(s.u64(off)), nil
+	return mem.Load64(s.u64(off)), nil
 }
 
 // StoreUint64 atomically stores v at the 8-byte-aligned offset off.
@@ -150,7 +152,7 @@ func (s *Segment) StoreUint64(off int64, v uint64) (err error) {
 	}
 	defer s.leave("store", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	store64(s.u64(off), v)
+	mem.Store64(s.u64(off), v)
 	return nil
 }
 
@@ -161,7 +163,7 @@ func (s *Segment) AddUint64(off int64, delta uint64) (v uint64, err error) {
 	}
 	defer s.leave("add", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return add64(s.u64(off), delta), nil
+	return mem.Add64(s.u64(off), delta), nil
 }
 
 // CompareAndSwapUint64 atomically replaces old by new at off.
@@ -171,7 +173,7 @@ func (s *Segment) CompareAndSwapUint64(off int64, old, new uint64) (swapped bool
 	}
 	defer s.leave("cas", &err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return cas64(s.u64(off), old, new), nil
+	return mem.CAS64(s.u64(off), old, new), nil
 }
 
 // Prefault makes the pages of [off, off+n) present, through the fault-safe
@@ -197,7 +199,7 @@ func (s *Segment) Prefault(off int64, n int) (err error) {
 		if a > last {
 			a = last
 		}
-		add32(s.u32(a), 0)
+		mem.Add32(s.u32(a), 0)
 		if a == last {
 			return nil
 		}

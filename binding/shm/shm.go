@@ -43,9 +43,9 @@
 //     semaphore "/X" in /dev/shm/sem.X, which would be the segment
 //     "/sem.X" (an error wrapping syscall.EINVAL, a *name.Error).
 //
-//   - The accessors' atomics are assembly on amd64, so a fault in them is
-//     recovered in race builds too (sync/atomic runs in the race runtime
-//     on the system stack, where a fault is fatal).
+//   - The accessors' atomics are internal/mem's (assembly on amd64), so a
+//     fault in them is recovered in race builds too (sync/atomic runs in
+//     the race runtime on the system stack, where a fault is fatal).
 //
 // Trust: every process that can write the segment can change every byte
 // the program reads from it; the accessors check bounds and alignment,

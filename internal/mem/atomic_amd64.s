@@ -8,22 +8,22 @@
 
 #include "textflag.h"
 
-// func load32(p *uint32) uint32
-TEXT ·load32(SB), NOSPLIT, $0-12
+// func Load32(p *uint32) uint32
+TEXT ·Load32(SB), NOSPLIT, $0-12
 	MOVQ p+0(FP), BX
 	MOVL (BX), AX
 	MOVL AX, ret+8(FP)
 	RET
 
-// func store32(p *uint32, v uint32)
-TEXT ·store32(SB), NOSPLIT, $0-12
+// func Store32(p *uint32, v uint32)
+TEXT ·Store32(SB), NOSPLIT, $0-12
 	MOVQ p+0(FP), BX
 	MOVL v+8(FP), AX
 	XCHGL AX, (BX)
 	RET
 
-// func add32(p *uint32, d uint32) uint32
-TEXT ·add32(SB), NOSPLIT, $0-20
+// func Add32(p *uint32, d uint32) uint32
+TEXT ·Add32(SB), NOSPLIT, $0-20
 	MOVQ p+0(FP), BX
 	MOVL d+8(FP), AX
 	MOVL AX, CX
@@ -33,8 +33,8 @@ TEXT ·add32(SB), NOSPLIT, $0-20
 	MOVL AX, ret+16(FP)
 	RET
 
-// func cas32(p *uint32, old, new uint32) bool
-TEXT ·cas32(SB), NOSPLIT, $0-17
+// func CAS32(p *uint32, old, new uint32) bool
+TEXT ·CAS32(SB), NOSPLIT, $0-17
 	MOVQ p+0(FP), BX
 	MOVL old+8(FP), AX
 	MOVL new+12(FP), CX
@@ -43,22 +43,22 @@ TEXT ·cas32(SB), NOSPLIT, $0-17
 	SETEQ ret+16(FP)
 	RET
 
-// func load64(p *uint64) uint64
-TEXT ·load64(SB), NOSPLIT, $0-16
+// func Load64(p *uint64) uint64
+TEXT ·Load64(SB), NOSPLIT, $0-16
 	MOVQ p+0(FP), BX
 	MOVQ (BX), AX
 	MOVQ AX, ret+8(FP)
 	RET
 
-// func store64(p *uint64, v uint64)
-TEXT ·store64(SB), NOSPLIT, $0-16
+// func Store64(p *uint64, v uint64)
+TEXT ·Store64(SB), NOSPLIT, $0-16
 	MOVQ p+0(FP), BX
 	MOVQ v+8(FP), AX
 	XCHGQ AX, (BX)
 	RET
 
-// func add64(p *uint64, d uint64) uint64
-TEXT ·add64(SB), NOSPLIT, $0-24
+// func Add64(p *uint64, d uint64) uint64
+TEXT ·Add64(SB), NOSPLIT, $0-24
 	MOVQ p+0(FP), BX
 	MOVQ d+8(FP), AX
 	MOVQ AX, CX
@@ -68,12 +68,17 @@ TEXT ·add64(SB), NOSPLIT, $0-24
 	MOVQ AX, ret+16(FP)
 	RET
 
-// func cas64(p *uint64, old, new uint64) bool
-TEXT ·cas64(SB), NOSPLIT, $0-25
+// func CAS64(p *uint64, old, new uint64) bool
+TEXT ·CAS64(SB), NOSPLIT, $0-25
 	MOVQ p+0(FP), BX
 	MOVQ old+8(FP), AX
 	MOVQ new+16(FP), CX
 	LOCK
 	CMPXCHGQ CX, (BX)
 	SETEQ ret+24(FP)
+	RET
+
+// func Pause()
+TEXT ·Pause(SB), NOSPLIT, $0-0
+	PAUSE
 	RET

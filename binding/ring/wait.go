@@ -1,0 +1,165 @@
+//go:build linux && cgo
+
+package ring
+
+// Waiting: a call that cannot proceed goes through the module's waiter kit
+// (internal/gate): one goroutine per handle and direction spins on the
+// shared words for the handle's spin budget, then sleeps on the futex word
+// of its direction (posixipc.RingWait, kicked like every signal-kicked
+// waiter); the others park in Go. A waker bumps the word and calls
+// FUTEX_WAKE only when the direction's waiter count says someone sleeps.
+
+import (
+	"context"
+	"runtime/debug"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/posixipc/posixipc/binding/shm"
+
+	"github.com/posixipc/posixipc"
+	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/mem"
+	"golang.org/x/sys/unix"
+)
+
+// The two directions, as gate keys.
+const (
+	keyData = 1 // consumers wait for records
+	keyRoom = 2 // producers wait for free slots
+)
+
+// recoverSlice is how long a waiter sleeps at a time while the slot it
+// waits for is held by another participant, before it checks that the
+// holder is alive (and takes the slot over when it is not).
+// futexWakeOp is FUTEX_WAKE (linux/futex.h), shared: the sleepers are in
+// other processes.
+const futexWakeOp = 1
+
+const recoverSlice = 10 * time.Millisecond
+
+func futexWake(word *uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), futexWakeOp, 1<<30, 0, 0, 0)
+}
+
+// wakeData wakes the consumers (or subscribers) that sleep.
+func (r *Ring) wakeData() {
+	if mem.Load32(r.hdr32(offDataWait)) != 0 {
+		mem.Add32(r.hdr32(offDataWord), 1)
+		futexWake(r.hdr32(offDataWord))
+	}
+}
+
+// wakeRoom wakes the producers that sleep.
+func (r *Ring) wakeRoom() {
+	if mem.Load32(r.hdr32(offRoomWait)) != 0 {
+		mem.Add32(r.hdr32(offRoomWord), 1)
+		futexWake(r.hdr32(offRoomWord))
+	}
+}
+
+// A waitFor is one blocking call's parts: try makes it without waiting
+// (gate.WouldBlock when it must wait); stuck tells whether what it waits
+// for is held by another participant (so the wait is sliced to check the
+// holder's life, recovering when the argument is true).
+type waitFor struct {
+	key   uint64
+	try   func() error
+	stuck func(recover bool) bool
+}
+
+// wait runs a blocking call through the kit.
+func (r *Ring) wait(ctx context.Context, w *waitFor) error {
+	return r.k.Do(ctx, w.key, w.try, func(kw posixipc.Waiter, rel int64) error { return r.sleep(kw, rel, w) })
+}
+
+// sleep is the kit's wait in C: spin, then sleep on the futex word, until
+// try succeeds, rel nanoseconds pass (ETIMEDOUT; < 0: none) or kw is
+// kicked (ECANCELED).
+func (r *Ring) sleep(kw posixipc.Waiter, rel int64, w *waitFor) (err error) {
+	var end time.Time
+	if rel >= 0 {
+		end = time.Now().Add(time.Duration(rel))
+	}
+	if r.spin > 0 {
+		t0 := time.Now()
+		for i := 1; ; i++ {
+			if err := w.try(); err != gate.WouldBlock {
+				return err
+			}
+			mem.Pause()
+			if i&63 == 0 && (time.Since(t0) > r.spin || kw.Kicked()) {
+				break
+			}
+		}
+	}
+	word, count, flag := r.hdr32(offDataWord), r.hdr32(offDataWait), uint32(waitData)
+	if w.key == keyRoom {
+		word, count, flag = r.hdr32(offRoomWord), r.hdr32(offRoomWait), waitRoom
+	}
+	mine := r.ent32(r.self, entWaiting)
+	for {
+		err = r.sleepOnce(kw, word, count, mine, flag, end, w)
+		if err != gate.WouldBlock {
+			return err
+		}
+	}
+}
+
+// sleepOnce counts itself in, tries once more, sleeps once.
+func (r *Ring) sleepOnce(kw posixipc.Waiter, word, count, mine *uint32, flag uint32, end time.Time, w *waitFor) (err error) {
+	defer catch(&err, debug.SetPanicOnFault(true))
+	mem.Add32(count, 1)
+	setBits(mine, flag)
+	defer func() {
+		clearBits(mine, flag)
+		mem.Add32(count, ^uint32(0))
+	}()
+	v := mem.Load32(word)
+	if err := w.try(); err != gate.WouldBlock {
+		return err
+	}
+	slice := int64(-1)
+	if !end.IsZero() {
+		if slice = int64(time.Until(end)); slice <= 0 {
+			return syscall.ETIMEDOUT
+		}
+	}
+	sliced := false
+	if w.stuck(false) && (slice < 0 || slice > int64(recoverSlice)) {
+		slice, sliced = int64(recoverSlice), true
+	}
+	switch err := posixipc.RingWait(kw, word, v, slice); err {
+	case nil:
+		return gate.WouldBlock
+	case syscall.ETIMEDOUT:
+		if sliced {
+			w.stuck(true)
+			return gate.WouldBlock
+		}
+		return err
+	case syscall.EFAULT:
+		return &shm.FaultError{Addr: uintptr(unsafe.Pointer(word))}
+	default:
+		return err
+	}
+}
+
+func setBits(p *uint32, b uint32) {
+	for {
+		v := mem.Load32(p)
+		if mem.CAS32(p, v, v|b) {
+			return
+		}
+	}
+}
+
+func clearBits(p *uint32, b uint32) {
+	for {
+		v := mem.Load32(p)
+		if mem.CAS32(p, v, v&^b) {
+			return
+		}
+	}
+}
