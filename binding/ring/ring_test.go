@@ -19,7 +19,41 @@ import (
 	"go.uber.org/goleak"
 )
 
-var helpers = map[string]func(args []string) int{}
+var helpers = map[string]func(args []string) int{
+	// loan-hold NAME: loan a slot, say "loaned SEQ", wait to be killed.
+	"loan-hold": func(args []string) int {
+		r, err := ring.Open(args[0], os.O_WRONLY, 0, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		l, err := r.Loan(context.Background())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		copy(l.Bytes(), "held")
+		fmt.Println("loaned", l.Seq())
+		select {}
+	},
+	// view-hold NAME: say "ready", take a record, say "viewing SEQ TEXT", wait
+	// to be killed.
+	"view-hold": func(args []string) int {
+		r, err := ring.Open(args[0], os.O_RDONLY, 0, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("ready")
+		v, err := r.Next(context.Background())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("viewing", v.Seq(), string(v.Bytes()))
+		select {}
+	},
+}
 
 func TestMain(m *testing.M) {
 	testutil.RunHelper(helpers)

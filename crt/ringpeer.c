@@ -1,0 +1,179 @@
+/*
+ * ringpeer: the C side of the ring tests, demo and benchmarks. It uses
+ * crt/posixipc_ring.h only, as any C program would.
+ *
+ *   ringpeer create NAME SLOTS SIZE MODE FULL    create (MODE queue|broadcast, FULL block|fail|overwrite), leave it
+ *   ringpeer send NAME COUNT [PREFIX]            send "PREFIX<i>" COUNT times (blocking); print "done"
+ *   ringpeer recv NAME COUNT [TIMEOUT_MS]        print "ready", then COUNT records as "SEQ LOST TEXT"
+ *   ringpeer loan-hold NAME                      loan a slot, write "held" into it, print "loaned SEQ", wait forever
+ *   ringpeer view-hold NAME                      print "ready", take a record, print "viewing SEQ TEXT", wait forever
+ *   ringpeer echo REQ RESP [SPIN_NS]             print "ready"; receive on REQ, send back on RESP; stop on an empty record
+ *   ringpeer client-lat REQ RESP N SIZE [SPIN_NS] N round trips; print each one's latency in ns, one a line
+ *   ringpeer stream-send NAME N SIZE             send N records of SIZE bytes as fast as possible
+ *   ringpeer stream-recv NAME N                  print "ready", receive N records; print "N TOTAL_NS" (from the first)
+ *
+ * Exit status: 0 ok, 1 error (message on stderr), 75 timeout.
+ */
+#define _GNU_SOURCE 1
+#include "peer.h"
+#include "posixipc_ring.h"
+#include <signal.h>
+
+static void check(const char *what, int e) {
+	if (e != 0)
+		die(what, e);
+}
+
+static struct pir_ring open_ring(const char *name, int oflag) {
+	struct pir_ring r;
+	char b[512];
+	snprintf(b, sizeof b, "pir_open %s", name);
+	check(b, pir_open(&r, name, oflag, 0));
+	return r;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3) {
+		fprintf(stderr, "usage: ringpeer MODE NAME ...\n");
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *mode = argv[1], *name = argv[2];
+	if (strcmp(mode, "create") == 0 && argc == 7) {
+		struct pir_config c = { .slots = (uint32_t)atoi(argv[3]), .size = (uint32_t)atoi(argv[4]),
+		                        .mode = strcmp(argv[5], "broadcast") == 0 ? PIR_BROADCAST : PIR_QUEUE,
+		                        .full = strcmp(argv[6], "fail") == 0        ? PIR_FAIL
+		                                : strcmp(argv[6], "overwrite") == 0 ? PIR_OVERWRITE
+		                                                                    : PIR_BLOCK };
+		struct pir_ring r;
+		check("pir_create", pir_create(&r, name, O_WRONLY, 0600, &c));
+		pir_close(&r);
+		printf("created\n");
+		return 0;
+	}
+	if (strcmp(mode, "send") == 0 && argc >= 4) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		long n = atol(argv[3]);
+		const char *prefix = argc > 4 ? argv[4] : "c";
+		char b[256];
+		for (long i = 0; i < n; i++) {
+			int len = snprintf(b, sizeof b, "%s%ld", prefix, i);
+			check("pir_send", pir_send(&r, b, (size_t)len, -1));
+		}
+		pir_close(&r);
+		printf("done\n");
+		return 0;
+	}
+	if (strcmp(mode, "recv") == 0 && argc >= 4) {
+		struct pir_ring r = open_ring(name, O_RDONLY);
+		long n = atol(argv[3]);
+		int64_t timeout = argc > 4 ? (int64_t)atol(argv[4]) * 1000000 : -1;
+		char *buf = malloc(r.cfg.size + 1);
+		printf("ready\n");
+		for (long i = 0; i < n; i++) {
+			struct pir_view rec;
+			int e = pir_receive(&r, buf, r.cfg.size, timeout, &rec);
+			if (e == ETIMEDOUT) {
+				printf("timeout\n");
+				return 75;
+			}
+			check("pir_receive", e);
+			buf[rec.len] = 0;
+			printf("%llu %llu %s\n", (unsigned long long)rec.seq, (unsigned long long)rec.lost, buf);
+		}
+		pir_close(&r);
+		return 0;
+	}
+	if (strcmp(mode, "loan-hold") == 0) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		struct pir_loan l;
+		check("pir_loan", pir_loan(&r, -1, &l));
+		memcpy(l.data, "held", 4);
+		printf("loaned %llu\n", (unsigned long long)l.seq);
+		for (;;)
+			pause();
+	}
+	if (strcmp(mode, "view-hold") == 0) {
+		struct pir_ring r = open_ring(name, O_RDONLY);
+		struct pir_view v;
+		printf("ready\n");
+		check("pir_next", pir_next(&r, -1, &v));
+		printf("viewing %llu %.*s\n", (unsigned long long)v.seq, (int)v.len, (const char *)v.data);
+		for (;;)
+			pause();
+	}
+	if (strcmp(mode, "echo") == 0 && argc >= 4) {
+		struct pir_ring in = open_ring(name, O_RDONLY), out = open_ring(argv[3], O_WRONLY);
+		if (argc > 4)
+			in.spin_ns = out.spin_ns = atol(argv[4]);
+		printf("ready\n");
+		for (;;) {
+			struct pir_view v;
+			check("pir_next", pir_next(&in, -1, &v));
+			if (v.len == 0) {
+				pir_release(&in, &v);
+				break;
+			}
+			check("pir_send", pir_send(&out, v.data, v.len, -1));
+			check("pir_release", pir_release(&in, &v));
+		}
+		pir_close(&in);
+		pir_close(&out);
+		return 0;
+	}
+	if (strcmp(mode, "client-lat") == 0 && argc >= 6) {
+		struct pir_ring out = open_ring(name, O_WRONLY), in = open_ring(argv[3], O_RDONLY);
+		if (argc > 6)
+			in.spin_ns = out.spin_ns = atol(argv[6]);
+		long n = atol(argv[4]);
+		size_t size = (size_t)atol(argv[5]);
+		char *msg = calloc(1, size), *buf = malloc(in.cfg.size);
+		long long *lat = malloc(sizeof(long long) * (size_t)n);
+		for (long i = 0; i < n; i++) {
+			long long t0 = now_ns();
+			check("pir_send", pir_send(&out, msg, size, -1));
+			struct pir_view rec;
+			check("pir_receive", pir_receive(&in, buf, in.cfg.size, -1, &rec));
+			lat[i] = now_ns() - t0;
+		}
+		for (long i = 0; i < n; i++)
+			printf("%lld\n", lat[i]);
+		pir_close(&out);
+		pir_close(&in);
+		return 0;
+	}
+	if (strcmp(mode, "stream-send") == 0 && argc == 5) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		long n = atol(argv[3]);
+		uint32_t size = (uint32_t)atol(argv[4]);
+		for (long i = 0; i < n; i++) {
+			struct pir_loan l;
+			check("pir_loan", pir_loan(&r, -1, &l));
+			memset(l.data, (int)i, size);
+			check("pir_commit", pir_commit(&r, &l, size));
+		}
+		pir_close(&r);
+		return 0;
+	}
+	if (strcmp(mode, "stream-recv") == 0 && argc == 4) {
+		struct pir_ring r = open_ring(name, O_RDONLY);
+		long n = atol(argv[3]);
+		long long t0 = 0;
+		volatile unsigned char sink = 0;
+		printf("ready\n");
+		for (long i = 0; i < n; i++) {
+			struct pir_view v;
+			check("pir_next", pir_next(&r, -1, &v));
+			if (i == 0)
+				t0 = now_ns();
+			if (v.len > 0)
+				sink ^= ((const unsigned char *)v.data)[v.len - 1];
+			check("pir_release", pir_release(&r, &v));
+		}
+		printf("%ld %lld\n", n, now_ns() - t0);
+		pir_close(&r);
+		return 0;
+	}
+	fprintf(stderr, "ringpeer: bad arguments for mode %s\n", mode);
+	return 1;
+}
