@@ -123,6 +123,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -141,6 +142,7 @@ enum { PIR_BLOCK = 0, PIR_FAIL = 1, PIR_OVERWRITE = 2 };
 #define PIR_MAX_PARTS 4096u
 #define PIR_DEFAULT_PARTS 64u
 #define PIR_DEFAULT_SPIN_NS 20000
+#define PIR_PURE_SPIN_NS 1000 /* of the spin budget, the part that never yields */
 
 /* Header, entry and slot offsets (see LAYOUT). */
 enum {
@@ -209,6 +211,10 @@ static inline unsigned char *pir_slot(const struct pir_ring *r, uint64_t pos) {
 }
 #define PIR_S32(s, f) ((_Atomic uint32_t *)((s) + (f)))
 #define PIR_S64(s, f) ((_Atomic uint64_t *)((s) + (f)))
+/* A release store (no fence) for words no Dekker handshake reads, and the
+ * per-participant count, a statistic only its owner writes. */
+#define PIR_SET(p, v) atomic_store_explicit((p), (v), memory_order_release)
+static inline void pir_counted(struct pir_ring *r);
 
 static inline uint64_t pir_claim(uint64_t pos, uint32_t who) { return (uint64_t)(uint32_t)pos << 32 | who; }
 
@@ -279,6 +285,11 @@ static inline void pir_wake_room(struct pir_ring *r) {
 		atomic_fetch_add(PIR_U32(r, PIR_O_ROOMWORD), 1);
 		pir_futex_wake(PIR_U32(r, PIR_O_ROOMWORD));
 	}
+}
+
+static inline void pir_counted(struct pir_ring *r) {
+	_Atomic uint64_t *c = PIR_E64(r, r->self, PIR_E_COUNT);
+	PIR_SET(c, atomic_load_explicit(c, memory_order_relaxed) + 1);
 }
 
 /* ---- taking over the dead's slots ---- */
@@ -574,16 +585,6 @@ static inline void pir_close(struct pir_ring *r) {
 }
 
 /* ---- queue mode ---- */
-static inline int pir_write_claim(unsigned char *s, uint64_t pos, uint32_t who) {
-	for (;;) {
-		uint64_t old = atomic_load(PIR_S64(s, PIR_S_CLAIM));
-		if (old == pir_claim(pos, PIR_WHO_DEAD) || old == pir_claim(pos, PIR_WHO_DEAD | PIR_WHO_CONSUMER))
-			return 0;
-		if (atomic_compare_exchange_strong(PIR_S64(s, PIR_S_CLAIM), &old, pir_claim(pos, who)))
-			return 1;
-	}
-}
-
 static inline int pir_q_loan(struct pir_ring *r, uint64_t *out) {
 	_Atomic uint64_t *tail = PIR_U64(r, PIR_O_TAIL);
 	_Atomic uint64_t *intent = PIR_E64(r, r->self, PIR_E_PINTENT);
@@ -598,15 +599,17 @@ static inline int pir_q_loan(struct pir_ring *r, uint64_t *out) {
 				return EUCLEAN;
 			continue;
 		}
-		atomic_store(intent, pos + 1);
-		if (!atomic_compare_exchange_strong(tail, &pos, pos + 1))
+		PIR_SET(intent, pos + 1); /* the CAS below is a fence */
+		if (!atomic_compare_exchange_strong(tail, &pos, pos + 1)) {
+			PIR_SET(intent, 0);
 			continue;
-		int ok = pir_write_claim(s, pos, r->who);
-		atomic_store(intent, 0);
-		if (ok) {
-			*out = pos;
-			return 0;
 		}
+		/* While the intent names pos nobody takes the slot over, so the
+		 * claim needs no compare-and-swap. */
+		PIR_SET(PIR_S64(s, PIR_S_CLAIM), pir_claim(pos, r->who));
+		PIR_SET(intent, 0);
+		*out = pos;
+		return 0;
 	}
 }
 
@@ -614,10 +617,10 @@ static inline int pir_q_commit(struct pir_ring *r, uint64_t pos, uint32_t n, uin
 	unsigned char *s = pir_slot(r, pos);
 	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos || atomic_load(PIR_S64(s, PIR_S_CLAIM)) != pir_claim(pos, r->who))
 		return EOWNERDEAD;
-	atomic_store(PIR_S32(s, PIR_S_LEN), n);
-	atomic_store(PIR_S32(s, PIR_S_FLAGS), flags);
-	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + 1);
-	atomic_fetch_add(PIR_E64(r, r->self, PIR_E_COUNT), 1);
+	PIR_SET(PIR_S32(s, PIR_S_LEN), n);
+	PIR_SET(PIR_S32(s, PIR_S_FLAGS), flags);
+	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + 1); /* a fence, before the waiter count is read */
+	pir_counted(r);
 	pir_wake_data(r);
 	return 0;
 }
@@ -627,8 +630,8 @@ static inline int pir_q_release(struct pir_ring *r, uint64_t pos) {
 	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos + 1 ||
 	    atomic_load(PIR_S64(s, PIR_S_CLAIM)) != pir_claim(pos, r->who | PIR_WHO_CONSUMER))
 		return EOWNERDEAD;
-	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + r->cfg.slots);
-	atomic_fetch_add(PIR_E64(r, r->self, PIR_E_COUNT), 1);
+	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + r->cfg.slots); /* a fence */
+	pir_counted(r);
 	pir_wake_room(r);
 	return 0;
 }
@@ -647,13 +650,13 @@ static inline int pir_q_next(struct pir_ring *r, uint64_t *out, uint32_t *len) {
 				return EUCLEAN;
 			continue;
 		}
-		atomic_store(intent, pos + 1);
-		if (!atomic_compare_exchange_strong(head, &pos, pos + 1))
+		PIR_SET(intent, pos + 1); /* the CAS below is a fence */
+		if (!atomic_compare_exchange_strong(head, &pos, pos + 1)) {
+			PIR_SET(intent, 0);
 			continue;
-		int ok = pir_write_claim(s, pos, r->who | PIR_WHO_CONSUMER);
-		atomic_store(intent, 0);
-		if (!ok)
-			continue;
+		}
+		PIR_SET(PIR_S64(s, PIR_S_CLAIM), pir_claim(pos, r->who | PIR_WHO_CONSUMER));
+		PIR_SET(intent, 0);
 		uint32_t n = atomic_load(PIR_S32(s, PIR_S_LEN));
 		if (atomic_load(PIR_S32(s, PIR_S_FLAGS)) & PIR_FLAG_SKIP) {
 			pir_q_release(r, pos);
@@ -741,7 +744,7 @@ static inline int pir_b_loan(struct pir_ring *r, uint64_t *out) {
 		if (pos >= r->limit)
 			return EAGAIN;
 	}
-	atomic_store(PIR_S64(pir_slot(r, pos), PIR_S_SEQ), 2 * pos + 1);
+	PIR_SET(PIR_S64(pir_slot(r, pos), PIR_S_SEQ), 2 * pos + 1);
 	*out = pos;
 	return 0;
 }
@@ -750,11 +753,11 @@ static inline int pir_b_commit(struct pir_ring *r, uint64_t pos, uint32_t n) {
 	unsigned char *s = pir_slot(r, pos);
 	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != 2 * pos + 1 || atomic_load(PIR_U64(r, PIR_O_TAIL)) != pos)
 		return EOWNERDEAD;
-	atomic_store(PIR_S32(s, PIR_S_LEN), n);
-	atomic_store(PIR_S32(s, PIR_S_FLAGS), 0);
-	atomic_store(PIR_S64(s, PIR_S_SEQ), 2 * pos + 2);
-	atomic_store(PIR_U64(r, PIR_O_TAIL), pos + 1);
-	atomic_fetch_add(PIR_E64(r, r->self, PIR_E_COUNT), 1);
+	PIR_SET(PIR_S32(s, PIR_S_LEN), n);
+	PIR_SET(PIR_S32(s, PIR_S_FLAGS), 0);
+	PIR_SET(PIR_S64(s, PIR_S_SEQ), 2 * pos + 2);
+	atomic_store(PIR_U64(r, PIR_O_TAIL), pos + 1); /* a fence */
+	pir_counted(r);
 	pir_wake_data(r);
 	return 0;
 }
@@ -803,10 +806,13 @@ static inline int pir_b_next(struct pir_ring *r, uint64_t *out, uint32_t *len, u
 }
 
 static inline void pir_b_release(struct pir_ring *r, uint64_t pos) {
-	atomic_store(PIR_E64(r, r->self, PIR_E_CURSOR), pos + 1);
-	atomic_fetch_add(PIR_E64(r, r->self, PIR_E_COUNT), 1);
-	if (r->cfg.full == PIR_BLOCK)
+	pir_counted(r);
+	if (r->cfg.full == PIR_BLOCK) {
+		atomic_store(PIR_E64(r, r->self, PIR_E_CURSOR), pos + 1); /* a fence */
 		pir_wake_room(r);
+		return;
+	}
+	PIR_SET(PIR_E64(r, r->self, PIR_E_CURSOR), pos + 1);
 }
 
 static inline void pir_add_lost(struct pir_ring *r, uint64_t lost) {
@@ -837,13 +843,21 @@ static inline int pir_wait(struct pir_ring *r, int64_t timeout_ns, int room, pir
 	int64_t now = pir_now();
 	int64_t end = timeout_ns > 0 ? now + timeout_ns : -1;
 	if (r->spin_ns > 0) {
-		int64_t spin_end = now + r->spin_ns;
+		/* Spin: on the shared words for PIR_PURE_SPIN_NS, then yielding
+		 * the CPU between looks, so that a peer woken onto this CPU runs
+		 * (two spinners on one CPU would each burn the whole budget). */
+		int64_t spin_end = now + r->spin_ns, pure_end = now + PIR_PURE_SPIN_NS;
 		for (int i = 1;; i++) {
 			if ((e = try(r, arg)) != EAGAIN)
 				return e;
 			PIR_PAUSE();
-			if ((i & 63) == 0 && pir_now() > spin_end)
-				break;
+			if ((i & 15) == 0) {
+				int64_t t = pir_now();
+				if (t > spin_end)
+					break;
+				if (t > pure_end)
+					sched_yield();
+			}
 		}
 	}
 	_Atomic uint32_t *word = PIR_U32(r, room ? PIR_O_ROOMWORD : PIR_O_DATAWORD);

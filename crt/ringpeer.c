@@ -146,10 +146,12 @@ int main(int argc, char **argv) {
 		struct pir_ring r = open_ring(name, O_WRONLY);
 		long n = atol(argv[3]);
 		uint32_t size = (uint32_t)atol(argv[4]);
+		unsigned char *src = calloc(1, size);
 		for (long i = 0; i < n; i++) {
 			struct pir_loan l;
 			check("pir_loan", pir_loan(&r, -1, &l));
-			memset(l.data, (int)i, size);
+			src[0] = (unsigned char)i;
+			memcpy(l.data, src, size);
 			check("pir_commit", pir_commit(&r, &l, size));
 		}
 		pir_close(&r);

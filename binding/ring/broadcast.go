@@ -32,7 +32,7 @@ func (r *Ring) bLoan() (uint64, error) {
 			return 0, gate.WouldBlock
 		}
 	}
-	mem.Store64(u64(r.slot(pos), slotSeq), 2*pos+1)
+	mem.Set64(u64(r.slot(pos), slotSeq), 2*pos+1) // (stores stay in order: before the payload's)
 	return pos, nil
 }
 
@@ -55,11 +55,11 @@ func (r *Ring) bCommit(pos uint64, n int) error {
 	if mem.Load64(u64(s, slotSeq)) != 2*pos+1 || mem.Load64(r.hdr64(offTail)) != pos {
 		return ErrReclaimed
 	}
-	mem.Store32(u32(s, slotLen), uint32(n))
-	mem.Store32(u32(s, slotFlags), 0)
-	mem.Store64(u64(s, slotSeq), 2*pos+2)
-	mem.Store64(r.hdr64(offTail), pos+1)
-	mem.Add64(r.ent64(r.self, entCount), 1)
+	mem.Set32(u32(s, slotLen), uint32(n))
+	mem.Set32(u32(s, slotFlags), 0)
+	mem.Set64(u64(s, slotSeq), 2*pos+2)
+	mem.Store64(r.hdr64(offTail), pos+1) // a fence, before wakeData
+	r.counted()
 	r.wakeData()
 	return nil
 }
@@ -126,11 +126,13 @@ func (r *Ring) bValid(pos uint64) bool { return mem.Load64(u64(r.slot(pos), slot
 
 // bRelease moves this subscriber past position pos.
 func (r *Ring) bRelease(pos uint64) {
-	mem.Store64(r.ent64(r.self, entCursor), pos+1)
-	mem.Add64(r.ent64(r.self, entCount), 1)
+	r.counted()
 	if r.g.full == uint32(Block) {
+		mem.Store64(r.ent64(r.self, entCursor), pos+1) // a fence, before wakeRoom
 		r.wakeRoom()
+		return
 	}
+	mem.Set64(r.ent64(r.self, entCursor), pos+1)
 }
 
 // bStuckProducer reports whether the producer waits for a subscriber;

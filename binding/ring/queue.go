@@ -13,7 +13,6 @@ package ring
 
 import (
 	"fmt"
-	"unsafe"
 
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/mem"
@@ -22,8 +21,6 @@ import (
 // qLoan takes the position at the tail for a loan: WouldBlock when the
 // ring is full.
 func (r *Ring) qLoan() (uint64, error) {
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
 	tail := r.hdr64(offTail)
 	intent := r.ent64(r.self, entPIntent)
 	for {
@@ -39,56 +36,54 @@ func (r *Ring) qLoan() (uint64, error) {
 			}
 			continue // another producer took pos
 		}
-		mem.Store64(intent, pos+1)
-		if !mem.CAS64(tail, pos, pos+1) {
+		if !mem.CAS32(&r.pwin, 0, 1) {
+			mem.Pause() // another goroutine of this handle is in its window
 			continue
 		}
-		ok := r.writeClaim(s, pos, r.who)
-		mem.Store64(intent, 0)
-		if ok {
-			return pos, nil
+		mem.Set64(intent, pos+1)
+		if !mem.CAS64(tail, pos, pos+1) {
+			mem.Set64(intent, 0)
+			mem.Set32(&r.pwin, 0)
+			continue
 		}
+		// While our intent names pos, nobody takes the slot over (see
+		// qStuckConsumer), so the claim needs no compare-and-swap.
+		mem.Set64(u64(s, slotClaim), claim(pos, r.who))
+		mem.Set64(intent, 0)
+		mem.Set32(&r.pwin, 0)
+		return pos, nil
 	}
 }
 
-// writeClaim records who as the holder of position pos in slot s; false
-// when the slot was taken over first (the loop then takes another).
-func (r *Ring) writeClaim(s unsafe.Pointer, pos uint64, who uint32) bool {
-	c := u64(s, slotClaim)
-	for {
-		old := mem.Load64(c)
-		if old == claim(pos, whoDead) || old == claim(pos, whoDead|whoConsumer) {
-			return false
-		}
-		if mem.CAS64(c, old, claim(pos, who)) {
-			return true
-		}
-	}
-}
-
-// qCommit publishes the loan of position pos with n bytes.
+// qCommit publishes the loan of position pos with n bytes (skip: as a
+// skipped slot).
 func (r *Ring) qCommit(pos uint64, n int, skip bool) error {
 	s := r.slot(pos)
 	if mem.Load64(u64(s, slotSeq)) != pos || mem.Load64(u64(s, slotClaim)) != claim(pos, r.who) {
 		return ErrReclaimed
 	}
-	mem.Store32(u32(s, slotLen), uint32(n))
+	mem.Set32(u32(s, slotLen), uint32(n))
 	f := uint32(0)
 	if skip {
 		f = flagSkip
 	}
-	mem.Store32(u32(s, slotFlags), f)
-	mem.Store64(u64(s, slotSeq), pos+1)
-	mem.Add64(r.ent64(r.self, entCount), 1)
+	mem.Set32(u32(s, slotFlags), f)
+	mem.Store64(u64(s, slotSeq), pos+1) // a fence: before wakeData reads the waiter count
+	r.counted()
 	r.wakeData()
 	return nil
+}
+
+// counted adds one to this participant's record count (a statistic: a
+// plain increment, which goroutines of one handle may race on).
+func (r *Ring) counted() {
+	c := r.ent64(r.self, entCount)
+	mem.Set64(c, mem.Load64(c)+1)
 }
 
 // qNext takes the record at the head: its position and length; WouldBlock
 // when none is committed there. Skipped slots are released on the way.
 func (r *Ring) qNext() (uint64, uint32, error) {
-	r.cmu.Lock()
-	defer r.cmu.Unlock()
 	head := r.hdr64(offHead)
 	intent := r.ent64(r.self, entCIntent)
 	for {
@@ -104,15 +99,19 @@ func (r *Ring) qNext() (uint64, uint32, error) {
 			}
 			continue // another consumer took pos
 		}
-		mem.Store64(intent, pos+1)
+		if !mem.CAS32(&r.cwin, 0, 1) {
+			mem.Pause()
+			continue
+		}
+		mem.Set64(intent, pos+1)
 		if !mem.CAS64(head, pos, pos+1) {
+			mem.Set64(intent, 0)
+			mem.Set32(&r.cwin, 0)
 			continue
 		}
-		ok := r.writeClaim(s, pos, r.who|whoConsumer)
-		mem.Store64(intent, 0)
-		if !ok {
-			continue
-		}
+		mem.Set64(u64(s, slotClaim), claim(pos, r.who|whoConsumer))
+		mem.Set64(intent, 0)
+		mem.Set32(&r.cwin, 0)
 		n := mem.Load32(u32(s, slotLen))
 		if mem.Load32(u32(s, slotFlags))&flagSkip != 0 {
 			r.qRelease(pos)
@@ -132,8 +131,8 @@ func (r *Ring) qRelease(pos uint64) error {
 	if mem.Load64(u64(s, slotSeq)) != pos+1 || mem.Load64(u64(s, slotClaim)) != claim(pos, r.who|whoConsumer) {
 		return ErrReclaimed
 	}
-	mem.Store64(u64(s, slotSeq), pos+uint64(r.g.slots))
-	mem.Add64(r.ent64(r.self, entCount), 1)
+	mem.Store64(u64(s, slotSeq), pos+uint64(r.g.slots)) // a fence, before wakeRoom
+	r.counted()
 	r.wakeRoom()
 	return nil
 }

@@ -130,11 +130,14 @@ type Ring struct {
 	send bool
 	recv bool
 
-	k    *gate.Waiters
-	spin time.Duration
+	k        *gate.Waiters
+	spin     time.Duration
+	spinning [2]uint32 // per direction (key-1): a goroutine spins outside the kit, through mem
 
-	pmu sync.Mutex // queue: one claim window at a time per handle (one intent)
-	cmu sync.Mutex
+	pwin, cwin uint32 // queue: one claim window per direction at a time (one intent), through mem
+
+	pmu sync.Mutex // broadcast producer: its one loan
+	cmu sync.Mutex // broadcast subscriber: its cursor and one view
 
 	// broadcast producer: the position below which no live subscriber is
 	// overrun, and the subscriber generation it was computed at.

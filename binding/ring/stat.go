@@ -17,7 +17,7 @@ import (
 // Stat is a snapshot of a ring: its shape, its positions and its
 // participants. Every field may be stale at once.
 type Stat struct {
-	Config
+	Config    Config
 	Tail      uint64 // records produced
 	Head      uint64 // Queue: records consumed (or being consumed)
 	Queued    uint64 // Queue: Tail-Head; Broadcast: records the slowest live subscriber has not read

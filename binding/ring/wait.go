@@ -11,6 +11,7 @@ package ring
 
 import (
 	"context"
+	"os"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ const (
 // futexWakeOp is FUTEX_WAKE (linux/futex.h), shared: the sleepers are in
 // other processes.
 const futexWakeOp = 1
+
+// pureSpin is the part of the spin budget that never yields the CPU (the
+// C header's PIR_PURE_SPIN_NS).
+const pureSpin = time.Microsecond
 
 const recoverSlice = 10 * time.Millisecond
 
@@ -69,30 +74,63 @@ type waitFor struct {
 	stuck func(recover bool) bool
 }
 
-// wait runs a blocking call through the kit.
+// wait runs a blocking call: its fast try is extended by a spin of the
+// handle's budget, made by one goroutine per handle and direction at a
+// time outside the kit (a result that comes within the spin, as in a
+// ping-pong, costs no gate, slot or arming); then the kit's gate, slot,
+// arming and the sleep in C.
 func (r *Ring) wait(ctx context.Context, w *waitFor) error {
+	if err := r.once(w.try, gate.WouldBlock); err != gate.WouldBlock {
+		return err
+	}
+	if r.spin > 0 {
+		flag := &r.spinning[w.key-1]
+		if mem.CAS32(flag, 0, 1) {
+			err := os.ErrClosed
+			if r.k.Acquire() {
+				err = r.spinOn(w, nil)
+				r.k.Release()
+			}
+			mem.Set32(flag, 0)
+			if err != gate.WouldBlock {
+				return err
+			}
+		}
+	}
 	return r.k.Do(ctx, w.key, w.try, func(kw posixipc.Waiter, rel int64) error { return r.sleep(kw, rel, w) })
 }
 
-// sleep is the kit's wait in C: spin, then sleep on the futex word, until
-// try succeeds, rel nanoseconds pass (ETIMEDOUT; < 0: none) or kw is
-// kicked (ECANCELED).
+// spinOn calls try for the spin budget: on the shared words for pureSpin,
+// then yielding the CPU between looks, so that a peer woken onto this CPU
+// runs (two spinners on one CPU would each burn the whole budget). It
+// returns try's result, or WouldBlock when the budget ran out (or kw, if
+// any, was kicked).
+func (r *Ring) spinOn(w *waitFor, kw *posixipc.Waiter) error {
+	t0 := time.Now()
+	for i := 1; ; i++ {
+		if err := w.try(); err != gate.WouldBlock {
+			return err
+		}
+		mem.Pause()
+		if i&15 == 0 {
+			d := time.Since(t0)
+			if d > r.spin || (kw != nil && kw.Kicked()) {
+				return gate.WouldBlock
+			}
+			if d > pureSpin {
+				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			}
+		}
+	}
+}
+
+// sleep is the kit's wait in C: sleep on the futex word until try
+// succeeds, rel nanoseconds pass (ETIMEDOUT; < 0: none) or kw is kicked
+// (ECANCELED).
 func (r *Ring) sleep(kw posixipc.Waiter, rel int64, w *waitFor) (err error) {
 	var end time.Time
 	if rel >= 0 {
 		end = time.Now().Add(time.Duration(rel))
-	}
-	if r.spin > 0 {
-		t0 := time.Now()
-		for i := 1; ; i++ {
-			if err := w.try(); err != gate.WouldBlock {
-				return err
-			}
-			mem.Pause()
-			if i&63 == 0 && (time.Since(t0) > r.spin || kw.Kicked()) {
-				break
-			}
-		}
 	}
 	word, count, flag := r.hdr32(offDataWord), r.hdr32(offDataWait), uint32(waitData)
 	if w.key == keyRoom {

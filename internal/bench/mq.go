@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -253,7 +254,11 @@ func benchMQSetup() ([]benchConfig, []benchThroughput, func(), error) {
 
 // cLatencies runs a C peer that prints one latency in ns per line.
 func cLatencies(name string, args ...string) ([]time.Duration, error) {
-	cmd, err := peer.Command(name, args...)
+	return cmdLatencies(peer.Command(name, args...))
+}
+
+// cmdLatencies runs cmd, which prints one latency in ns per line.
+func cmdLatencies(cmd *exec.Cmd, err error) ([]time.Duration, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +279,7 @@ func cLatencies(name string, args ...string) ([]time.Duration, error) {
 		}
 	}
 	if err := cmd.Wait(); err != nil {
-		return nil, fmt.Errorf("%s %v: %w", name, args, err)
+		return nil, fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
 	}
 	return lats, nil
 }

@@ -3,58 +3,400 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"time"
+
+	"github.com/posixipc/posixipc/binding/mq"
+	"github.com/posixipc/posixipc/binding/ring"
+	"github.com/posixipc/posixipc/internal/peer"
+	"golang.org/x/sys/unix"
 )
 
-// A handoff ring of three locks between two processes (the flock and rwlock
-// primitives): the client holds locks 0 and 1, the server lock 2. One round
-// trip, client side, step k: release k%3, which the server, waiting for it,
-// takes; the server then releases (k+2)%3, which the client waits for. Two
-// handoffs between processes, and neither side ever waits for the lock it
-// has just released.
+// The shared-memory ring (binding/ring, crt/posixipc_ring.h): a 64-byte
+// record out and back over two queue-mode rings, with the default wait
+// (spin, then futex) and blocking-only (no spin), beside the message
+// queue's C↔C round trip measured in the same interleaved run; and
+// streams of 4 KiB and 64-byte records one way, beside the queue's C↔C
+// 4 KiB stream.
 
-// lockRing is one side's three locks: lock takes lock i (exclusive, or a
-// read lock on an rwlock server), unlock releases it.
-type lockRing interface {
-	lock(i int) error
-	unlock(i int) error
+func init() {
+	addBench(benchPrimitive{name: "ring", order: 11, what: "64-byte record out and back over two shared-memory rings (blk: no spin; mq-c-c: the message queue)", setup: benchRingSetup})
+	addBench(benchPrimitive{name: "ring-64", order: 12, what: "streams of 64-byte records", setup: func() ([]benchConfig, []benchThroughput, func(), error) {
+		return benchRingStreams(64)
+	}})
+	benchPeers["ring-echo"] = ringEcho
 }
 
-// ringServe is the server side: it takes lock 2, says "ready", then forever
-// takes lock k%3 and releases (k+2)%3.
-func ringServe(r lockRing) error {
-	if err := r.lock(2); err != nil {
+// ringEcho serves round trips: next on args[0], send back on args[1], stop
+// on an empty record; args[2] is the spin budget in ns.
+func ringEcho(args []string) error {
+	if len(args) != 3 {
+		return usagef("ring-echo REQ RESP SPIN_NS")
+	}
+	spin, err := strconv.ParseInt(args[2], 10, 64)
+	if err != nil {
 		return err
 	}
+	in, err := ring.Open(args[0], os.O_RDONLY, 0, nil)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := ring.Open(args[1], os.O_WRONLY, 0, nil)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	in.SetSpin(time.Duration(spin))
+	out.SetSpin(time.Duration(spin))
 	fmt.Fprintln(Stdout, "ready")
-	for k := 0; ; k++ {
-		if err := r.lock(k % 3); err != nil {
+	ctx := context.Background()
+	for {
+		v, err := in.Next(ctx)
+		if err != nil {
 			return err
 		}
-		if err := r.unlock((k + 2) % 3); err != nil {
+		b := v.Bytes()
+		if len(b) == 0 {
+			return v.Release()
+		}
+		if err := out.Send(ctx, b); err != nil {
+			return err
+		}
+		if err := v.Release(); err != nil {
 			return err
 		}
 	}
 }
 
-// ringClient is the client side of one set-up: r holds locks 0 and 1 when
-// it is made, and its position k lives on across blocks.
-func ringClient(label string, r lockRing) benchConfig {
-	k := 0
-	return benchConfig{label: label, block: func(n int) ([]time.Duration, error) {
-		lats := make([]time.Duration, n)
-		for i := range lats {
-			t0 := time.Now()
-			if err := r.unlock(k % 3); err != nil {
-				return nil, err
-			}
-			if err := r.lock((k + 2) % 3); err != nil {
-				return nil, err
-			}
-			lats[i] = time.Since(t0)
-			k++
+// benchRing creates a queue ring for one set-up; cl removes it.
+func benchRing(cl *benchCleanup, tag string, cfg ring.Config) (string, error) {
+	name := fmt.Sprintf("/posixipc-bench-%d-ring-%s", os.Getpid(), tag)
+	ring.Remove(name)
+	r, err := ring.Create(name, os.O_WRONLY, 0o600, cfg)
+	if err != nil {
+		return "", err
+	}
+	r.Close()
+	cl.add(func() { ring.Remove(name) })
+	return name, nil
+}
+
+func benchRingSetup() (configs []benchConfig, stream []benchThroughput, cleanup func(), err error) {
+	cl := &benchCleanup{}
+	defer func() {
+		if err != nil {
+			cl.run()
 		}
-		return lats, nil
-	}}
+	}()
+	cfg := ring.Config{Slots: 64, Size: benchMsg}
+	spin := strconv.FormatInt(int64(ring.DefaultSpin), 10)
+	pair := func(tag string) (req, resp string, err error) {
+		if req, err = benchRing(cl, tag+"-req", cfg); err == nil {
+			resp, err = benchRing(cl, tag+"-resp", cfg)
+		}
+		return req, resp, err
+	}
+	ctx, cancel := context.WithCancel(context.Background()) // the path a real service takes
+	cl.add(cancel)
+	msg, buf := make([]byte, benchMsg), make([]byte, benchMsg)
+	goClient := func(label, req, resp string, spin time.Duration) (benchConfig, error) {
+		w, err := ring.Open(req, os.O_WRONLY, 0, nil)
+		if err != nil {
+			return benchConfig{}, err
+		}
+		cl.add(func() { w.Close() })
+		r, err := ring.Open(resp, os.O_RDONLY, 0, nil)
+		if err != nil {
+			return benchConfig{}, err
+		}
+		cl.add(func() { r.Close() })
+		w.SetSpin(spin)
+		r.SetSpin(spin)
+		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
+			return onCPU0(func() ([]time.Duration, error) {
+				return latencies(k, func() error {
+					if err := w.Send(ctx, msg); err != nil {
+						return err
+					}
+					_, err := r.Receive(ctx, buf)
+					return err
+				})
+			})
+		}}, nil
+	}
+	cClient := func(label, req, resp, spin string) benchConfig {
+		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
+			return cmdLatencies(nearSide(peer.Command("ringpeer", "client-lat", req, resp, strconv.Itoa(k), strconv.Itoa(benchMsg), spin)))
+		}}
+	}
+	var out []benchConfig
+	for _, s := range []struct {
+		label, server string // server: "c" or "go"
+		client        string
+		spin          string
+	}{
+		{"c-c", "c", "c", spin}, {"go-c", "c", "go", spin}, {"go-go", "go", "go", spin},
+		{"cc-blk", "c", "c", "0"}, {"gg-blk", "go", "go", "0"},
+	} {
+		req, resp, err := pair(s.label)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if s.server == "c" {
+			err = cl.server(farSide(peer.Command("ringpeer", "echo", req, resp, s.spin)))
+		} else {
+			err = cl.server(farSide(selfCmd("bench-peer", "ring-echo", req, resp, s.spin)))
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if s.client == "c" {
+			out = append(out, cClient(s.label, req, resp, s.spin))
+			continue
+		}
+		d, _ := strconv.ParseInt(s.spin, 10, 64)
+		c, err := goClient(s.label, req, resp, time.Duration(d))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		out = append(out, c)
+	}
+	// The message queue's C↔C round trip, in the same interleaved run.
+	mp, err := startPair("ring-mq", cEcho)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl.add(mp.stop)
+	out = append(out, benchConfig{label: "mq-c-c", block: func(k int) ([]time.Duration, error) {
+		return cLatencies("mqpeer", "client-lat", mp.req, mp.resp, strconv.Itoa(k), strconv.Itoa(benchMsg))
+	}})
+	_, streams, closeStreams, err := benchRingStreams(4096)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl.add(closeStreams)
+	return out, streams, cl.run, nil
+}
+
+// benchRingStreams measures records of size bytes streamed one way
+// through a 64-slot ring: C→C, Go→C (Loan/Commit), C→Go (Next/Release);
+// for 4 KiB also the message queue's C→C stream.
+func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput, cleanup func(), err error) {
+	cl := &benchCleanup{}
+	defer func() {
+		if err != nil {
+			cl.run()
+		}
+	}()
+	name, err := benchRing(cl, fmt.Sprint("stream-", size), ring.Config{Slots: 64, Size: size})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	count := func(quick bool) int {
+		n := 400000
+		if size >= 4096 {
+			n = 100000
+		}
+		if quick {
+			n /= 4
+		}
+		return n
+	}
+	// recvC runs a C receiver and send, and returns the bytes and time the
+	// receiver saw (from its first record).
+	recvC := func(k int, send func() error) (int64, time.Duration, error) {
+		cmd, err := peer.Command("ringpeer", "stream-recv", name, strconv.Itoa(k))
+		if err != nil {
+			return 0, 0, err
+		}
+		cmd.Stderr = os.Stderr
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			return 0, 0, err
+		}
+		var ready string
+		fmt.Fscan(out, &ready)
+		if err := send(); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return 0, 0, err
+		}
+		var n, ns int64
+		fmt.Fscan(out, &n, &ns)
+		if err := cmd.Wait(); err != nil {
+			return 0, 0, err
+		}
+		return int64(k-1) * int64(size), time.Duration(ns), nil
+	}
+	ctx := context.Background()
+	stream = []benchThroughput{
+		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
+			k := count(quick)
+			return recvC(k, func() error {
+				cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+				if err != nil {
+					return err
+				}
+				cmd.Stderr = os.Stderr
+				return cmd.Run()
+			})
+		}},
+		{label: "go-c", run: func(quick bool) (int64, time.Duration, error) {
+			w, err := ring.Open(name, os.O_WRONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer w.Close()
+			k := count(quick)
+			src := make([]byte, size)
+			return recvC(k, func() error {
+				return goStream(ctx, w, src, k)
+			})
+		}},
+		{label: "c-go", run: func(quick bool) (int64, time.Duration, error) {
+			r, err := ring.Open(name, os.O_RDONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer r.Close()
+			k := count(quick)
+			cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+			if err != nil {
+				return 0, 0, err
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				return 0, 0, err
+			}
+			d, err := goDrain(ctx, r, k)
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return 0, 0, err
+			}
+			return int64(k-1) * int64(size), d, cmd.Wait()
+		}},
+	}
+	if size >= 4096 {
+		qname := fmt.Sprintf("/posixipc-bench-%d-ring-mqstream", os.Getpid())
+		mq.Unlink(qname)
+		q, err := mq.Create(qname, 0o600, &mq.Attr{MaxMsg: 10, MsgSize: size})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		q.Close()
+		cl.add(func() { mq.Unlink(qname) })
+		stream = append(stream, benchThroughput{label: "mq-c-c", run: func(quick bool) (int64, time.Duration, error) {
+			k := count(quick) / 5
+			cmd, err := peer.Command("mqpeer", "stream-recv", qname, strconv.Itoa(k), strconv.Itoa(size))
+			if err != nil {
+				return 0, 0, err
+			}
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				return 0, 0, err
+			}
+			if _, err := peer.Output("mqpeer", "stream-send", qname, strconv.Itoa(k), strconv.Itoa(size)); err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return 0, 0, err
+			}
+			var n, ns int64
+			fmt.Fscan(out, &n, &ns)
+			return int64(k-1) * int64(size), time.Duration(ns), cmd.Wait()
+		}})
+	}
+	return nil, stream, cl.run, nil
+}
+
+// The ring's round trips pin the two sides of a set-up to two CPUs (the
+// far side to CPU 1, the near side to CPU 0), as a deployment that gives
+// each process a core would: unpinned, this 2-CPU machine often runs both
+// on one CPU, where a spinning waiter can only yield to its peer (about
+// 4 µs a round trip). The streams are not pinned: on one CPU the records
+// stay in its cache. pinned reports whether the machine has two CPUs.
+func pinned() bool { return runtime.NumCPU() >= 2 }
+
+// farSide and nearSide run a command on CPU 1 or 0, when pinning.
+func farSide(cmd *exec.Cmd, err error) (*exec.Cmd, error)  { return pinCmd(cmd, err, 1) }
+func nearSide(cmd *exec.Cmd, err error) (*exec.Cmd, error) { return pinCmd(cmd, err, 0) }
+
+// pinCmd runs cmd on CPU cpu (taskset), when pinning.
+func pinCmd(cmd *exec.Cmd, err error, cpu int) (*exec.Cmd, error) {
+	if err != nil || !pinned() {
+		return cmd, err
+	}
+	ts, lerr := exec.LookPath("taskset")
+	if lerr != nil {
+		return cmd, nil
+	}
+	c := exec.Command(ts, append([]string{"-c", strconv.Itoa(cpu), cmd.Path}, cmd.Args[1:]...)...)
+	c.Env = cmd.Env
+	return c, nil
+}
+
+// onCPU0 runs f on a thread pinned to CPU 0 (when pinning), then restores
+// the thread's mask.
+func onCPU0(f func() ([]time.Duration, error)) ([]time.Duration, error) {
+	if !pinned() {
+		return f()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return f()
+	}
+	one.Set(0)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		return f()
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	return f()
+}
+
+// goStream produces k records of len(src) bytes through Loan, copy, Commit.
+func goStream(ctx context.Context, w *ring.Ring, src []byte, k int) error {
+	for i := 0; i < k; i++ {
+		l, err := w.Loan(ctx)
+		if err != nil {
+			return err
+		}
+		src[0] = byte(i)
+		copy(l.Bytes(), src)
+		if err := l.Commit(len(src)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// goDrain consumes k records through Next, a read of the last byte,
+// Release, and returns the time from the first.
+func goDrain(ctx context.Context, r *ring.Ring, k int) (time.Duration, error) {
+	var t0 time.Time
+	var sink byte
+	for i := 0; i < k; i++ {
+		v, err := r.Next(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			t0 = time.Now()
+		}
+		if b := v.Bytes(); len(b) > 0 {
+			sink ^= b[len(b)-1]
+		}
+		if err := v.Release(); err != nil {
+			return 0, err
+		}
+	}
+	_ = sink
+	return time.Since(t0), nil
 }

@@ -48,3 +48,15 @@ func CAS64(p *uint64, old, new uint64) bool
 // core that this is a spin, so the other hyperthread and the memory
 // pipeline are not starved.
 func Pause()
+
+// Set32 stores v at *p with release order only: the stores before it are
+// seen first, but a later load may pass it (no fence). For words that no
+// Dekker-style handshake reads.
+//
+//go:noescape
+func Set32(p *uint32, v uint32)
+
+// Set64 is Set32 for a uint64.
+//
+//go:noescape
+func Set64(p *uint64, v uint64)

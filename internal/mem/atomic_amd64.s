@@ -82,3 +82,17 @@ TEXT ·CAS64(SB), NOSPLIT, $0-25
 TEXT ·Pause(SB), NOSPLIT, $0-0
 	PAUSE
 	RET
+
+// func Set32(p *uint32, v uint32)
+TEXT ·Set32(SB), NOSPLIT, $0-12
+	MOVQ p+0(FP), BX
+	MOVL v+8(FP), AX
+	MOVL AX, (BX)
+	RET
+
+// func Set64(p *uint64, v uint64)
+TEXT ·Set64(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), BX
+	MOVQ v+8(FP), AX
+	MOVQ AX, (BX)
+	RET

@@ -1,0 +1,101 @@
+//go:build linux && cgo
+
+package ring_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/posixipc/posixipc/binding/ring"
+)
+
+// The cost of the calls themselves, one goroutine, no peer: a record
+// through a ring and back out of it (make bench-go). The round trips and
+// streams between processes are in `posixipc bench` (internal/bench).
+
+func BenchmarkSendReceive(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: size})
+			c := open(b, name, os.O_RDONLY, nil)
+			msg, buf := make([]byte, size), make([]byte, size)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Receive(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkLoanCommitNextRelease(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: size})
+			c := open(b, name, os.O_RDONLY, nil)
+			src := make([]byte, size)
+			ctx := context.Background()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				l, err := p.Loan(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				copy(l.Bytes(), src)
+				if err := l.Commit(size); err != nil {
+					b.Fatal(err)
+				}
+				v, err := c.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := v.Release(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBroadcastSendReceive(b *testing.B) {
+	name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: 64, Mode: ring.Broadcast})
+	c := open(b, name, os.O_RDONLY, nil)
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1024 {
+		return itoa(n/1024) + "KiB"
+	}
+	return itoa(n) + "B"
+}
+
+func itoa(n int) string {
+	s := ""
+	for {
+		s = string(rune('0'+n%10)) + s
+		if n /= 10; n == 0 {
+			return s
+		}
+	}
+}
+
