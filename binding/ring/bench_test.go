@@ -98,4 +98,3 @@ func itoa(n int) string {
 		}
 	}
 }
-
