@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,13 +21,14 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc/binding/mq"
+	"github.com/posixipc/posixipc/binding/ring"
 	"github.com/posixipc/posixipc/binding/sem"
 )
 
 // lsEntry is one IPC object of `posixipc ls`. Its JSON keys are the column
 // names of --output (docs/cli-json.md lists them).
 type lsEntry struct {
-	Type  string `json:"type"` // "mq", "sem", "shm", "sysv-shm", "sysv-msg", "sysv-sem"
+	Type  string `json:"type"` // "mq", "sem", "shm", "ring", "sysv-shm", "sysv-msg", "sysv-sem"
 	Name  string `json:"name"` // "/name"; "key=0x... id=N" for System V objects
 	Mode  string `json:"mode"` // octal permission bits, "0600"
 	Perms string `json:"perms"`
@@ -176,6 +178,8 @@ func listObjects() (entries []lsEntry, notes []string) {
 				if fi, err := d.Info(); err == nil && fi.Size() == int64(sem.Size) {
 					typ, name = "sem", "/"+n
 				}
+			} else if isRing(filepath.Join("/dev/shm", d.Name())) {
+				typ = "ring" // a binding/ring segment (see ring stat)
 			}
 			if e, ok := statEntry(typ, name, filepath.Join("/dev/shm", d.Name())); ok {
 				entries = append(entries, e)
@@ -381,4 +385,18 @@ func runLs(args []string) error {
 		return tw.Flush()
 	}
 	return nil
+}
+
+// isRing reports whether the file at path begins with a ring's magic.
+func isRing(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false
+	}
+	return binary.NativeEndian.Uint64(b[:]) == ring.Magic
 }
