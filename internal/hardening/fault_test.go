@@ -19,6 +19,7 @@ import (
 
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/pty"
+	"github.com/posixipc/posixipc/binding/ring"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/binding/sig"
 	"github.com/posixipc/posixipc/binding/sysvmsg"
@@ -68,6 +69,9 @@ func TestFaultMatrix(t *testing.T) {
 		{"mid-msgrcv on an empty System V queue", faultMsgReceive},
 		{"writing to a pseudoterminal", faultPtyWriter},
 		{"mid-burst of realtime signals", faultSigSender},
+		{"holding a ring loan", faultRingLoan},
+		{"holding a ring view", faultRingView},
+		{"asleep in a ring receive", faultRingReceive},
 	}
 	for _, r := range rows {
 		for _, victim := range []string{"C", "Go"} {
@@ -598,3 +602,101 @@ func faultSigSender(t *testing.T, victim string) {
 
 // faultSignal is the signal of the mid-burst rows.
 func faultSignal() syscall.Signal { return sig.RTMin() + 13 }
+
+// newRing creates a queue ring of 4 slots for a row; cleanup removes it.
+func newRing(t *testing.T) (string, *ring.Ring) {
+	name := testutil.Name("fault-ring")
+	p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 4, Size: 64})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close(); ring.Remove(name) })
+	return name, p
+}
+
+// drain receives n records from a new consumer of the ring within 10 s.
+func drain(t *testing.T, name string, n int) []string {
+	c, err := ring.Open(name, os.O_RDONLY, 0, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	buf := make([]byte, 64)
+	for i := 0; i < n; i++ {
+		rec, err := c.Receive(ctx, buf)
+		require.NoError(t, err, "after %v", got)
+		got = append(got, string(buf[:rec.N]))
+	}
+	_, err = c.TryReceive(buf)
+	require.ErrorIs(t, err, syscall.EAGAIN, "nothing more: the dead loan was not delivered")
+	return got
+}
+
+// faultRingLoan: the victim dies with a slot loaned and half written. The
+// consumers are not wedged: every record committed before and after it
+// arrives, in order, and the half-written one never does; the ring is
+// whole afterwards (all four slots fill and drain again).
+func faultRingLoan(t *testing.T, victim string) {
+	name, p := newRing(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.Send(ctx, []byte("r0")))
+	v := start(t, victim, "ring-loan", name)
+	v.Expect(t, "loaned 1")
+	require.NoError(t, p.Send(ctx, []byte("r2")))
+	v.Kill9(t)
+	assert.Equal(t, []string{"r0", "r2"}, drain(t, name, 2))
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.Send(ctx, []byte(fmt.Sprint("again", i))))
+	}
+	assert.Equal(t, []string{"again0", "again1", "again2", "again3"}, drain(t, name, 4))
+	st, err := ring.Inspect(name)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), st.Reclaimed)
+}
+
+// faultRingView: the victim dies holding a view of the oldest record on a
+// full ring. A blocked producer goes on (the viewed record counts as
+// delivered: at most once), and the records after it arrive once each.
+func faultRingView(t *testing.T, victim string) {
+	name, p := newRing(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.Send(ctx, []byte(fmt.Sprint("r", i))))
+	}
+	v := start(t, victim, "ring-view", name)
+	v.Expect(t, "viewing r0")
+	done := make(chan error, 1)
+	go func() { done <- p.Send(ctx, []byte("r4")) }()
+	time.Sleep(20 * time.Millisecond)
+	v.Kill9(t)
+	require.NoError(t, <-done, "the producer went on after the viewer died")
+	assert.Equal(t, []string{"r1", "r2", "r3", "r4"}, drain(t, name, 4))
+}
+
+// faultRingReceive: the victim dies asleep in the ring's futex wait. The
+// survivors are not affected: the other language's consumer gets the
+// next record, and the table shows the victim dead until its entry is
+// reused.
+func faultRingReceive(t *testing.T, victim string) {
+	name, p := newRing(t)
+	v := start(t, victim, "ring-recv", name)
+	v.Expect(t, "receiving")
+	v.WaitInSyscall(t, sysFutex)
+	v.Kill9(t)
+	st, err := ring.Inspect(name)
+	require.NoError(t, err)
+	dead := 0
+	for _, pt := range st.Participants {
+		if !pt.Alive {
+			dead++
+		}
+	}
+	assert.Equal(t, 1, dead, "the victim shows as dead: %+v", st.Participants)
+	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	w := start(t, other, "ring-recv", name)
+	w.Expect(t, "receiving")
+	require.NoError(t, p.Send(context.Background(), []byte("after the death")))
+	w.Expect(t, "after the death")
+	w.WaitOK(t)
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/binding/pthread"
+	"github.com/posixipc/posixipc/binding/ring"
 	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/binding/sig"
@@ -132,6 +133,40 @@ func helper(mode string, args []string) int {
 		}
 		say("ready")
 		return blockUntilKilled()
+	case "ring-loan", "ring-view", "ring-recv": // RING: hold a loan, hold a view, or sleep in a receive
+		flag := os.O_RDONLY
+		if mode == "ring-loan" {
+			flag = os.O_WRONLY
+		}
+		r, err := ring.Open(args[0], flag, 0, nil)
+		if err != nil {
+			return fail(err)
+		}
+		switch mode {
+		case "ring-loan":
+			l, err := r.Loan(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			copy(l.Bytes(), "half") // never committed
+			say(fmt.Sprint("loaned ", l.Seq()))
+			return blockUntilKilled()
+		case "ring-view":
+			v, err := r.Next(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			say("viewing " + string(v.Bytes()))
+			return blockUntilKilled()
+		}
+		say("receiving")
+		r.SetSpin(0) // straight to the futex, where the test kills it
+		buf := make([]byte, r.SlotSize())
+		rec, err := r.Receive(ctx, buf)
+		if err != nil {
+			return fail(err)
+		}
+		say(string(buf[:rec.N]))
 	case "msg-recv":
 		id, _ := strconv.Atoi(args[0])
 		q, err := sysvmsg.OpenID(id)
