@@ -4,7 +4,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -Wall -D_GNU_SOURCE
 PEERS   := $(patsubst crt/%.c,crt/bin/%,$(wildcard crt/*.c))
 
-.PHONY: all demo test race vet lint bench bench-go peers docker-test clean test-all fuzz
+.PHONY: all demo test race vet lint bench bench-anchors bench-go peers docker-test clean test-all fuzz
 
 all: test
 
@@ -47,6 +47,11 @@ bench:
 	/tmp/posixipc-bench bench-chart < docs/bench.json > docs/bench.svg
 	/tmp/posixipc-bench bench-chart --markdown < docs/bench.json > docs/bench.md
 	@cat docs/bench.md
+
+## bench-anchors: install what the benchmark's outside anchors need (Debian's
+## iceoryx 2.0.3 C binding and RouDi, for the ring's iceoryx row); as root
+bench-anchors:
+	apt-get install -y --no-install-recommends libiceoryx-binding-c-dev iceoryx
 
 ## bench-go: the testing.B benchmarks of every package (ns/op, allocs/op, ratios to C)
 bench-go:

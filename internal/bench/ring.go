@@ -25,7 +25,7 @@ import (
 // 4 KiB stream.
 
 func init() {
-	addBench(benchPrimitive{name: "ring", order: 11, what: "64-byte record out and back over two shared-memory rings (blk: no spin; mq-c-c: the message queue)", setup: benchRingSetup})
+	addBench(benchPrimitive{name: "ring", order: 11, what: "64-byte record out and back over two shared-memory rings (blk: no spin; iox: iceoryx 2.0.3, C; mq-c-c: the message queue)", setup: benchRingSetup})
 	addBench(benchPrimitive{name: "ring-64", order: 12, what: "streams of 64-byte records", setup: func() ([]benchConfig, []benchThroughput, func(), error) {
 		return benchRingStreams(64)
 	}})
@@ -166,6 +166,16 @@ func benchRingSetup() (configs []benchConfig, stream []benchThroughput, cleanup 
 			return nil, nil, nil, err
 		}
 		out = append(out, c)
+	}
+	// iceoryx, when it is installed.
+	iox, why, err := benchIceoryx(cl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if why == "" {
+		out = append(out, iox)
+	} else {
+		fmt.Fprintf(Stderr, "\rbench ring: no iox row: %s\n", why)
 	}
 	// The message queue's C↔C round trip, in the same interleaved run.
 	mp, err := startPair("ring-mq", cEcho)

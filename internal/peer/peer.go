@@ -42,10 +42,16 @@ var (
 // Path returns the path of the compiled peer NAME (crt/NAME.c), building it
 // first when needed. The peer is linked with -lrt -lpthread and may include
 // any header of crt/.
-func Path(name string) (string, error) {
+func Path(name string) (string, error) { return Build(name) }
+
+// Build is Path for a peer that needs more compiler arguments (extra: -I
+// and -l flags of an optional library, such as crt/iox/ioxpeer's
+// iceoryx); NAME may name a subdirectory of crt/ ("iox/ioxpeer").
+func Build(name string, extra ...string) (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	if p, ok := built[name]; ok {
+	key := name + "\x00" + strings.Join(extra, "\x00")
+	if p, ok := built[key]; ok {
 		return p, nil
 	}
 	dir := SourceDir()
@@ -68,17 +74,20 @@ func Path(name string) (string, error) {
 		cc = "cc"
 	}
 	h.Write([]byte(cc))
+	h.Write([]byte(key))
 	cache := filepath.Join(os.TempDir(), "posixipc-peers-"+fmt.Sprint(os.Getuid()))
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", err
 	}
-	out := filepath.Join(cache, name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+	out := filepath.Join(cache, strings.ReplaceAll(name, "/", "-")+"-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Stat(out); err == nil {
-		built[name] = out
+		built[key] = out
 		return out, nil
 	}
 	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
-	args := []string{"-O2", "-Wall", "-D_GNU_SOURCE", "-I", dir, "-o", tmp, src, "-lrt", "-lpthread"}
+	args := []string{"-O2", "-Wall", "-D_GNU_SOURCE", "-I", dir, "-o", tmp, src}
+	args = append(args, extra...)
+	args = append(args, "-lrt", "-lpthread")
 	cmd := exec.Command(cc, args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
@@ -87,7 +96,7 @@ func Path(name string) (string, error) {
 	if err := os.Rename(tmp, out); err != nil {
 		return "", err
 	}
-	built[name] = out
+	built[key] = out
 	return out, nil
 }
 
