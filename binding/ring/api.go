@@ -149,12 +149,13 @@ func (r *Ring) produce(ctx context.Context, try func() error) error {
 }
 
 // once makes one attempt of try, with would as the error for WouldBlock.
+// A call that does not wait checks the closed bit only (see Close: the
+// mapping outlives every call that holds the handle).
 func (r *Ring) once(try func() error, would error) error {
-	if !r.k.Acquire() {
+	if r.k.Closed() {
 		return os.ErrClosed
 	}
 	err := try()
-	r.k.Release()
 	if err == gate.WouldBlock {
 		return would
 	}
@@ -172,10 +173,9 @@ func (r *Ring) commit(pos uint64, n int, abort bool) (err error) {
 	if n < 0 || n > int(r.g.size) {
 		return r.pathErr(op, fmt.Errorf("length %d is outside the %d-byte slot: %w", n, r.g.size, syscall.EINVAL))
 	}
-	if !r.k.Acquire() {
+	if r.k.Closed() {
 		return r.pathErr(op, os.ErrClosed)
 	}
-	defer r.k.Release()
 	defer catch(&err, debug.SetPanicOnFault(true))
 	if r.g.mode == uint32(Queue) {
 		err = r.qCommit(pos, n, abort)
@@ -313,10 +313,9 @@ func (r *Ring) release(v View) (err error) {
 	if r == nil {
 		return &fs.PathError{Op: "ring_release", Path: "", Err: syscall.EINVAL}
 	}
-	if !r.k.Acquire() {
+	if r.k.Closed() {
 		return r.pathErr("ring_release", os.ErrClosed)
 	}
-	defer r.k.Release()
 	defer catch(&err, debug.SetPanicOnFault(true))
 	if r.g.mode == uint32(Queue) {
 		err = r.qRelease(v.pos)

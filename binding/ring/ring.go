@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -150,7 +151,7 @@ type Ring struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	cleanup   runtime.Cleanup
+	res       *ringRes
 }
 
 // DefaultSpin is how long a blocking call spins on the shared words before
@@ -248,21 +249,29 @@ func Open(name string, flag int, perm os.FileMode, cfg *Config) (*Ring, error) {
 		return fail(err)
 	}
 	r.k = gate.NewWaiters(true)
-	r.cleanup = runtime.AddCleanup(r, dropRing, ringRes{r.k, r.seg, r.fd})
+	r.res = &ringRes{k: r.k, seg: r.seg, fd: r.fd}
+	runtime.AddCleanup(r, dropRing, r.res)
 	return r, nil
 }
 
-// ringRes is what a dropped handle still owns. Closing the descriptor
-// releases its liveness lock, so the others reclaim what it held.
+// ringRes is what a handle owns. The mapping is unmapped only when the
+// handle is unreachable (no call can be in flight, no loan or view be
+// used): so the calls that do not wait need no count of calls in flight,
+// only the closed bit. A handle dropped without Close leaves here too:
+// closing its descriptor releases its liveness lock, so the others
+// reclaim what it held.
 type ringRes struct {
-	k   *gate.Waiters
-	seg *shm.Segment
-	fd  int
+	k    *gate.Waiters
+	seg  *shm.Segment
+	fd   int
+	left atomic.Bool // Close ran: the kit is closed, the descriptor too
 }
 
-func dropRing(res ringRes) {
-	res.k.Close()
-	unix.Close(res.fd)
+func dropRing(res *ringRes) {
+	if !res.left.Load() {
+		res.k.Close()
+		unix.Close(res.fd)
+	}
 	res.seg.Close()
 }
 
@@ -437,23 +446,24 @@ func (r *Ring) SetSpin(d time.Duration) { r.spin = max(d, 0) }
 
 // Close leaves the ring: blocked calls return an error wrapping
 // os.ErrClosed, this handle's loans are given up (their slots pass to the
-// consumers as skipped) and its views released, and its entry is freed.
-// Loans and views still held become invalid: their memory is unmapped. It
-// is idempotent. The ring itself stays (see Remove).
+// consumers as skipped) and its views released, its entry is freed and
+// its descriptor closed. Loans and views still held become invalid (their
+// slots belong to others now); their memory stays mapped until the handle
+// and every loan and view of it are unreachable, when the mapping is
+// unmapped, so a late access reads or writes a slot, never unmapped
+// memory. A call that runs while Close does may or may not take effect.
+// Close is idempotent. The ring itself stays (see Remove).
 func (r *Ring) Close() error {
 	r.closeOnce.Do(func() {
 		if !r.k.Close() {
 			return
 		}
-		r.cleanup.Stop()
 		r.closeErr = r.guard(func() error {
 			r.leave()
 			return nil
 		})
 		unix.Close(r.fd)
-		if err := r.seg.Close(); err != nil && r.closeErr == nil {
-			r.closeErr = err
-		}
+		r.res.left.Store(true)
 	})
 	if r.closeErr != nil {
 		return &fs.PathError{Op: "ring_close", Path: r.name, Err: r.closeErr}

@@ -87,9 +87,8 @@ func (r *Ring) wait(ctx context.Context, w *waitFor) error {
 		flag := &r.spinning[w.key-1]
 		if mem.CAS32(flag, 0, 1) {
 			err := os.ErrClosed
-			if r.k.Acquire() {
+			if !r.k.Closed() {
 				err = r.spinOn(w, nil)
-				r.k.Release()
 			}
 			mem.Set32(flag, 0)
 			if err != gate.WouldBlock {

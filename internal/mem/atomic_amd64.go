@@ -1,62 +1,44 @@
-//go:build linux && cgo
+//go:build linux && cgo && !race
 
 package mem
 
-// The atomics in assembly (atomic_amd64.s).
+import "sync/atomic"
+
+// Ordinary builds on amd64: sync/atomic, which the compiler inlines as
+// single instructions in Go code, where a fault is recovered under
+// debug.SetPanicOnFault like any other; and plain stores for the release
+// stores (x86 keeps stores in order).
 
 // Load32 loads *p, sequentially consistent.
-//
-//go:noescape
-func Load32(p *uint32) uint32
+func Load32(p *uint32) uint32 { return atomic.LoadUint32(p) }
 
 // Store32 stores v at *p, sequentially consistent.
-//
-//go:noescape
-func Store32(p *uint32, v uint32)
+func Store32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 
 // Add32 adds d to *p and returns the new value, sequentially consistent.
-//
-//go:noescape
-func Add32(p *uint32, d uint32) uint32
+func Add32(p *uint32, d uint32) uint32 { return atomic.AddUint32(p, d) }
 
-// CAS32 sets *p to new if it holds old and reports whether it did, sequentially consistent.
-//
-//go:noescape
-func CAS32(p *uint32, old, new uint32) bool
+// CAS32 sets *p to new if it holds old and reports whether it did,
+// sequentially consistent.
+func CAS32(p *uint32, old, new uint32) bool { return atomic.CompareAndSwapUint32(p, old, new) }
 
 // Load64 loads *p, sequentially consistent.
-//
-//go:noescape
-func Load64(p *uint64) uint64
+func Load64(p *uint64) uint64 { return atomic.LoadUint64(p) }
 
 // Store64 stores v at *p, sequentially consistent.
-//
-//go:noescape
-func Store64(p *uint64, v uint64)
+func Store64(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
 
 // Add64 adds d to *p and returns the new value, sequentially consistent.
-//
-//go:noescape
-func Add64(p *uint64, d uint64) uint64
+func Add64(p *uint64, d uint64) uint64 { return atomic.AddUint64(p, d) }
 
-// CAS64 sets *p to new if it holds old and reports whether it did, sequentially consistent.
-//
-//go:noescape
-func CAS64(p *uint64, old, new uint64) bool
-
-// Pause is the PAUSE instruction, the body of a spin loop: it tells the
-// core that this is a spin, so the other hyperthread and the memory
-// pipeline are not starved.
-func Pause()
+// CAS64 sets *p to new if it holds old and reports whether it did,
+// sequentially consistent.
+func CAS64(p *uint64, old, new uint64) bool { return atomic.CompareAndSwapUint64(p, old, new) }
 
 // Set32 stores v at *p with release order only: the stores before it are
 // seen first, but a later load may pass it (no fence). For words that no
 // Dekker-style handshake reads.
-//
-//go:noescape
-func Set32(p *uint32, v uint32)
+func Set32(p *uint32, v uint32) { *p = v }
 
 // Set64 is Set32 for a uint64.
-//
-//go:noescape
-func Set64(p *uint64, v uint64)
+func Set64(p *uint64, v uint64) { *p = v }

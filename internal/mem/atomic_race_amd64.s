@@ -1,10 +1,10 @@
-//go:build linux && cgo
+//go:build linux && cgo && race
 
-// Fault-safe atomics for the Segment accessors (see atomic.go). They are
-// ordinary Go assembly functions, so a SIGBUS or SIGSEGV inside them is a
-// fault in Go code that debug.SetPanicOnFault turns into a panic, also in
-// race builds, where sync/atomic runs on the system stack in the race
-// runtime and a fault there kills the process.
+// The atomics of race builds (see doc.go): ordinary Go assembly functions,
+// so a SIGBUS or SIGSEGV inside them is a fault in Go code that
+// debug.SetPanicOnFault turns into a panic, where sync/atomic would run on
+// the system stack in the race runtime and a fault there kills the
+// process.
 
 #include "textflag.h"
 
@@ -76,11 +76,6 @@ TEXT ·CAS64(SB), NOSPLIT, $0-25
 	LOCK
 	CMPXCHGQ CX, (BX)
 	SETEQ ret+24(FP)
-	RET
-
-// func Pause()
-TEXT ·Pause(SB), NOSPLIT, $0-0
-	PAUSE
 	RET
 
 // func Set32(p *uint32, v uint32)
