@@ -20,6 +20,7 @@ import (
 const ringUsage = `posixipc ring create NAME --slots N --size B [--mode queue|broadcast] [--full block|fail|overwrite] [--tag T] [--participants N] [--perm 0600]
 posixipc ring send NAME [--nonblock] [--timeout DUR] [--tag T] TEXT   # exit 75: full (--nonblock) or timed out; exit 1: TEXT larger than a slot
 posixipc ring recv NAME [-n COUNT] [--timeout DUR] [--tag T] [--json]  # one record per line; --json: {"seq":..,"size":..,"text":".."}; exit 75 on timeout
+         # a queue's records wait in the segment for the next recv; a broadcast subscriber sees those sent after it joined
 posixipc ring stat NAME [--json]      # slots, size, mode, queued, and each participant with pid and alive
 posixipc ring rm   NAME...`
 
