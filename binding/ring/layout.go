@@ -107,7 +107,7 @@ func shape(mode Mode, full Full, slots, size, parts int, tag uint64) (geometry, 
 	case Block, Fail:
 	case Overwrite:
 		if mode != Broadcast {
-			return g, fmt.Errorf("Overwrite needs Broadcast mode (a queue's records are each consumed once): %w", syscall.EINVAL)
+			return g, fmt.Errorf("the Overwrite policy needs Broadcast mode (a queue's records are each consumed once): %w", syscall.EINVAL)
 		}
 	default:
 		return g, fmt.Errorf("full policy %d is not Block, Fail or Overwrite: %w", full, syscall.EINVAL)
