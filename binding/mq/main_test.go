@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +59,8 @@ func helper(mode string, args []string) int {
 		time.Sleep(5 * time.Second)
 		fmt.Println("survived")
 		return 0
-	case "create-emfile": // mq.Create whose dup fails with EMFILE leaves no queue
+	case "dup-emfile": // the waiter's dup fails with EMFILE: the call fails cleanly, the next one works
+		time.Sleep(time.Millisecond) // the runtime's poller (timers use it) gets its descriptor first
 		var fds []int
 		var rl syscall.Rlimit
 		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
@@ -77,24 +79,34 @@ func helper(mode string, args []string) int {
 		}
 		syscall.Close(fds[len(fds)-1])
 		fds = fds[:len(fds)-1]
-		_, err := mq.Create(args[0], 0o600, &mq.Attr{MaxMsg: 4, MsgSize: 64})
+		q, err := mq.Create(args[0], 0o600, &mq.Attr{MaxMsg: 4, MsgSize: 64})
+		if err != nil {
+			fmt.Println("create:", err)
+			return 1
+		}
+		defer mq.Unlink(args[0])
+		defer q.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		buf := make([]byte, 64)
+		_, _, err = q.Receive(ctx, buf) // empty: it must wait, and its waiter needs a descriptor
+		var pe *fs.PathError
+		if !errors.Is(err, syscall.EMFILE) || !errors.As(err, &pe) {
+			fmt.Println("receive without a descriptor:", err)
+			return 1
+		}
+		fmt.Println("receive:", err)
 		for _, fd := range fds {
 			syscall.Close(fd)
 		}
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-		if err == nil {
-			fmt.Println("created (the limit did not bite)")
-			return 1
-		}
-		fmt.Println("create:", err)
-		q, err := mq.Create(args[0], 0o600, &mq.Attr{MaxMsg: 4, MsgSize: 64})
-		if err != nil {
+		go func() { time.Sleep(20 * time.Millisecond); q.Send(ctx, []byte("after"), 0) }()
+		n, _, err := q.Receive(ctx, buf)
+		if err != nil || string(buf[:n]) != "after" {
 			fmt.Println("retry:", err)
 			return 1
 		}
-		q.Close()
-		mq.Unlink(args[0])
-		fmt.Println("retry created")
+		fmt.Println("retry received")
 		return 0
 	case "create-limited": // lower RLIMIT_MSGQUEUE, then create a queue that needs more
 		var rl syscall.Rlimit

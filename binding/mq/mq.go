@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/posixipc/posixipc"
-	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/name"
 	"golang.org/x/sys/unix"
@@ -49,13 +48,13 @@ type Queue struct {
 	canSend bool
 	canRecv bool
 
-	// life counts every call that uses mqd and carries the closed bit (the
-	// kit's gate.Life): Close waits until the count is zero, so it never
-	// closes a descriptor another goroutine is inside.
-	life     gate.Life
+	// k is the waiter kit: its Life counts every call that uses mqd and
+	// carries the closed bit (Close waits until the count is zero, so it
+	// never closes a descriptor another goroutine is inside); its points,
+	// one per direction, each hold the C waiter of that direction.
+	k        *gate.Kit[mqWaiter]
+	polling  *atomic.Bool // a notification is registered: new waiters start in poll mode
 	nonblock atomic.Bool
-
-	send, recv direction
 
 	notifyMu sync.Mutex
 	notify   uintptr // the handle of the SIGEV_THREAD registration, 0 for none
@@ -65,47 +64,54 @@ type Queue struct {
 
 // queueRes is what a Queue dropped without Close leaves to release.
 type queueRes struct {
-	mqd        posixipc.Mqd
-	send, recv direction
+	mqd posixipc.Mqd
+	k   *gate.Kit[mqWaiter]
 }
 
 // dropQueue releases a Queue that became unreachable without Close (no
 // call can be in flight: a call keeps its Queue reachable; nor can a
 // registration, whose callback refers to the Queue).
 func dropQueue(r queueRes) {
-	r.send.close()
-	r.recv.close()
+	r.k.Close()
 	posixipc.MqClose(r.mqd)
 }
 
-// direction is one way through the queue: its gate admits one goroutine into
-// C at a time, which blocks in mq_timed* on the waiter's private descriptor;
-// the canceller kicks it out when its context is done.
-type direction struct {
-	gate   *gate.Gate
-	w      posixipc.MqWaiter
-	cancel *gate.Canceller
+// The kit's keys: one point per direction.
+const (
+	keySend = 1
+	keyRecv = 2
+)
+
+// mqWaiter is the C waiter of one direction (posixipc.MqWaiter: a private
+// duplicate of the queue descriptor, which a kick swaps out from under a
+// blocked mq_timed* call), as the kit's gate.CWaiter.
+type mqWaiter struct {
+	posixipc.MqWaiter
+	mqd posixipc.Mqd
 }
 
-func newDirection(mqd posixipc.Mqd, name string) (direction, error) {
-	w, err := posixipc.NewMqWaiter(mqd)
-	if err != nil {
-		return direction{}, pathErr("dup", name, err)
+// Reset undoes a cancelling kick that came after its call returned: the
+// waiter's descriptor is a duplicate of the queue's again.
+func (w mqWaiter) Reset() { w.Rearm(w.mqd) }
+
+// waiterMaker returns the kit's maker of a direction's waiter (called with
+// the kit's lock held, so pollMode cannot run meanwhile): while a
+// notification is registered a new waiter starts in poll mode. It holds
+// no reference to the Queue, so a dropped Queue can be cleaned up.
+func waiterMaker(mqd posixipc.Mqd, polling *atomic.Bool) func() (mqWaiter, error) {
+	return func() (mqWaiter, error) {
+		w, err := posixipc.NewMqWaiter(mqd)
+		if err != nil {
+			return mqWaiter{}, fmt.Errorf("dup of the queue descriptor for a waiter: %w", err)
+		}
+		if polling.Load() {
+			if err := w.PollMode(true); err != nil {
+				w.Free()
+				return mqWaiter{}, fmt.Errorf("poll mode of a new waiter: %w", err)
+			}
+		}
+		return mqWaiter{w, mqd}, nil
 	}
-	return direction{gate: gate.New(), w: w, cancel: gate.NewCanceller(func() { w.Kick(false) }, 0)}, nil
-}
-
-// finish ends a wait: after the canceller is disarmed, a kick that came too
-// late to stop the call is undone so the next caller finds the descriptor.
-func (d *direction) finish(ctx context.Context, mqd posixipc.Mqd) {
-	if ctx.Err() != nil {
-		d.w.Rearm(mqd)
-	}
-}
-
-func (d *direction) close() {
-	d.cancel.Stop()
-	d.w.Free()
 }
 
 // Open opens the queue name (mq_open(3)). name is "/" followed by 1 to 251
@@ -156,16 +162,9 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 	q := &Queue{name: n, mqd: mqd, msgSize: int(a.MsgSize),
 		canSend: flag&unix.O_ACCMODE != O_RDONLY, canRecv: flag&unix.O_ACCMODE != O_WRONLY}
 	q.nonblock.Store(flag&O_NONBLOCK != 0)
-	if q.send, err = newDirection(mqd, n); err == nil {
-		if q.recv, err = newDirection(mqd, n); err != nil {
-			q.send.close()
-		}
-	}
-	if err != nil {
-		undo()
-		return nil, err
-	}
-	q.cleanup = runtime.AddCleanup(q, dropQueue, queueRes{mqd, q.send, q.recv})
+	q.polling = new(atomic.Bool)
+	q.k = gate.NewKit(true, waiterMaker(mqd, q.polling))
+	q.cleanup = runtime.AddCleanup(q, dropQueue, queueRes{mqd, q.k})
 	return q, nil
 }
 
@@ -215,9 +214,9 @@ func (q *Queue) Name() string { return q.name }
 func (q *Queue) MsgSize() int { return q.msgSize }
 
 // enter registers one call on the descriptor. It fails when the queue is
-// closed; otherwise the caller must call q.life.Release.
+// closed; otherwise the caller must call q.k.Release.
 func (q *Queue) enter(op string) error {
-	if !q.life.Acquire() {
+	if !q.k.Acquire() {
 		return pathErr(op, q.name, os.ErrClosed)
 	}
 	return nil
@@ -228,7 +227,7 @@ func (q *Queue) Attr() (Attr, error) {
 	if err := q.enter("mq_getattr"); err != nil {
 		return Attr{}, err
 	}
-	defer q.life.Release()
+	defer q.k.Release()
 	a, err := posixipc.MqGetattr(q.mqd)
 	if err != nil {
 		return Attr{}, pathErr("mq_getattr", q.name, err)
@@ -242,7 +241,7 @@ func (q *Queue) SetNonblock(on bool) error {
 	if err := q.enter("mq_setattr"); err != nil {
 		return err
 	}
-	defer q.life.Release()
+	defer q.k.Release()
 	var f int64
 	if on {
 		f = O_NONBLOCK
@@ -256,7 +255,7 @@ func (q *Queue) SetNonblock(on bool) error {
 
 // checkSend validates a message before any C call.
 func (q *Queue) checkSend(msg []byte, prio uint) error {
-	if q.life.Closed() {
+	if q.k.Closed() {
 		return pathErr("mq_send", q.name, os.ErrClosed)
 	}
 	if !q.canSend {
@@ -272,7 +271,7 @@ func (q *Queue) checkSend(msg []byte, prio uint) error {
 }
 
 func (q *Queue) checkRecv(buf []byte) error {
-	if q.life.Closed() {
+	if q.k.Closed() {
 		return pathErr("mq_receive", q.name, os.ErrClosed)
 	}
 	if !q.canRecv {
@@ -282,25 +281,6 @@ func (q *Queue) checkRecv(buf []byte) error {
 		return pathErr("mq_receive", q.name, fmt.Errorf("buffer of %d bytes is smaller than the queue's msgsize %d: %w", len(buf), q.msgSize, syscall.EMSGSIZE))
 	}
 	return nil
-}
-
-// waitErr turns the errno of a waiting call into the error to return.
-func (q *Queue) waitErr(op string, ctx context.Context, err error) error {
-	switch err {
-	case syscall.ECANCELED:
-		if q.life.Closed() {
-			return pathErr(op, q.name, os.ErrClosed)
-		}
-		return pathErr(op, q.name, errs.Ctx(ctx))
-	case syscall.ETIMEDOUT:
-		return pathErr(op, q.name, ErrDeadline)
-	}
-	return pathErr(op, q.name, err)
-}
-
-// gateErr turns the error of gate.Enter into the error to return.
-func (q *Queue) gateErr(op string, err error) error {
-	return pathErr(op, q.name, errs.Of(err))
 }
 
 // Send sends msg with priority prio (0 to PrioMax-1; higher is received
@@ -318,41 +298,9 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	if q.nonblock.Load() {
 		return q.TrySend(msg, prio)
 	}
-	if err := ctx.Err(); err == context.Canceled {
-		return q.gateErr("mq_send", err)
-	}
-	if !q.send.gate.TryEnter() {
-		// Another sender waits in C: try at once before parking, and try
-		// once more when the deadline passes while parked (the queue may
-		// have room all along: a deadline is no reason to give up on it).
-		if err := q.trySend(msg, prio); err != syscall.EAGAIN {
-			return q.sendErr(err)
-		}
-		if err := q.send.gate.Enter(ctx); err != nil {
-			if err == context.DeadlineExceeded {
-				if err := q.trySend(msg, prio); err != syscall.EAGAIN {
-					return q.sendErr(err)
-				}
-			}
-			return q.gateErr("mq_send", err)
-		}
-	}
-	defer q.send.gate.Leave()
-	if err := q.enter("mq_send"); err != nil {
-		return err
-	}
-	defer q.life.Release()
-	done := ctx.Done()
-	q.send.cancel.Arm(done)
-	err := q.send.w.Send(msg, prio, gate.Timeout(ctx))
-	q.send.cancel.Disarm(done)
-	if done != nil {
-		q.send.finish(ctx, q.mqd)
-	}
-	if err == nil {
-		return nil
-	}
-	return q.waitErr("mq_send", ctx, err)
+	return q.sendErr(q.k.Do(ctx, keySend,
+		func() error { return q.sendNow(msg, prio) },
+		func(w mqWaiter, rel int64) error { return w.Send(msg, prio, rel) }))
 }
 
 // TrySend sends msg without waiting: when the queue is full it fails at once
@@ -370,7 +318,12 @@ func (q *Queue) trySend(msg []byte, prio uint) error {
 	if err := q.enter("mq_send"); err != nil {
 		return os.ErrClosed
 	}
-	defer q.life.Release()
+	defer q.k.Release()
+	return q.sendNow(msg, prio)
+}
+
+// sendNow is trySend for a call the kit has registered.
+func (q *Queue) sendNow(msg []byte, prio uint) error {
 	err := posixipc.MqTimedsend(q.mqd, msg, prio, 0, 0)
 	if err == syscall.ETIMEDOUT {
 		err = syscall.EAGAIN
@@ -398,41 +351,13 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 	if q.nonblock.Load() {
 		return q.TryReceive(buf)
 	}
-	if err := ctx.Err(); err == context.Canceled {
-		return 0, 0, q.gateErr("mq_receive", err)
+	err = q.k.Do(ctx, keyRecv,
+		func() (err error) { n, prio, err = q.receiveNow(buf); return err },
+		func(w mqWaiter, rel int64) (err error) { n, prio, err = w.Receive(buf, rel); return err })
+	if err != nil {
+		return 0, 0, q.recvErr(err)
 	}
-	if !q.recv.gate.TryEnter() {
-		// Another receiver waits in C: take a message that is there before
-		// parking, and try once more when the deadline passes while
-		// parked (a message waiting is taken, deadline or not).
-		if n, prio, err := q.tryReceive(buf); err != syscall.EAGAIN {
-			return n, prio, q.recvErr(err)
-		}
-		if err := q.recv.gate.Enter(ctx); err != nil {
-			if err == context.DeadlineExceeded {
-				if n, prio, err := q.tryReceive(buf); err != syscall.EAGAIN {
-					return n, prio, q.recvErr(err)
-				}
-			}
-			return 0, 0, q.gateErr("mq_receive", err)
-		}
-	}
-	defer q.recv.gate.Leave()
-	if err := q.enter("mq_receive"); err != nil {
-		return 0, 0, err
-	}
-	defer q.life.Release()
-	done := ctx.Done()
-	q.recv.cancel.Arm(done)
-	n, prio, err = q.recv.w.Receive(buf, gate.Timeout(ctx))
-	q.recv.cancel.Disarm(done)
-	if done != nil {
-		q.recv.finish(ctx, q.mqd)
-	}
-	if err == nil {
-		return n, prio, nil
-	}
-	return 0, 0, q.waitErr("mq_receive", ctx, err)
+	return n, prio, nil
 }
 
 // TryReceive receives without waiting: when the queue is empty it fails at
@@ -451,7 +376,12 @@ func (q *Queue) tryReceive(buf []byte) (n int, prio uint, err error) {
 	if err := q.enter("mq_receive"); err != nil {
 		return 0, 0, os.ErrClosed
 	}
-	defer q.life.Release()
+	defer q.k.Release()
+	return q.receiveNow(buf)
+}
+
+// receiveNow is tryReceive for a call the kit has registered.
+func (q *Queue) receiveNow(buf []byte) (n int, prio uint, err error) {
 	n, prio, err = posixipc.MqTimedreceive(q.mqd, buf, 0, 0)
 	if err == syscall.ETIMEDOUT {
 		err = syscall.EAGAIN
@@ -472,20 +402,12 @@ func (q *Queue) recvErr(err error) error {
 // for them to leave C before it closes the descriptor. A notification this
 // process registered through the descriptor is removed.
 func (q *Queue) Close() error {
-	if !q.life.Close() {
+	if !q.k.Close() { // every call inside C returns (the kicks are sticky); the waiters are freed
 		return nil
 	}
 	q.cleanup.Stop()
-	q.send.gate.Close()
-	q.recv.gate.Close()
-	q.send.w.Kick(true)
-	q.recv.w.Kick(true)
-	q.life.Drain(nil) // every call inside C returns: the kicks (sticky) reached them
 	q.dropNotify()
-	err := posixipc.MqClose(q.mqd)
-	q.send.close()
-	q.recv.close()
-	if err != nil {
+	if err := posixipc.MqClose(q.mqd); err != nil {
 		return pathErr("mq_close", q.name, err)
 	}
 	return nil

@@ -32,7 +32,7 @@ func (q *Queue) Notify(fn func()) error {
 	if err := q.enter("mq_notify"); err != nil {
 		return err
 	}
-	defer q.life.Release()
+	defer q.k.Release()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
 	if err := q.pollMode(); err != nil {
@@ -47,8 +47,8 @@ func (q *Queue) Notify(fn func()) error {
 			// waiters, takes notifyMu first)
 			q.notify = 0
 			posixipc.UnregisterNotify(h)
-			q.send.w.PollMode(false)
-			q.recv.w.PollMode(false)
+			q.polling.Store(false)
+			q.k.Each(func(w mqWaiter) { w.PollMode(false) }) // none after Close
 		}
 		q.notifyMu.Unlock()
 		if mine {
@@ -98,7 +98,7 @@ func (q *Queue) NotifySignalValue(sig syscall.Signal, value int) error {
 	if err := q.enter("mq_notify"); err != nil {
 		return err
 	}
-	defer q.life.Release()
+	defer q.k.Release()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
 	if err := q.pollMode(); err != nil {
@@ -121,7 +121,7 @@ func (q *Queue) StopNotify() error {
 	if err := q.enter("mq_notify"); err != nil {
 		return err
 	}
-	defer q.life.Release()
+	defer q.k.Release()
 	q.notifyMu.Lock()
 	defer q.notifyMu.Unlock()
 	if err := posixipc.MqNotifyNone(q.mqd); err != nil {
@@ -133,8 +133,8 @@ func (q *Queue) StopNotify() error {
 	}
 	// No registration of this process is left: the waiters may block in
 	// mq_timed* again.
-	q.send.w.PollMode(false)
-	q.recv.w.PollMode(false)
+	q.polling.Store(false)
+	q.k.Each(func(w mqWaiter) { w.PollMode(false) })
 	return nil
 }
 
@@ -143,13 +143,14 @@ func (q *Queue) StopNotify() error {
 // closes a descriptor of the queue, so only StopNotify, a fired
 // notification or Close ends the registration, as POSIX says.
 func (q *Queue) pollMode() error {
-	if err := q.send.w.PollMode(true); err != nil {
-		return pathErr("mq_notify", q.name, err)
-	}
-	if err := q.recv.w.PollMode(true); err != nil {
-		return pathErr("mq_notify", q.name, err)
-	}
-	return nil
+	q.polling.Store(true) // the waiters made from now on (see newWaiter)
+	var err error
+	q.k.Each(func(w mqWaiter) {
+		if e := w.PollMode(true); e != nil && err == nil {
+			err = pathErr("mq_notify", q.name, e)
+		}
+	})
+	return err
 }
 
 // dropNotify forgets a callback registration; Close calls it (closing the

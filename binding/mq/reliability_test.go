@@ -153,14 +153,18 @@ func TestFarDeadline(t *testing.T) {
 	assert.ErrorIs(t, q.Send(ctx, []byte("b"), 0), context.Canceled)
 }
 
-// mq.Create that fails after mq_open (EMFILE at the dup) removes the queue
-// it created, so a retry succeeds (reliability #3).
-func TestCreateUndoesOnFailure(t *testing.T) {
+// Open makes no descriptor beyond mq_open's (the waiters' duplicates are
+// made by the first call that waits): a wait that cannot get its
+// descriptor (EMFILE) fails with an error wrapping syscall.EMFILE, takes
+// nothing, and the next wait works once a descriptor is free (reliability
+// #3: nothing half-made is left).
+func TestWaiterWithoutDescriptor(t *testing.T) {
 	name := testutil.Name("mqemf")
 	defer mq.Unlink(name)
-	out, err := helperCmd(t, "create-emfile", name).CombinedOutput()
+	out, err := helperCmd(t, "dup-emfile", name).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "retry created")
+	assert.Contains(t, string(out), "too many open files")
+	assert.Contains(t, string(out), "retry received")
 }
 
 // A panic in a Notify callback ends the program, never vanishes (#16).

@@ -83,7 +83,7 @@ func (r *Ring) wait(ctx context.Context, w *waitFor) error {
 	if err := r.once(w.try, gate.WouldBlock); err != gate.WouldBlock {
 		return err
 	}
-	if r.spin > 0 {
+	if r.spin > 0 && !done(ctx) {
 		flag := &r.spinning[w.key-1]
 		if mem.CAS32(flag, 0, 1) {
 			err := os.ErrClosed
@@ -198,5 +198,15 @@ func clearBits(p *uint32, b uint32) {
 		if mem.CAS32(p, v, v&^b) {
 			return
 		}
+	}
+}
+
+// done reports whether ctx is done already (a call then does not spin).
+func done(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }

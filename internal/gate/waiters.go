@@ -54,19 +54,34 @@ const KickRepeat = time.Millisecond
 // the kick.
 const Unarmed = int64(500 * time.Microsecond)
 
+// CWaiter is the C state of one goroutine waiting inside C that another
+// goroutine can reach: posixipc.Waiter (flags and a signal), or mq's
+// posixipc.MqWaiter (a descriptor swapped out from under the wait).
+type CWaiter interface {
+	// Reset undoes a cancelling kick before a new wait (a closing kick
+	// stays). No kick may be in flight for an earlier wait.
+	Reset()
+	// Kick makes the wait inside C, or the next one, return ECANCELED;
+	// closing marks it for good.
+	Kick(closing bool)
+	// Free releases the C state; nobody may be inside.
+	Free()
+}
+
 // A point is one place where a goroutine may wait inside C: a gate that
 // admits one goroutine, the C waiter it waits on and the canceller that
 // kicks it.
-type point struct {
+type point[W CWaiter] struct {
 	key   uint64
 	users int // calls using the point (parked in its gate or inside)
 	g     *Gate
 	c     *Canceller
-	w     posixipc.Waiter
+	w     W
 }
 
-// Waiters is the blocking-call kit of one handle whose waits are
-// interrupted by a signal (posixipc.Waiter): its Life, and its points.
+// Kit is the blocking-call kit of one handle whose calls wait inside C: its
+// Life, and its points, each with a C waiter of type W that another
+// goroutine can kick.
 //
 // Every blocking call goes through Do (or Block), which reads the same for
 // every such facility: validate (the caller), fast try, gate, slot, arm, C
@@ -77,22 +92,48 @@ type point struct {
 // the others park in Go. Calls with different keys (a receiver of type 1
 // and one of type 2) each get their own point, so none waits behind
 // another for a result that is already there.
-type Waiters struct {
+//
+// Waiters, the kit of the signal-kicked waiter (posixipc.Waiter), is the
+// one most facilities use; mq's kit waits on posixipc.MqWaiter.
+type Kit[W CWaiter] struct {
 	Life
 
 	timed  bool // the C wait takes a timeout: wait Unarmed before arming
+	newW   func() (W, error)
 	mu     sync.Mutex
-	bound  []*point // points with users, by key
-	free   []*point // points without users, ready for another key
+	bound  []*point[W] // points with users, by key
+	free   []*point[W] // points without users, ready for another key
 	closed chan struct{}
 	once   sync.Once
 }
 
-// NewWaiters returns the kit of a handle. timed tells whether its C waits
-// take a timeout (then a deadline is kept in C; otherwise the canceller
-// kicks the wait when the context's deadline passes).
-func NewWaiters(timed bool) *Waiters {
-	return &Waiters{timed: timed, closed: make(chan struct{})}
+// Waiters is the kit of the signal-kicked C waiter (posixipc.Waiter).
+type Waiters = Kit[posixipc.Waiter]
+
+// NewWaiters returns the kit of a handle whose waits use posixipc.Waiter.
+// timed tells whether its C waits take a timeout (then a deadline is kept
+// in C; otherwise the canceller kicks the wait when the context's deadline
+// passes).
+func NewWaiters(timed bool) *Waiters { return NewKit(timed, posixipc.NewWaiter) }
+
+// NewKit returns the kit of a handle whose C waiters newW makes (one per
+// point, called with the kit's lock held).
+func NewKit[W CWaiter](timed bool, newW func() (W, error)) *Kit[W] {
+	return &Kit[W]{timed: timed, newW: newW, closed: make(chan struct{})}
+}
+
+// Each calls f on every C waiter of the kit, with its lock held (so no
+// point is made meanwhile): for a facility that changes how its waiters
+// wait (mq's poll mode).
+func (k *Kit[W]) Each(f func(W)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range k.bound {
+		f(p.w)
+	}
+	for _, p := range k.free {
+		f(p.w)
+	}
 }
 
 // WouldBlock is what a try function returns when the call would have to
@@ -107,7 +148,7 @@ var WouldBlock = syscall.EAGAIN
 //
 // Do tries first, before it looks at the gate: right for a try that costs
 // no system call (sem_trywait) or that usually succeeds (a send).
-func (k *Waiters) Do(ctx context.Context, key uint64, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+func (k *Kit[W]) Do(ctx context.Context, key uint64, try func() error, wait func(w W, rel int64) error) error {
 	return k.run(ctx, key, true, try, wait)
 }
 
@@ -115,15 +156,27 @@ func (k *Waiters) Do(ctx context.Context, key uint64, try func() error, wait fun
 // msgrcv that can proceed returns at once): when the point of key is free
 // it goes straight to wait, one system call; try runs only when the call
 // must park behind another waiter or poll for a slot.
-func (k *Waiters) Block(ctx context.Context, key uint64, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+func (k *Kit[W]) Block(ctx context.Context, key uint64, try func() error, wait func(w W, rel int64) error) error {
 	return k.run(ctx, key, false, try, wait)
 }
 
-func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+func (k *Kit[W]) run(ctx context.Context, key uint64, tryFirst bool, try func() error, wait func(w W, rel int64) error) error {
 	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
-			return errs.Ctx(ctx)
+			if ctx.Err() != context.DeadlineExceeded {
+				return errs.Ctx(ctx) // cancelled: nothing is tried
+			}
+			// A passed deadline still takes what is there: one try.
+			if !k.Acquire() {
+				return os.ErrClosed
+			}
+			err := try()
+			k.Release()
+			if err == WouldBlock {
+				return errs.Deadline
+			}
+			return err
 		default:
 		}
 	}
@@ -137,7 +190,7 @@ func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func()
 		err = try()
 	}
 	if !tryFirst || err == WouldBlock {
-		var p *point
+		var p *point[W]
 		if p, err = k.take(key); err == nil {
 			err = k.at(ctx, p, tryFirst, try, wait)
 			k.give(p)
@@ -149,7 +202,7 @@ func (k *Waiters) run(ctx context.Context, key uint64, tryFirst bool, try func()
 
 // at runs the call at point p: through its gate, with a slot (or polling
 // for one), then the wait in C.
-func (k *Waiters) at(ctx context.Context, p *point, tried bool, try func() error, wait func(w posixipc.Waiter, rel int64) error) error {
+func (k *Kit[W]) at(ctx context.Context, p *point[W], tried bool, try func() error, wait func(w W, rel int64) error) error {
 	if !p.g.TryEnter() {
 		if !tried {
 			if err := try(); err != WouldBlock {
@@ -157,6 +210,13 @@ func (k *Waiters) at(ctx context.Context, p *point, tried bool, try func() error
 			}
 		}
 		if err := p.g.Enter(ctx); err != nil {
+			// A deadline that passes while parked is no reason to give up
+			// on a result that is there all along: one last try.
+			if err == context.DeadlineExceeded {
+				if err := try(); err != WouldBlock {
+					return err
+				}
+			}
 			return k.Result(ctx, err)
 		}
 		// The result may have come while we were parked.
@@ -206,7 +266,7 @@ func WaitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 
 // block makes the wait in C, arming the canceller only when ctx can be done
 // (and, for timed waits, only after Unarmed has passed without a result).
-func (k *Waiters) block(ctx context.Context, p *point, wait func(w posixipc.Waiter, rel int64) error) error {
+func (k *Kit[W]) block(ctx context.Context, p *point[W], wait func(w W, rel int64) error) error {
 	done := ctx.Done()
 	rel := Timeout(ctx)
 	p.w.Reset()
@@ -226,7 +286,7 @@ func (k *Waiters) block(ctx context.Context, p *point, wait func(w posixipc.Wait
 }
 
 // take returns the point of key, binding a free (or new) one to it.
-func (k *Waiters) take(key uint64) (*point, error) {
+func (k *Kit[W]) take(key uint64) (*point[W], error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, p := range k.bound {
@@ -235,15 +295,15 @@ func (k *Waiters) take(key uint64) (*point, error) {
 			return p, nil
 		}
 	}
-	var p *point
+	var p *point[W]
 	if n := len(k.free); n > 0 {
 		p, k.free = k.free[n-1], k.free[:n-1]
 	} else {
-		w, err := posixipc.NewWaiter()
+		w, err := k.newW()
 		if err != nil {
 			return nil, err
 		}
-		p = &point{g: New(), w: w}
+		p = &point[W]{g: New(), w: w}
 		p.c = NewCanceller(func() { w.Kick(false) }, KickRepeat)
 	}
 	select {
@@ -257,7 +317,7 @@ func (k *Waiters) take(key uint64) (*point, error) {
 }
 
 // give ends a call's use of p; the last user unbinds it.
-func (k *Waiters) give(p *point) {
+func (k *Kit[W]) give(p *point[W]) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if p.users--; p.users > 0 {
@@ -278,7 +338,7 @@ func (k *Waiters) give(p *point) {
 // left, and then frees the C waiters. It reports whether this call closed
 // the handle (false: it was already closed). The handle's own C state may
 // be freed once it returns true.
-func (k *Waiters) Close() bool {
+func (k *Kit[W]) Close() bool {
 	if !k.Life.Close() {
 		return false
 	}
