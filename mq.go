@@ -9,6 +9,7 @@ package posixipc
 import "C"
 
 import (
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -157,6 +158,13 @@ func (w MqWaiter) Receive(buf []byte, timeout int64) (n int, prio uint, err erro
 // sends SIGURG to the waiting thread. closing marks it for good; otherwise
 // Rearm undoes it.
 func (w MqWaiter) Kick(closing bool) { C.pi_mq_kick(w.w, cbool(closing)) }
+
+// Kicked reports whether a Kick reached w since the last Rearm (its cancel
+// or closed flag is set): reading the flags costs no call into C.
+func (w MqWaiter) Kicked() bool {
+	return atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.cancel))) != 0 ||
+		atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.closed))) != 0
+}
 
 // Rearm undoes a cancelling Kick once the call it stopped has returned: the
 // waiter's descriptor is a duplicate of mqd again. Without a pending cancel

@@ -91,8 +91,13 @@ type mqWaiter struct {
 }
 
 // Reset undoes a cancelling kick that came after its call returned: the
-// waiter's descriptor is a duplicate of the queue's again.
-func (w mqWaiter) Reset() { w.Rearm(w.mqd) }
+// waiter's descriptor is a duplicate of the queue's again. Without a kick
+// it costs no call into C.
+func (w mqWaiter) Reset() {
+	if w.Kicked() {
+		w.Rearm(w.mqd)
+	}
+}
 
 // waiterMaker returns the kit's maker of a direction's waiter (called with
 // the kit's lock held, so pollMode cannot run meanwhile): while a
@@ -163,7 +168,9 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 		canSend: flag&unix.O_ACCMODE != O_RDONLY, canRecv: flag&unix.O_ACCMODE != O_WRONLY}
 	q.nonblock.Store(flag&O_NONBLOCK != 0)
 	q.polling = new(atomic.Bool)
-	q.k = gate.NewKit(true, waiterMaker(mqd, q.polling))
+	// Not "timed": a first wait of gate.Unarmed would arm a kernel timer
+	// (mq_timed* with a time) where a wait without deadline needs none.
+	q.k = gate.NewKit(false, waiterMaker(mqd, q.polling))
 	q.cleanup = runtime.AddCleanup(q, dropQueue, queueRes{mqd, q.k})
 	return q, nil
 }
@@ -298,7 +305,7 @@ func (q *Queue) Send(ctx context.Context, msg []byte, prio uint) error {
 	if q.nonblock.Load() {
 		return q.TrySend(msg, prio)
 	}
-	return q.sendErr(q.k.Do(ctx, keySend,
+	return q.sendErr(q.k.Block(ctx, keySend,
 		func() error { return q.sendNow(msg, prio) },
 		func(w mqWaiter, rel int64) error { return w.Send(msg, prio, rel) }))
 }
@@ -351,7 +358,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (n int, prio uint, err 
 	if q.nonblock.Load() {
 		return q.TryReceive(buf)
 	}
-	err = q.k.Do(ctx, keyRecv,
+	err = q.k.Block(ctx, keyRecv,
 		func() (err error) { n, prio, err = q.receiveNow(buf); return err },
 		func(w mqWaiter, rel int64) (err error) { n, prio, err = w.Receive(buf, rel); return err })
 	if err != nil {
