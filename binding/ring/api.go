@@ -106,16 +106,30 @@ func (r *Ring) Loan(ctx context.Context) (Loan, error) {
 	if !r.send {
 		return Loan{}, r.pathErr("ring_loan", errNotProducer)
 	}
+	if !r.k.Closed() { // the fast path: a slot is free
+		pos, err := r.loanTry()
+		if err == nil {
+			return Loan{r, pos}, nil
+		}
+		if err != gate.WouldBlock {
+			return Loan{}, r.pathErr("ring_loan", err)
+		}
+	}
 	var pos uint64
 	try := func() (err error) {
-		defer catch(&err, debug.SetPanicOnFault(true))
-		pos, err = r.loan()
+		pos, err = r.loanTry()
 		return err
 	}
 	if err := r.produce(ctx, try); err != nil {
 		return Loan{}, r.pathErr("ring_loan", err)
 	}
 	return Loan{r, pos}, nil
+}
+
+// loanTry is one attempt of Loan, under the fault guard.
+func (r *Ring) loanTry() (pos uint64, err error) {
+	defer catch(&err, debug.SetPanicOnFault(true))
+	return r.loan()
 }
 
 // loan takes a slot (one attempt).
@@ -261,16 +275,30 @@ func (r *Ring) Next(ctx context.Context) (View, error) {
 	if !r.recv {
 		return View{}, r.pathErr("ring_next", errNotConsumer)
 	}
+	if !r.k.Closed() { // the fast path: a record is there
+		v, err := r.nextTry()
+		if err == nil {
+			return v, nil
+		}
+		if err != gate.WouldBlock {
+			return View{}, r.pathErr("ring_next", err)
+		}
+	}
 	var v View
 	try := func() (err error) {
-		defer catch(&err, debug.SetPanicOnFault(true))
-		v, err = r.next()
+		v, err = r.nextTry()
 		return err
 	}
 	if err := r.consume(ctx, try); err != nil {
 		return View{}, r.pathErr("ring_next", err)
 	}
 	return v, nil
+}
+
+// nextTry is one attempt of Next, under the fault guard.
+func (r *Ring) nextTry() (v View, err error) {
+	defer catch(&err, debug.SetPanicOnFault(true))
+	return r.next()
 }
 
 // next takes a record (one attempt).
