@@ -1,0 +1,127 @@
+//go:build linux && cgo
+
+package ring_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/posixipc/posixipc/binding/ring"
+)
+
+// A queue between a producer and a consumer (here in one process; a C
+// program opens the same name with pir_open).
+func Example() {
+	name := fmt.Sprintf("/example-ring-%d", os.Getpid())
+	p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 64, Size: 256, Tag: 0x6a6f6273})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ring.Remove(name)
+	defer p.Close()
+	c, err := ring.Open(name, os.O_RDONLY, 0, &ring.Config{Tag: 0x6a6f6273})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, job := range []string{"resize a.png", "index b.txt"} {
+		if err := p.Send(ctx, []byte(job)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	buf := make([]byte, c.SlotSize())
+	for i := 0; i < 2; i++ {
+		rec, err := c.Receive(ctx, buf)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%d %s\n", rec.Seq, buf[:rec.N])
+	}
+	// Output:
+	// 0 resize a.png
+	// 1 index b.txt
+}
+
+// Zero copy: the producer fills a slot of the mapping, the consumer reads
+// the record where it lies.
+func ExampleRing_Loan() {
+	name := fmt.Sprintf("/example-ring-loan-%d", os.Getpid())
+	p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 8, Size: 4096})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ring.Remove(name)
+	defer p.Close()
+	c, err := ring.Open(name, os.O_RDONLY, 0, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	l, err := p.Loan(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n := copy(l.Bytes(), "a frame, written in place")
+	if err := l.Commit(n); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	v, err := c.Next(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q\n", v.Bytes()) // valid until Release
+	if err := v.Release(); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// "a frame, written in place"
+}
+
+// A broadcast ring: every subscriber sees every record from its joining;
+// with Overwrite a subscriber that falls behind is told what it lost.
+func ExampleRing_Receive_broadcast() {
+	name := fmt.Sprintf("/example-ring-bcast-%d", os.Getpid())
+	p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 4, Size: 64, Mode: ring.Broadcast, Full: ring.Overwrite})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ring.Remove(name)
+	defer p.Close()
+	s, err := ring.Open(name, os.O_RDONLY, 0, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < 6; i++ { // 6 records into 4 slots: the first 2 are overwritten
+		p.Send(ctx, []byte(fmt.Sprint("tick ", i)))
+	}
+	buf := make([]byte, 64)
+	rec, err := s.Receive(ctx, buf)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s (lost %d before it)\n", buf[:rec.N], rec.Lost)
+	// Output:
+	// tick 2 (lost 2 before it)
+}
