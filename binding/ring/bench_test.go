@@ -8,11 +8,18 @@ import (
 	"testing"
 
 	"github.com/posixipc/posixipc/binding/ring"
+	"github.com/posixipc/posixipc/internal/bench/benchtest"
 )
 
+// BenchmarkRoundTrip: a 64-byte record out and back over two rings between
+// two processes, with the lab's own set-ups (internal/bench, as `posixipc
+// bench` runs them): ns/op is Go against a C peer; the metrics are every
+// set-up's ns per round trip (C↔C, Go↔C, Go↔Go, blocking only, iceoryx when
+// installed, the message queue's C↔C).
+func BenchmarkRoundTrip(b *testing.B) { benchtest.RoundTrips(b, "ring") }
+
 // The cost of the calls themselves, one goroutine, no peer: a record
-// through a ring and back out of it (make bench-go). The round trips and
-// streams between processes are in `posixipc bench` (internal/bench).
+// through a ring and back out of it (make bench-go).
 
 func BenchmarkSendReceive(b *testing.B) {
 	for _, size := range []int{64, 4096} {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc/binding/ring"
+	"github.com/posixipc/posixipc/internal/bench"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,6 +57,7 @@ var helpers = map[string]func(args []string) int{
 }
 
 func TestMain(m *testing.M) {
+	bench.ServePeer() // the lab's Go peers of BenchmarkRoundTrip
 	testutil.RunHelper(helpers)
 	goleak.VerifyTestMain(m)
 }

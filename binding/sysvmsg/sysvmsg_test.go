@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc/binding/sysvmsg"
+	"github.com/posixipc/posixipc/internal/bench"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,7 @@ var helpers = map[string]func(args []string) int{
 }
 
 func TestMain(m *testing.M) {
+	bench.ServePeer() // the lab's Go peers of BenchmarkPingPong
 	testutil.RunHelper(helpers)
 	goleak.VerifyTestMain(m)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/sysvsem"
+	"github.com/posixipc/posixipc/internal/bench"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,6 +65,7 @@ var helpers = map[string]func(args []string) int{
 }
 
 func TestMain(m *testing.M) {
+	bench.ServePeer() // the lab's Go peers of BenchmarkPingPong
 	testutil.RunHelper(helpers)
 	goleak.VerifyTestMain(m)
 }
