@@ -39,6 +39,32 @@ func Setup(name string) ([]Config, func(), error) {
 	return nil, nil, fmt.Errorf("bench: no primitive %q", name)
 }
 
+// Stream is one streaming set-up of a primitive: Run moves bytes one way
+// and returns how many in what time (quick: fewer).
+type Stream struct {
+	Label string
+	Run   func(quick bool) (bytes int64, d time.Duration, err error)
+}
+
+// SetupStreams is Setup for the streaming set-ups of primitive name.
+func SetupStreams(name string) ([]Stream, func(), error) {
+	for _, p := range benchPrims {
+		if p.name != name {
+			continue
+		}
+		_, ss, cleanup, err := p.setup()
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]Stream, len(ss))
+		for i, s := range ss {
+			out[i] = Stream{Label: s.label, Run: s.run}
+		}
+		return out, cleanup, nil
+	}
+	return nil, nil, fmt.Errorf("bench: no primitive %q", name)
+}
+
 // ServePeer makes this process a lab peer when it was started as one
 // (`EXE bench-peer KIND ARGS`, which is how Setup starts its Go peers): it
 // serves and exits. Otherwise it returns at once.

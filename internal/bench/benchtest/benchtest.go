@@ -66,3 +66,49 @@ func RoundTrips(b *testing.B, name string) {
 		b.ReportMetric(ns["go-go"]/c, "go-go/cgo")
 	}
 }
+
+// Streams benchmarks the streaming set-ups of primitive name: each runs b.N
+// times (quick ones), ns/op is the go-c one's time per run, and the
+// metrics are each set-up's MB/s ("c-c-MB/s", ...) and its ratio to C→C.
+func Streams(b *testing.B, name string) {
+	ss, cleanup, err := bench.SetupStreams(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cleanup()
+	bytes := map[string]int64{}
+	took := map[string]time.Duration{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, s := range ss {
+			timed := s.Label == "go-c"
+			if !timed {
+				b.StopTimer()
+			}
+			n, d, err := s.Run(true)
+			if !timed {
+				b.StartTimer()
+			}
+			if err != nil {
+				b.Fatalf("%s: %v", s.Label, err)
+			}
+			bytes[s.Label] += n
+			took[s.Label] += d
+		}
+	}
+	b.StopTimer()
+	mb := map[string]float64{}
+	for l, n := range bytes {
+		if took[l] > 0 {
+			mb[l] = float64(n) / took[l].Seconds() / 1e6
+			b.ReportMetric(mb[l], l+"-MB/s")
+		}
+	}
+	if c := mb["c-c"]; c > 0 {
+		for l, v := range mb {
+			if l != "c-c" {
+				b.ReportMetric(v/c, l+"/c-c")
+			}
+		}
+	}
+}
