@@ -291,9 +291,11 @@ func (s *Sem) TryWait() error {
 // wrapping ctx.Err(); with a deadline also syscall.ETIMEDOUT) or the handle
 // is closed (an error wrapping os.ErrClosed). A Wait that returns an error
 // took no unit. The deadline of ctx is kept on CLOCK_MONOTONIC
-// (sem_clockwait).
+// (sem_clockwait). When no other Wait of the handle waits, it goes straight
+// to sem_clockwait, which takes an available unit without a system call
+// (the kit's Block: no sem_trywait first).
 func (s *Sem) Wait(ctx context.Context) error {
-	err := s.k.Do(ctx, 0, s.try, s.wait)
+	err := s.k.Block(ctx, 0, s.try, s.wait)
 	if err == nil {
 		return nil
 	}
