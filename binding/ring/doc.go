@@ -17,8 +17,10 @@
 //   - Queue mode: one or more producers, one or more consumers; every
 //     record is consumed once, in the order of its position (Seq). It is
 //     a bounded multi-producer, multi-consumer queue of sequenced slots
-//     (after Dmitry Vyukov's), so a lone producer and a lone consumer pay
-//     one compare-and-swap each per record and never a lock.
+//     (after Dmitry Vyukov's): a producer or consumer pays per record two
+//     compare-and-swaps (its handle's claim window, the tail or head) and
+//     one fenced store, never a lock, and a system call only to wake a
+//     sleeper; the C side, one thread per handle, one compare-and-swap.
 //   - Broadcast mode: one producer (a second gets ErrBusy while the first
 //     lives) and subscribers that each see every record from the moment
 //     they join. A slot is a seqlock; with Overwrite a subscriber that
