@@ -817,6 +817,24 @@ static int waiter_kicked(struct pi_waiter *w) {
 
 static void waiter_leave(struct pi_waiter *w) { __atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST); }
 
+/* The timed waits share these (wait_deadline: sem, sysvsem, mq, ring;
+ * wait_slice and wait_again: sem and ring):
+ * wait_deadline turns rel_ns (< 0: none) into an absolute CLOCK_MONOTONIC
+ * deadline (-1: none); wait_slice is the absolute time of the next wait,
+ * an hour ahead when there is no deadline (a timed wait is ended by a
+ * signal with EINTR, an untimed one is restarted under Go's SA_RESTART
+ * handlers); wait_again says whether a failed wait is waited again: EINTR
+ * (the loop then checks the kick flags) or an hour slice that passed. */
+static int64_t wait_deadline(int64_t rel_ns) { return rel_ns >= 0 ? now_ns() + rel_ns : -1; }
+
+static struct timespec wait_slice(int64_t deadline) {
+	int64_t d = deadline >= 0 ? deadline : now_ns() + (int64_t)3600 * 1000000000;
+	struct timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
+	return ts;
+}
+
+static int wait_again(int e, int64_t deadline) { return e == EINTR || (e == ETIMEDOUT && deadline < 0); }
+
 void pi_waiter_kick(struct pi_waiter *w, int closing) {
 	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
 	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
@@ -960,7 +978,7 @@ static int mq_stopped(struct pi_mq_waiter *w) {
  * 0 (sent), priority<<32 | length (received) or -errno. */
 static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const char *msg, char *buf,
                        size_t len, unsigned int prio) {
-	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t deadline = wait_deadline(timeout_ns);
 	int64_t r = 0;
 	if (mq_tid == 0)
 		mq_tid = (int)syscall(SYS_gettid);
@@ -1064,7 +1082,7 @@ int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf
  */
 
 int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
-	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
+	int64_t deadline = wait_deadline(rel_ns);
 	waiter_enter(w);
 	int r;
 	for (;;) {
@@ -1074,15 +1092,12 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
 		}
 		if ((r = pi_sem_sane(sem)) != 0)
 			break; /* a peer wrote garbage over it */
-		/* Timed, so that a signal interrupts it (EINTR): the untimed
-		 * futex wait is restarted under Go's SA_RESTART handlers. */
-		int64_t d = deadline >= 0 ? deadline : now_ns() + (int64_t)3600 * 1000000000;
-		struct timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
+		struct timespec ts = wait_slice(deadline); /* timed, so that a signal interrupts it */
 		if (sem_clockwait(sem, CLOCK_MONOTONIC, &ts) == 0) {
 			r = 0; /* a unit is taken: report it whatever the flags say */
 			break;
 		}
-		if (errno == EINTR || (errno == ETIMEDOUT && deadline < 0))
+		if (wait_again(errno, deadline))
 			continue;
 		r = errno;
 		break;
@@ -1163,7 +1178,7 @@ struct pi_msg_got pi_msgrcv_wait(struct pi_waiter *w, int id, char *p, size_t le
  */
 
 int pi_semop_wait(struct pi_waiter *w, int id, struct sembuf *ops, size_t n, int64_t rel_ns) {
-	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
+	int64_t deadline = wait_deadline(rel_ns);
 	waiter_enter(w);
 	int r;
 	for (int first = 1;; first = 0) {
@@ -1627,7 +1642,7 @@ void pi_helper_kick(struct pi_helper *h, uintptr_t hv) {
  */
 
 int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_ns) {
-	int64_t deadline = rel_ns >= 0 ? now_ns() + rel_ns : -1;
+	int64_t deadline = wait_deadline(rel_ns);
 	waiter_enter(w);
 	int r;
 	for (;;) {
@@ -1635,15 +1650,14 @@ int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_
 			r = ECANCELED;
 			break;
 		}
-		int64_t d = deadline >= 0 ? deadline : now_ns() + (int64_t)3600 * 1000000000;
-		struct timespec ts = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
+		struct timespec ts = wait_slice(deadline);
 		/* Shared (no FUTEX_PRIVATE_FLAG): the wakers are other processes. */
 		if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, &ts, NULL, FUTEX_BITSET_MATCH_ANY) == 0 ||
 		    errno == EAGAIN) {
 			r = waiter_kicked(w) ? ECANCELED : 0; /* woken, or the word moved: look again */
 			break;
 		}
-		if (errno == EINTR || (errno == ETIMEDOUT && deadline < 0))
+		if (wait_again(errno, deadline))
 			continue;
 		r = errno; /* ETIMEDOUT, or EFAULT: the segment was truncated */
 		break;
