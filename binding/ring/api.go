@@ -321,9 +321,9 @@ func (r *Ring) next() (View, error) {
 	return View{r: r, pos: pos, n: n, lost: lost}, nil
 }
 
+// addLost counts records this subscriber lost in its entry (Stat shows it).
 func (r *Ring) addLost(lost uint64) {
 	if lost > 0 {
-		r.lost += lost
 		mem.Add64(r.ent64(r.self, entLost), lost)
 	}
 }

@@ -223,7 +223,7 @@ func Open(name string, flag int, perm os.FileMode, cfg *Config) (*Ring, error) {
 		}
 	}
 	if r.seg == nil {
-		if err := r.openExisting(want); err != nil {
+		if err := r.openExisting(&want); err != nil {
 			return nil, err
 		}
 	}
@@ -302,8 +302,9 @@ func initialise(b []byte, g geometry) error {
 	return nil
 }
 
-// openExisting maps an existing ring and checks its header against want.
-func (r *Ring) openExisting(want Config) error {
+// openExisting maps an existing ring and validates its header, and checks
+// it against want unless want is nil (Inspect reads any ring).
+func (r *Ring) openExisting(want *Config) error {
 	fail := func(err error) error { return &fs.PathError{Op: "ring_open", Path: r.name, Err: err} }
 	var seg *shm.Segment
 	var err error
@@ -339,8 +340,8 @@ func (r *Ring) openExisting(want Config) error {
 		time.Sleep(time.Millisecond)
 	}
 	g, err := readGeometry(seg)
-	if err == nil {
-		err = g.check(want)
+	if err == nil && want != nil {
+		err = g.check(*want)
 	}
 	if err != nil {
 		seg.Close()
@@ -361,6 +362,9 @@ func readGeometry(seg *shm.Segment) (geometry, error) {
 	u64 := func(off int) uint64 { return binary.NativeEndian.Uint64(h[off:]) }
 	if v := u32(offVersion); v != Version {
 		return geometry{}, fmt.Errorf("ring layout version %d, this package reads %d: %w", v, Version, syscall.EPROTO)
+	}
+	if u32(offParts) == 0 { // shape's default for a Config, never a header's (pir_open refuses it too)
+		return geometry{}, fmt.Errorf("corrupt header: a participant table of 0 entries: %w", ErrCorrupt)
 	}
 	g, err := shape(Mode(u32(offMode)), Full(u32(offFull)), int(u32(offSlots)), int(u32(offSize)), int(u32(offParts)), u64(offTag))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 const (
 	offVersion = 8
 	offSlots   = 24
+	offParts   = 32
 	offTail    = 128
 	hdrSize64  = 512 + 64*64 // the header of a ring with the default 64 entries
 	slotLen    = 16
@@ -119,6 +120,7 @@ func TestCorruptHeader(t *testing.T) {
 		{offVersion, 2, syscall.EPROTO},
 		{offSlots, 3, syscall.EUCLEAN},
 		{offSlots, 1 << 30, syscall.EUCLEAN},
+		{offParts, 0, syscall.EUCLEAN},
 	} {
 		name, _ := create(t, os.O_WRONLY, ring.Config{Slots: 4, Size: 16})
 		require.NoError(t, poke(t, name).StoreUint32(tc.off, tc.v))

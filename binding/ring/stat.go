@@ -3,13 +3,11 @@
 package ring
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"runtime/debug"
 
 	"github.com/posixipc/posixipc"
-	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/internal/mem"
 	"golang.org/x/sys/unix"
 )
@@ -59,20 +57,8 @@ func Inspect(name string) (Stat, error) {
 		return Stat{}, &fs.PathError{Op: "ring_stat", Path: name, Err: err}
 	}
 	r := &Ring{name: cn, fd: -1, self: ^uint32(0)}
-	if err := r.openExisting(Config{}); err != nil && !errorsIsTag(err) {
+	if err := r.openExisting(nil); err != nil {
 		return Stat{}, err
-	}
-	if r.seg == nil { // the tag did not match: read it whatever it is
-		seg, err := shm.Open(cn)
-		if err != nil {
-			return Stat{}, err
-		}
-		g, err := readGeometry(seg)
-		if err != nil {
-			seg.Close()
-			return Stat{}, &fs.PathError{Op: "ring_stat", Path: cn, Err: err}
-		}
-		r.seg, r.g = seg, g
 	}
 	defer r.seg.Close()
 	if err := r.attach(); err != nil {
@@ -122,5 +108,3 @@ func (r *Ring) snapshot() (st Stat, err error) {
 	}
 	return st, nil
 }
-
-func errorsIsTag(err error) bool { return errors.Is(err, ErrTag) }
