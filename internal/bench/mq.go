@@ -302,36 +302,12 @@ func benchMQStream() ([]benchThroughput, func(), error) {
 		return 20000
 	}
 	recvC := func(k int, send func() error) (int64, time.Duration, error) {
-		cmd, err := peer.Command("mqpeer", "stream-recv", name, strconv.Itoa(k), strconv.Itoa(size))
-		if err != nil {
-			return 0, 0, err
-		}
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			return 0, 0, err
-		}
-		if err := send(); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			return 0, 0, err
-		}
-		var n, ns int64
-		fmt.Fscan(out, &n, &ns)
-		if err := cmd.Wait(); err != nil {
-			return 0, 0, err
-		}
-		return int64(k-1) * size, time.Duration(ns), nil
+		return cStreamRecv("mqpeer", []string{"stream-recv", name, strconv.Itoa(k), strconv.Itoa(size)}, false, k, size, send)
 	}
 	msg, buf := make([]byte, size), make([]byte, size)
 	ctx := context.Background()
 	return []benchThroughput{
-		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
-			k := count(quick)
-			return recvC(k, func() error {
-				_, err := peer.Output("mqpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
-				return err
-			})
-		}},
+		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) { return mqCStream(name, count(quick), size) }},
 		{label: "go-c", run: func(quick bool) (int64, time.Duration, error) {
 			k := count(quick)
 			return recvC(k, func() error {
@@ -384,4 +360,45 @@ func benchMQStream() ([]benchThroughput, func(), error) {
 			return int64(k-1) * size, d, cmd.Wait()
 		}},
 	}, closeAll, nil
+}
+
+// cStreamRecv runs the C peer name with args as a stream receiver (it
+// prints "ready" first when ready is set, and "N TOTAL_NS" at the end),
+// then send, and returns the bytes the receiver timed (k-1 records of
+// size, from its first) and the time it took.
+func cStreamRecv(name string, args []string, ready bool, k, size int, send func() error) (int64, time.Duration, error) {
+	cmd, err := peer.Command(name, args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	if ready {
+		var line string
+		fmt.Fscan(out, &line)
+	}
+	if err := send(); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, 0, err
+	}
+	var n, ns int64
+	fmt.Fscan(out, &n, &ns)
+	if err := cmd.Wait(); err != nil {
+		return 0, 0, err
+	}
+	return int64(k-1) * int64(size), time.Duration(ns), nil
+}
+
+// mqCStream is the queue's C→C stream: k messages of size bytes from
+// mqpeer to mqpeer through the queue name (the mq primitive's c-c row, and
+// the ring's mq-c-c row beside its own).
+func mqCStream(name string, k, size int) (int64, time.Duration, error) {
+	return cStreamRecv("mqpeer", []string{"stream-recv", name, strconv.Itoa(k), strconv.Itoa(size)}, false, k, size, func() error {
+		_, err := peer.Output("mqpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+		return err
+	})
 }

@@ -221,28 +221,7 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 	// recvC runs a C receiver and send, and returns the bytes and time the
 	// receiver saw (from its first record).
 	recvC := func(k int, send func() error) (int64, time.Duration, error) {
-		cmd, err := peer.Command("ringpeer", "stream-recv", name, strconv.Itoa(k))
-		if err != nil {
-			return 0, 0, err
-		}
-		cmd.Stderr = os.Stderr
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			return 0, 0, err
-		}
-		var ready string
-		fmt.Fscan(out, &ready)
-		if err := send(); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			return 0, 0, err
-		}
-		var n, ns int64
-		fmt.Fscan(out, &n, &ns)
-		if err := cmd.Wait(); err != nil {
-			return 0, 0, err
-		}
-		return int64(k-1) * int64(size), time.Duration(ns), nil
+		return cStreamRecv("ringpeer", []string{"stream-recv", name, strconv.Itoa(k)}, true, k, size, send)
 	}
 	ctx := context.Background()
 	stream = []benchThroughput{
@@ -303,23 +282,7 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 		q.Close()
 		cl.add(func() { mq.Unlink(qname) })
 		stream = append(stream, benchThroughput{label: "mq-c-c", run: func(quick bool) (int64, time.Duration, error) {
-			k := count(quick) / 5
-			cmd, err := peer.Command("mqpeer", "stream-recv", qname, strconv.Itoa(k), strconv.Itoa(size))
-			if err != nil {
-				return 0, 0, err
-			}
-			out, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				return 0, 0, err
-			}
-			if _, err := peer.Output("mqpeer", "stream-send", qname, strconv.Itoa(k), strconv.Itoa(size)); err != nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-				return 0, 0, err
-			}
-			var n, ns int64
-			fmt.Fscan(out, &n, &ns)
-			return int64(k-1) * int64(size), time.Duration(ns), cmd.Wait()
+			return mqCStream(qname, count(quick)/5, size)
 		}})
 	}
 	return nil, stream, cl.run, nil
