@@ -144,10 +144,8 @@ type Ring struct {
 	// overrun, and the subscriber generation it was computed at.
 	limit uint64
 	gen   uint32
-	// broadcast subscriber: one view at a time.
-	viewOut bool
+	viewOut bool // broadcast subscriber: one view at a time
 	loanOut bool // broadcast producer: one loan at a time
-	lost    uint64
 
 	closeOnce sync.Once
 	closeErr  error
