@@ -142,8 +142,8 @@ type Ring struct {
 
 	// broadcast producer: the position below which no live subscriber is
 	// overrun, and the subscriber generation it was computed at.
-	limit uint64
-	gen   uint32
+	limit   uint64
+	gen     uint32
 	viewOut bool // broadcast subscriber: one view at a time
 	loanOut bool // broadcast producer: one loan at a time
 
