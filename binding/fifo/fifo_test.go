@@ -578,8 +578,11 @@ func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
 		require.ErrorIs(t, <-errs, os.ErrDeadlineExceeded)
 	}
 
-	// Extending a deadline while a Read waits lets it wait longer.
-	require.NoError(t, r.SetReadDeadline(time.Now().Add(30*time.Millisecond)))
+	// Extending a deadline while a Read waits lets it wait longer. The
+	// margins are wide: on a loaded 2-CPU machine (CI runs packages in
+	// parallel) a 10 ms sleep once outlasted a 30 ms deadline.
+	first := time.Now().Add(300 * time.Millisecond)
+	require.NoError(t, r.SetReadDeadline(first))
 	got := make(chan error, 1)
 	go func() {
 		b := make([]byte, 8)
@@ -589,9 +592,9 @@ func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
 	require.NoError(t, r.SetReadDeadline(time.Now().Add(10*time.Second)))
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(time.Until(first) + 50*time.Millisecond) // the first deadline has passed
 	_, err = w.Write([]byte("late"))
 	require.NoError(t, err)
 	require.NoError(t, <-got)
