@@ -18,10 +18,16 @@
  * memory object (shm_open name, "/name"). Two modes:
  *
  *  - PIR_QUEUE: one or more producers, one or more consumers; each record
- *    is consumed once, in order of position (Vyukov's bounded MPMC queue:
- *    slot i starts with seq = i; a producer takes position p at the tail
- *    when its slot's seq == p and commits with seq = p+1; a consumer takes
- *    p at the head when seq == p+1 and releases with seq = p+N).
+ *    is consumed once, in order of position (after Vyukov's bounded MPMC
+ *    queue: slot i starts with seq = i; position p is free to produce when
+ *    its slot's seq == p, holds a record when seq == p+1 and is free again
+ *    when seq == p+N). A participant takes p by a compare-and-swap of the
+ *    slot's claim word to (p, itself): the claim is the taking. Tail and
+ *    head are hints of the next position to produce and to consume: the
+ *    taker moves its hint on with a plain store, and whoever finds the
+ *    hint's slot taken already moves it on by compare-and-swap and looks
+ *    at the next (a slow taker may move a hint back; the next caller walks
+ *    it forward, at most N slots).
  *  - PIR_BROADCAST: one producer, subscribers that each see every record
  *    from the moment they join; the slot is a seqlock (seq = 2p+1 while
  *    being written, 2p+2 once committed); each subscriber has a cursor.
@@ -71,7 +77,7 @@
  *
  *   header            offset  type
  *     magic             0     u64  "PIRING\0\1" as little-endian, written last
- *     version           8     u32  1
+ *     version           8     u32  2 (1: the protocol before claim-first)
  *     mode             12     u32  1 queue, 2 broadcast
  *     full             16     u32  0 block, 1 fail, 2 overwrite
  *     size             20     u32  payload bytes of a slot
@@ -84,8 +90,8 @@
  *     nonce            56     u64  random, names this object
  *     producer         64     u32  broadcast: entry+1 of the producer, 0 none
  *     sub_gen          68     u32  broadcast: bumped when subscribers come and go
- *     tail            128     u64  next position to produce
- *     head            192     u64  queue: next position to consume
+ *     tail            128     u64  next position to produce (queue: a hint)
+ *     head            192     u64  queue: next position to consume (a hint)
  *     data_word       256     u32  futex of consumers
  *     data_waiters    260     u32  consumers asleep on it
  *     room_word       320     u32  futex of producers
@@ -97,14 +103,15 @@
  *     role              8     u32  1 producer | 2 consumer
  *     waiting          12     u32  1 counted in data_waiters | 2 in room_waiters
  *     cursor           16     u64  broadcast: next position to read
- *     pintent          24     u64  queue: position+1 being taken to produce
- *     cintent          32     u64  queue: position+1 being taken to consume
+ *     (reserved)       24     u64  zero
+ *     (reserved)       32     u64  zero
  *     lost             40     u64  broadcast: records lost
  *     count            48     u64  records committed or released
  *   slot of position p at hdr_size + (p & (N-1))*stride
  *     seq               0     u64
- *     claim             8     u64  queue: (u32)p << 32 | who; who = entry+1,
- *                                  | 1<<31 for a consumer, 0x7fffffff: dead
+ *     claim             8     u64  queue: (u32)p << 32 | who, the taker of p;
+ *                                  who = entry+1, | 1<<31 for a consumer,
+ *                                  0x7fffffff: dead, 0: nobody (initial)
  *     len              16     u32
  *     flags            20     u32  1: skipped (no record)
  *     payload          64
@@ -132,7 +139,7 @@
 #include <unistd.h>
 
 #define PIR_MAGIC 0x0100474E49524950ULL
-#define PIR_VERSION 1u
+#define PIR_VERSION 2u
 
 enum { PIR_QUEUE = 1, PIR_BROADCAST = 2 };
 enum { PIR_BLOCK = 0, PIR_FAIL = 1, PIR_OVERWRITE = 2 };
@@ -152,7 +159,7 @@ enum {
 	PIR_O_HEAD = 192, PIR_O_DATAWORD = 256, PIR_O_DATAWAIT = 260, PIR_O_ROOMWORD = 320,
 	PIR_O_ROOMWAIT = 324, PIR_O_RECLAIM = 384, PIR_O_ENTRIES = 512,
 	PIR_E_SIZE = 64, PIR_E_STATE = 0, PIR_E_PID = 4, PIR_E_ROLE = 8, PIR_E_WAITING = 12,
-	PIR_E_CURSOR = 16, PIR_E_PINTENT = 24, PIR_E_CINTENT = 32, PIR_E_LOST = 40, PIR_E_COUNT = 48,
+	PIR_E_CURSOR = 16, PIR_E_LOST = 40, PIR_E_COUNT = 48,
 	PIR_S_HEADER = 64, PIR_S_SEQ = 0, PIR_S_CLAIM = 8, PIR_S_LEN = 16, PIR_S_FLAGS = 20,
 };
 #define PIR_ROLE_PRODUCER 1u
@@ -362,16 +369,6 @@ static inline int pir_reap(struct pir_ring *r) {
 	return freed;
 }
 
-/* pir_intending: a live participant other than r is between taking
- * position pos (intent pos+1 at field f) and writing its claim. */
-static inline int pir_intending(const struct pir_ring *r, size_t f, uint64_t pos) {
-	for (uint32_t e = 0; e < r->cfg.participants; e++)
-		if (e != r->self && atomic_load(PIR_E32(r, e, PIR_E_STATE)) != 0 &&
-		    atomic_load(PIR_E64(r, e, f)) == pos + 1 && pir_alive(r, e))
-			return 1;
-	return 0;
-}
-
 /* ---- joining and leaving ---- */
 static inline int pir_join(struct pir_ring *r) {
 	for (uint32_t e = 0; e < r->cfg.participants; e++) {
@@ -388,8 +385,6 @@ static inline int pir_join(struct pir_ring *r) {
 		atomic_store(PIR_E32(r, e, PIR_E_PID), (uint32_t)getpid());
 		atomic_store(PIR_E32(r, e, PIR_E_ROLE), role);
 		atomic_store(PIR_E32(r, e, PIR_E_WAITING), 0);
-		atomic_store(PIR_E64(r, e, PIR_E_PINTENT), 0);
-		atomic_store(PIR_E64(r, e, PIR_E_CINTENT), 0);
 		atomic_store(PIR_E64(r, e, PIR_E_LOST), 0);
 		atomic_store(PIR_E64(r, e, PIR_E_COUNT), 0);
 		if (r->cfg.mode == PIR_BROADCAST) {
@@ -585,32 +580,46 @@ static inline void pir_close(struct pir_ring *r) {
 }
 
 /* ---- queue mode ---- */
-static inline int pir_q_loan(struct pir_ring *r, uint64_t *out) {
-	_Atomic uint64_t *tail = PIR_U64(r, PIR_O_TAIL);
-	_Atomic uint64_t *intent = PIR_E64(r, r->self, PIR_E_PINTENT);
-	for (;;) {
-		uint64_t pos = atomic_load(tail);
+/* pir_taken: claim word c names position pos as taken. */
+static inline int pir_taken(uint64_t c, uint64_t pos) {
+	return (uint32_t)(c >> 32) == (uint32_t)pos && (uint32_t)c != 0;
+}
+
+/* pir_q_take takes the position at *hint for a producer (want 0: the slot's
+ * seq is pos) or a consumer (want 1: seq is pos+1) and claims it as who;
+ * EAGAIN when the slot is not ready (full or empty there). It walks a hint
+ * that lags past taken slots, at most 2N of them: more is garbage. */
+static inline int pir_q_take(struct pir_ring *r, _Atomic uint64_t *hint, uint64_t want, uint32_t who, uint64_t *out) {
+	for (uint64_t walked = 0;;) {
+		uint64_t pos = atomic_load(hint);
 		unsigned char *s = pir_slot(r, pos);
-		int64_t d = (int64_t)(atomic_load(PIR_S64(s, PIR_S_SEQ)) - pos);
+		/* The claim before the seq: a claim still c at the CAS below means
+		 * nobody took the slot since, so the seq read after c still holds
+		 * then (a seq moves only after a claim does). */
+		_Atomic uint64_t *cw = PIR_S64(s, PIR_S_CLAIM);
+		uint64_t c = atomic_load(cw);
+		int64_t d = (int64_t)(atomic_load(PIR_S64(s, PIR_S_SEQ)) - (pos + want));
 		if (d < 0)
 			return EAGAIN;
-		if (d > 0) {
-			if (atomic_load(tail) == pos)
+		if (d > 0 || (pir_taken(c, pos) && ((uint32_t)c & PIR_WHO_CONSUMER ? 1 : 0) == want)) {
+			/* pos was taken: move the hint on, unless another did */
+			if (++walked > 2 * (uint64_t)r->cfg.slots)
 				return EUCLEAN;
+			uint64_t p = pos;
+			atomic_compare_exchange_strong(hint, &p, pos + 1);
 			continue;
 		}
-		PIR_SET(intent, pos + 1); /* the CAS below is a fence */
-		if (!atomic_compare_exchange_strong(tail, &pos, pos + 1)) {
-			PIR_SET(intent, 0);
-			continue;
-		}
-		/* While the intent names pos nobody takes the slot over, so the
-		 * claim needs no compare-and-swap. */
-		PIR_SET(PIR_S64(s, PIR_S_CLAIM), pir_claim(pos, r->who));
-		PIR_SET(intent, 0);
+		if (!atomic_compare_exchange_strong(cw, &c, pir_claim(pos, who)))
+			continue; /* another took it, or its state moved on */
+		if (atomic_load(hint) == pos)
+			PIR_SET(hint, pos + 1);
 		*out = pos;
 		return 0;
 	}
+}
+
+static inline int pir_q_loan(struct pir_ring *r, uint64_t *out) {
+	return pir_q_take(r, PIR_U64(r, PIR_O_TAIL), 0, r->who, out);
 }
 
 static inline int pir_q_commit(struct pir_ring *r, uint64_t pos, uint32_t n, uint32_t flags) {
@@ -637,33 +646,19 @@ static inline int pir_q_release(struct pir_ring *r, uint64_t pos) {
 }
 
 static inline int pir_q_next(struct pir_ring *r, uint64_t *out, uint32_t *len) {
-	_Atomic uint64_t *head = PIR_U64(r, PIR_O_HEAD);
-	_Atomic uint64_t *intent = PIR_E64(r, r->self, PIR_E_CINTENT);
 	for (;;) {
-		uint64_t pos = atomic_load(head);
+		uint64_t pos;
+		int e = pir_q_take(r, PIR_U64(r, PIR_O_HEAD), 1, r->who | PIR_WHO_CONSUMER, &pos);
+		if (e != 0)
+			return e;
 		unsigned char *s = pir_slot(r, pos);
-		int64_t d = (int64_t)(atomic_load(PIR_S64(s, PIR_S_SEQ)) - (pos + 1));
-		if (d < 0)
-			return EAGAIN;
-		if (d > 0) {
-			if (atomic_load(head) == pos)
-				return EUCLEAN;
-			continue;
-		}
-		PIR_SET(intent, pos + 1); /* the CAS below is a fence */
-		if (!atomic_compare_exchange_strong(head, &pos, pos + 1)) {
-			PIR_SET(intent, 0);
-			continue;
-		}
-		PIR_SET(PIR_S64(s, PIR_S_CLAIM), pir_claim(pos, r->who | PIR_WHO_CONSUMER));
-		PIR_SET(intent, 0);
 		uint32_t n = atomic_load(PIR_S32(s, PIR_S_LEN));
 		if (atomic_load(PIR_S32(s, PIR_S_FLAGS)) & PIR_FLAG_SKIP) {
 			pir_q_release(r, pos);
 			continue;
 		}
 		if (n > r->cfg.size) {
-			pir_q_release(r, pos);
+			pir_q_release(r, pos); /* pass it, or it wedges the ring */
 			return EUCLEAN;
 		}
 		*out = pos;
@@ -676,43 +671,25 @@ static inline int pir_q_next(struct pir_ring *r, uint64_t *out, uint32_t *len) {
  * in doubt? With recover, take it over when the holder is dead. */
 static inline int pir_q_stuck_consumer(struct pir_ring *r, int recover) {
 	uint64_t pos = atomic_load(PIR_U64(r, PIR_O_HEAD));
-	if (atomic_load(PIR_U64(r, PIR_O_TAIL)) <= pos)
-		return 0;
 	unsigned char *s = pir_slot(r, pos);
-	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos)
-		return 0;
-	if (recover) {
-		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
-		uint32_t who = (uint32_t)c;
-		if ((uint32_t)(c >> 32) == (uint32_t)pos && who != 0 && !(who & PIR_WHO_CONSUMER)) {
-			if (who != PIR_WHO_DEAD && who <= r->cfg.participants && !pir_alive(r, who - 1))
-				pir_take_loan(r, pos, c);
-		} else if (!pir_intending(r, PIR_E_PINTENT, pos)) {
-			pir_take_loan(r, pos, c);
-		}
-	}
+	uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
+	uint32_t who = (uint32_t)c;
+	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos || !pir_taken(c, pos) || (who & PIR_WHO_CONSUMER))
+		return 0; /* empty (or a hint that lags: the next try walks it) */
+	if (recover && who != PIR_WHO_DEAD && who <= r->cfg.participants && !pir_alive(r, who - 1))
+		pir_take_loan(r, pos, c);
 	return 1;
 }
 
 static inline int pir_q_stuck_producer(struct pir_ring *r, int recover) {
-	uint64_t tail = atomic_load(PIR_U64(r, PIR_O_TAIL));
-	if (tail < r->cfg.slots)
-		return 0;
-	uint64_t pos = tail - r->cfg.slots;
+	uint64_t pos = atomic_load(PIR_U64(r, PIR_O_TAIL)) - r->cfg.slots;
 	unsigned char *s = pir_slot(r, pos);
-	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos + 1 || atomic_load(PIR_U64(r, PIR_O_HEAD)) <= pos)
-		return 0;
-	if (recover) {
-		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
-		uint32_t who = (uint32_t)c;
-		if ((uint32_t)(c >> 32) == (uint32_t)pos && (who & PIR_WHO_CONSUMER)) {
-			uint32_t w = who & ~PIR_WHO_CONSUMER;
-			if (w != PIR_WHO_DEAD && w != 0 && w <= r->cfg.participants && !pir_alive(r, w - 1))
-				pir_take_view(r, pos, c);
-		} else if (!pir_intending(r, PIR_E_CINTENT, pos)) {
-			pir_take_view(r, pos, c);
-		}
-	}
+	uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
+	uint32_t w = (uint32_t)c & ~PIR_WHO_CONSUMER;
+	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos + 1 || !pir_taken(c, pos) || !((uint32_t)c & PIR_WHO_CONSUMER))
+		return 0; /* not yet taken by a consumer: a full ring */
+	if (recover && w != PIR_WHO_DEAD && w != 0 && w <= r->cfg.participants && !pir_alive(r, w - 1))
+		pir_take_view(r, pos, c);
 	return 1;
 }
 

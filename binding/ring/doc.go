@@ -17,10 +17,10 @@
 //   - Queue mode: one or more producers, one or more consumers; every
 //     record is consumed once, in the order of its position (Seq). It is
 //     a bounded multi-producer, multi-consumer queue of sequenced slots
-//     (after Dmitry Vyukov's): a producer or consumer pays per record two
-//     compare-and-swaps (its handle's claim window, the tail or head) and
-//     one fenced store, never a lock, and a system call only to wake a
-//     sleeper; the C side, one thread per handle, one compare-and-swap.
+//     (after Dmitry Vyukov's): a producer or consumer, in Go or C, pays
+//     per record one compare-and-swap (the slot's claim: tail and head are
+//     hints moved by plain stores) and one fenced store, never a lock, and
+//     a system call only to wake a sleeper. Goroutines may share a handle.
 //   - Broadcast mode: one producer (a second gets ErrBusy while the first
 //     lives) and subscribers that each see every record from the moment
 //     they join. A slot is a seqlock; with Overwrite a subscriber that
@@ -63,8 +63,9 @@
 // entry, for as long as its handle is open: the kernel drops the lock when
 // the process dies, however it dies, so a free lock means a gone owner
 // (no pid reuse, across pid namespaces). Every slot taken by a queue
-// participant records its taker (the claim word) and, while taking,
-// its intent, so a slot is never taken over from the living. When a
+// participant is taken by a compare-and-swap of its claim word to the
+// taker's name (the claim is the taking), so a slot is never taken over
+// from the living. When a
 // waiter finds the slot it waits for held (a loan not committed, a view
 // not released), it checks the holder's lock every 10 ms and, when the
 // holder is dead, takes the slot over: a dead producer's loan passes to

@@ -16,7 +16,7 @@ const (
 	// the creator writes it last.
 	Magic uint64 = 0x0100474E49524950
 	// Version is the layout version this package reads and writes.
-	Version = 1
+	Version = 2
 
 	// The header: static fields, then one cache line per hot word group.
 	offMagic    = 0   // u64
@@ -43,14 +43,13 @@ const (
 	offEntries  = 512 // the participant table
 
 	// A participant entry (one cache line).
-	entrySize    = 64
-	entState     = 0  // u32: 0 free, 1 used
-	entPid       = 4  // u32: the process (in its creator's pid namespace)
-	entRole      = 8  // u32: roleProducer | roleConsumer
-	entWaiting   = 12 // u32: waitData | waitRoom: counted in a waiter count
-	entCursor    = 16 // u64: broadcast: next position to read
-	entPIntent   = 24 // u64: queue: position+1 being claimed to produce, 0 none
-	entCIntent   = 32 // u64: queue: position+1 being claimed to consume, 0 none
+	entrySize  = 64
+	entState   = 0  // u32: 0 free, 1 used
+	entPid     = 4  // u32: the process (in its creator's pid namespace)
+	entRole    = 8  // u32: roleProducer | roleConsumer
+	entWaiting = 12 // u32: waitData | waitRoom: counted in a waiter count
+	entCursor  = 16 // u64: broadcast: next position to read
+	// 24 and 32: reserved (zero; version 1 kept its intents there)
 	entLost      = 40 // u64: broadcast: records this subscriber lost
 	entCount     = 48 // u64: records this participant committed or released
 	roleProducer = 1

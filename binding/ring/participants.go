@@ -118,8 +118,6 @@ func (r *Ring) fill() error {
 	mem.Store32(r.ent32(e, entPid), uint32(os.Getpid()))
 	mem.Store32(r.ent32(e, entRole), role)
 	mem.Store32(r.ent32(e, entWaiting), 0)
-	mem.Store64(r.ent64(e, entPIntent), 0)
-	mem.Store64(r.ent64(e, entCIntent), 0)
 	mem.Store64(r.ent64(e, entLost), 0)
 	mem.Store64(r.ent64(e, entCount), 0)
 	if r.g.mode == uint32(Broadcast) {
@@ -254,18 +252,6 @@ func (r *Ring) takeView(pos, c uint64) bool {
 
 // claim is the claim word of position pos by who.
 func claim(pos uint64, who uint32) uint64 { return uint64(uint32(pos))<<32 | uint64(who) }
-
-// intending reports whether a live participant other than this handle is
-// between taking position pos (its intent, pos+1, at field f) and writing
-// its claim.
-func (r *Ring) intending(f uintptr, pos uint64) bool {
-	for e := uint32(0); e < r.g.parts; e++ {
-		if e != r.self && mem.Load32(r.ent32(e, entState)) != 0 && mem.Load64(r.ent64(e, f)) == pos+1 && r.alive(e) {
-			return true
-		}
-	}
-	return false
-}
 
 // catch ends a function that touches the mapping: it restores the fault
 // setting and turns a memory fault (the segment was truncated under the

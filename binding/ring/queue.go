@@ -4,12 +4,18 @@ package ring
 
 // Queue mode: a bounded multi-producer, multi-consumer ring of sequenced
 // slots (after Dmitry Vyukov's bounded MPMC queue). Slot i starts with
-// seq = i. A producer takes position p (tail) when its slot's seq is p,
-// fills it and commits with seq = p+1; a consumer takes position p (head)
-// when seq is p+1 and releases it with seq = p+N. Each taker then writes
-// its claim word (position, entry), so the slot can be taken over when its
-// holder dies; before it moves tail or head it writes its intent, so a
-// slot taken but not yet claimed is not mistaken for a dead one's.
+// seq = i. Position p is free to produce when its slot's seq is p, holds a
+// record when seq is p+1 and is free again when seq is p+N.
+//
+// A participant takes position p by a compare-and-swap of the slot's claim
+// word, from whatever it holds to (p, itself): the claim is the taking, so
+// every taken slot names its taker from the first instant and a slot is
+// never taken over from the living. Tail (for producers) and head (for
+// consumers) are hints of the next position: the taker moves it on with a
+// plain store, and whoever finds the hint's slot taken already moves it on
+// (a compare-and-swap) and looks at the next. A taker that was slow to
+// store may move a hint back; the next caller walks it forward again, at
+// most N slots. One atomic read-modify-write per taking, none per hint.
 
 import (
 	"fmt"
@@ -18,42 +24,48 @@ import (
 	"github.com/posixipc/posixipc/internal/mem"
 )
 
-// qLoan takes the position at the tail for a loan: WouldBlock when the
-// ring is full.
-func (r *Ring) qLoan() (uint64, error) {
-	tail := r.hdr64(offTail)
-	intent := r.ent64(r.self, entPIntent)
-	for {
-		pos := mem.Load64(tail)
+// taken reports whether claim word c names position pos as taken (who 0
+// is the initial, nobody's).
+func taken(c, pos uint64) bool { return uint32(c>>32) == uint32(pos) && uint32(c) != 0 }
+
+// qTake takes the position at hint for a producer (want = 0: slot seq pos)
+// or a consumer (want = 1: seq pos+1) and claims it as who: WouldBlock when
+// the slot is not ready (the ring is full or empty there). It walks a hint
+// that lags past taken slots, at most 2N of them: more is garbage.
+func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64, error) {
+	for walked := uint32(0); ; {
+		pos := mem.Load64(hint)
 		s := r.slot(pos)
-		d := int64(mem.Load64(u64(s, slotSeq)) - pos)
+		// The claim before the seq: a claim still c at the CAS below
+		// means nobody took the slot since, so the seq read after c
+		// still holds then (a seq moves only after a claim does).
+		cw := u64(s, slotClaim)
+		c := mem.Load64(cw)
+		d := int64(mem.Load64(u64(s, slotSeq)) - (pos + want))
 		if d < 0 {
 			return 0, gate.WouldBlock
 		}
-		if d > 0 {
-			if mem.Load64(tail) == pos {
-				return 0, fmt.Errorf("slot of position %d is ahead of the tail: %w", pos, ErrCorrupt)
+		if d > 0 || (taken(c, pos) && (uint32(c)&whoConsumer != 0) == (want == 1)) {
+			// pos was taken: move the hint on, unless another did
+			if walked++; walked > 2*r.g.slots {
+				return 0, fmt.Errorf("the slots after %s %d are all ahead of it: %w", what, pos, ErrCorrupt)
 			}
-			continue // another producer took pos
-		}
-		if !mem.CAS32(&r.pwin, 0, 1) {
-			mem.Pause() // another goroutine of this handle is in its window
+			mem.CAS64(hint, pos, pos+1)
 			continue
 		}
-		mem.Set64(intent, pos+1)
-		if !mem.CAS64(tail, pos, pos+1) {
-			mem.Set64(intent, 0)
-			mem.Set32(&r.pwin, 0)
-			continue
+		if !mem.CAS64(cw, c, claim(pos, who)) {
+			continue // another took it, or its state moved on
 		}
-		// While our intent names pos, nobody takes the slot over (see
-		// qStuckConsumer), so the claim needs no compare-and-swap.
-		mem.Set64(u64(s, slotClaim), claim(pos, r.who))
-		mem.Set64(intent, 0)
-		mem.Set32(&r.pwin, 0)
+		if mem.Load64(hint) == pos {
+			mem.Set64(hint, pos+1)
+		}
 		return pos, nil
 	}
 }
+
+// qLoan takes the position at the tail for a loan: WouldBlock when the
+// ring is full.
+func (r *Ring) qLoan() (uint64, error) { return r.qTake(r.hdr64(offTail), 0, r.who, "tail") }
 
 // qCommit publishes the loan of position pos with n bytes (skip: as a
 // skipped slot).
@@ -84,34 +96,12 @@ func (r *Ring) counted() {
 // qNext takes the record at the head: its position and length; WouldBlock
 // when none is committed there. Skipped slots are released on the way.
 func (r *Ring) qNext() (uint64, uint32, error) {
-	head := r.hdr64(offHead)
-	intent := r.ent64(r.self, entCIntent)
 	for {
-		pos := mem.Load64(head)
+		pos, err := r.qTake(r.hdr64(offHead), 1, r.who|whoConsumer, "head")
+		if err != nil {
+			return 0, 0, err
+		}
 		s := r.slot(pos)
-		d := int64(mem.Load64(u64(s, slotSeq)) - (pos + 1))
-		if d < 0 {
-			return 0, 0, gate.WouldBlock
-		}
-		if d > 0 {
-			if mem.Load64(head) == pos {
-				return 0, 0, fmt.Errorf("slot of position %d is ahead of the head: %w", pos, ErrCorrupt)
-			}
-			continue // another consumer took pos
-		}
-		if !mem.CAS32(&r.cwin, 0, 1) {
-			mem.Pause()
-			continue
-		}
-		mem.Set64(intent, pos+1)
-		if !mem.CAS64(head, pos, pos+1) {
-			mem.Set64(intent, 0)
-			mem.Set32(&r.cwin, 0)
-			continue
-		}
-		mem.Set64(u64(s, slotClaim), claim(pos, r.who|whoConsumer))
-		mem.Set64(intent, 0)
-		mem.Set32(&r.cwin, 0)
 		n := mem.Load32(u32(s, slotLen))
 		if mem.Load32(u32(s, slotFlags))&flagSkip != 0 {
 			r.qRelease(pos)
@@ -142,22 +132,13 @@ func (r *Ring) qRelease(pos uint64) error {
 // slot over when its holder is dead.
 func (r *Ring) qStuckConsumer(recover bool) bool {
 	pos := mem.Load64(r.hdr64(offHead))
-	if mem.Load64(r.hdr64(offTail)) <= pos {
-		return false // empty
-	}
 	s := r.slot(pos)
-	if mem.Load64(u64(s, slotSeq)) != pos {
-		return false
+	c := mem.Load64(u64(s, slotClaim))
+	if mem.Load64(u64(s, slotSeq)) != pos || !taken(c, pos) || uint32(c)&whoConsumer != 0 {
+		return false // empty (or a hint that lags: the next try walks it)
 	}
-	if recover {
-		c := mem.Load64(u64(s, slotClaim))
-		if who := uint32(c); uint32(c>>32) == uint32(pos) && who != 0 && who&whoConsumer == 0 {
-			if who != whoDead && who <= r.g.parts && !r.alive(who-1) {
-				r.takeLoan(pos, c)
-			}
-		} else if !r.intending(entPIntent, pos) {
-			r.takeLoan(pos, c)
-		}
+	if who := uint32(c); recover && who != whoDead && who <= r.g.parts && !r.alive(who-1) {
+		r.takeLoan(pos, c)
 	}
 	return true
 }
@@ -165,25 +146,14 @@ func (r *Ring) qStuckConsumer(recover bool) bool {
 // qStuckProducer is qStuckConsumer for a producer at a full ring: the slot
 // at the tail waits for a consumer that took it and has not released it.
 func (r *Ring) qStuckProducer(recover bool) bool {
-	tail := mem.Load64(r.hdr64(offTail))
-	n := uint64(r.g.slots)
-	if tail < n {
-		return false
-	}
-	pos := tail - n
+	pos := mem.Load64(r.hdr64(offTail)) - uint64(r.g.slots)
 	s := r.slot(pos)
-	if mem.Load64(u64(s, slotSeq)) != pos+1 || mem.Load64(r.hdr64(offHead)) <= pos {
+	c := mem.Load64(u64(s, slotClaim))
+	if mem.Load64(u64(s, slotSeq)) != pos+1 || !taken(c, pos) || uint32(c)&whoConsumer == 0 {
 		return false // not yet taken by a consumer: a full ring
 	}
-	if recover {
-		c := mem.Load64(u64(s, slotClaim))
-		if who := uint32(c); uint32(c>>32) == uint32(pos) && who&whoConsumer != 0 {
-			if w := who &^ whoConsumer; w != whoDead && w != 0 && w <= r.g.parts && !r.alive(w-1) {
-				r.takeView(pos, c)
-			}
-		} else if !r.intending(entCIntent, pos) {
-			r.takeView(pos, c)
-		}
+	if w := uint32(c) &^ whoConsumer; recover && w != whoDead && w != 0 && w <= r.g.parts && !r.alive(w-1) {
+		r.takeView(pos, c)
 	}
 	return true
 }

@@ -135,8 +135,6 @@ type Ring struct {
 	spin     time.Duration
 	spinning [2]uint32 // per direction (key-1): a goroutine spins outside the kit, through mem
 
-	pwin, cwin uint32 // queue: one claim window per direction at a time (one intent), through mem
-
 	pmu sync.Mutex // broadcast producer: its one loan
 	cmu sync.Mutex // broadcast subscriber: its cursor and one view
 

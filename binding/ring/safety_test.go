@@ -22,6 +22,7 @@ const (
 	offSlots   = 24
 	offParts   = 32
 	offTail    = 128
+	offHead    = 192
 	hdrSize64  = 512 + 64*64 // the header of a ring with the default 64 entries
 	slotLen    = 16
 	slotSeq    = 0
@@ -110,6 +111,45 @@ func TestCorruptValues(t *testing.T) {
 	assert.Less(t, time.Since(t0), 3*time.Second)
 }
 
+// TestLaggingHints: tail and head are hints. Moved back (as a taker that
+// was slow to store them does), the next call walks them forward past the
+// taken slots: nothing is taken twice, nothing is skipped. Slots whose
+// seq is all ahead of the hint are garbage: ErrCorrupt, not a hang.
+func TestLaggingHints(t *testing.T) {
+	name, p := create(t, os.O_WRONLY, ring.Config{Slots: 8, Size: 16})
+	c := open(t, name, os.O_RDONLY, nil)
+	s := poke(t, name)
+	ctx := context.Background()
+	buf := make([]byte, 16)
+	for _, m := range []string{"a", "b", "c", "d", "e"} {
+		require.NoError(t, p.Send(ctx, []byte(m)))
+	}
+	rec, err := c.Receive(ctx, buf)
+	require.NoError(t, err)
+	require.Equal(t, "a", string(buf[:rec.N]))
+	require.NoError(t, s.StoreUint64(offTail, 1)) // five produced
+	require.NoError(t, s.StoreUint64(offHead, 0)) // one consumed
+	require.NoError(t, p.Send(ctx, []byte("f")))
+	for _, want := range []string{"b", "c", "d", "e", "f"} {
+		rec, err := c.Receive(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, want, string(buf[:rec.N]))
+		require.EqualValues(t, want[0]-'a', rec.Seq)
+	}
+	_, err = c.TryReceive(buf)
+	require.ErrorIs(t, err, syscall.EAGAIN)
+
+	// every slot's seq far ahead: no walk ends
+	for i := int64(0); i < 8; i++ {
+		require.NoError(t, s.StoreUint64(hdrSize64+i*(64+64)+slotSeq, 1<<40))
+	}
+	require.NoError(t, s.StoreUint64(offTail, 0))
+	require.ErrorIs(t, p.TrySend([]byte("g")), ring.ErrCorrupt)
+	require.NoError(t, s.StoreUint64(offHead, 0))
+	_, err = c.TryReceive(buf)
+	require.ErrorIs(t, err, ring.ErrCorrupt)
+}
+
 // TestCorruptHeader: Open refuses a header that no creator writes.
 func TestCorruptHeader(t *testing.T) {
 	for _, tc := range []struct {
@@ -117,7 +157,8 @@ func TestCorruptHeader(t *testing.T) {
 		v    uint32
 		want error
 	}{
-		{offVersion, 2, syscall.EPROTO},
+		{offVersion, 1, syscall.EPROTO}, // the claim-window protocol, before claim-first
+		{offVersion, 3, syscall.EPROTO},
 		{offSlots, 3, syscall.EUCLEAN},
 		{offSlots, 1 << 30, syscall.EUCLEAN},
 		{offParts, 0, syscall.EUCLEAN},

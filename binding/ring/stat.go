@@ -18,7 +18,7 @@ type Stat struct {
 	Config    Config
 	Tail      uint64 // records produced
 	Head      uint64 // Queue: records consumed (or being consumed)
-	Queued    uint64 // Queue: Tail-Head; Broadcast: records the slowest live subscriber has not read
+	Queued    uint64 // Queue: Tail-Head, at most Slots (exact when no call is under way: both are hints); Broadcast: records the slowest live subscriber has not read
 	Reclaimed uint64 // slots taken over from dead participants
 	// Participants lists the used entries of the table.
 	Participants []Participant
@@ -101,7 +101,7 @@ func (r *Ring) snapshot() (st Stat, err error) {
 	if r.g.mode == uint32(Queue) {
 		st.Head = mem.Load64(r.hdr64(offHead))
 		if st.Tail > st.Head {
-			st.Queued = st.Tail - st.Head
+			st.Queued = min(st.Tail-st.Head, uint64(r.g.slots))
 		}
 	} else {
 		st.Queued = min(st.Tail-slowest, uint64(r.g.slots))
