@@ -15,19 +15,30 @@
 //     while waiting for the child, and deadlines (SetDeadline) work. The pipe
 //     is one open file description, so O_NONBLOCK only affects our end (the
 //     stdio FILE never reads or writes).
-//   - Close closes the duplicate first, then calls pclose(3), which closes the
-//     original descriptor (so it is closed exactly once, by its owner) and
-//     waits for the shell in waitpid(2). For a "w" pipe the child sees EOF only
-//     once both are closed, which is why the order matters.
+//   - Close closes the duplicate first, then the pipe end of the original
+//     descriptor (/dev/null takes its number, see Threads), then calls
+//     pclose(3), which closes that descriptor number (so it is closed exactly
+//     once, by its owner) and reaps the shell with waitpid(2). For a "w" pipe
+//     the child sees EOF only once both ends are closed, which is why the
+//     order matters.
 //   - Close returns nil when the shell exited with status 0, and an
 //     *ExitError (exit code or signal, like *exec.ExitError) otherwise.
 //
-// Threads: pclose is a blocking C call. Close holds one OS thread in
-// waitpid until the child exits. A child that never exits (a "r" child
-// that ignores SIGPIPE and keeps writing, a "w" child that does not read to
-// EOF) would make Close block forever: CloseContext gives a way out, it
-// kills the child (SIGKILL) when its context ends and reports the signal.
-// Reads and writes never hold a thread.
+// Threads: pclose is a blocking C call (waitpid). Close closes both ends
+// first (its duplicate, then the FILE's descriptor by putting /dev/null in
+// its place, so the child sees EOF or EPIPE as pclose would make it), waits
+// for the child's exit in the Go runtime poller, on a pidfd (pidfd_open(2)
+// at Open, readable once the child has exited; waitid(2) with WNOWAIT looks
+// without reaping), and calls pclose only then, when its waitpid returns
+// at once:
+// a Close waiting for its child holds no OS thread, however many there
+// are. Without a pidfd (the pid was not found, or the kernel has no
+// pidfd_open) Close holds one OS thread in pclose until the child exits. A
+// child that never exits (a "r" child that ignores SIGPIPE and keeps
+// writing, a "w" child that does not read to EOF) would make Close block
+// forever: CloseContext gives a way out, it kills the child (SIGKILL) when
+// its context ends and reports the signal. Reads and writes never hold a
+// thread.
 //
 // The child's pid: glibc does not expose it, so Open finds it in /proc (the
 // child of this process whose standard input or output is the pipe) while
@@ -80,7 +91,9 @@ type Pipe struct {
 	mode    string
 	f       *os.File // our non-blocking duplicate of the stream's descriptor
 	fp      posixipc.PopenFile
-	pid     int // the child (found in /proc), 0 if unknown
+	fd      int      // the FILE's descriptor (pclose closes it)
+	pid     int      // the child (found in /proc), 0 if unknown
+	pidf    *os.File // a pidfd of the child (in the poller), nil if none
 
 	closeOnce sync.Once
 	closeErr  error
@@ -157,17 +170,24 @@ func Open(command, mode string) (*Pipe, error) {
 		posixipc.Pclose(fp)
 		return nil, &os.PathError{Op: "fcntl", Path: command, Err: err}
 	}
-	p := &Pipe{command: command, mode: mode, f: os.NewFile(uintptr(dup), "popen:"+command), fp: fp}
+	p := &Pipe{command: command, mode: mode, f: os.NewFile(uintptr(dup), "popen:"+command), fp: fp, fd: fd}
 	p.pid = childOf(fd, mode[0] == 'r')
-	p.cleanup = runtime.AddCleanup(p, dropped, droppedPipe{p.f, fp, p.pid})
+	if p.pid > 0 {
+		// the child is unreaped until pclose: the pid names it
+		if pfd, err := unix.PidfdOpen(p.pid, unix.PIDFD_NONBLOCK); err == nil {
+			unix.CloseOnExec(pfd)
+			p.pidf = os.NewFile(uintptr(pfd), "pidfd:"+command)
+		}
+	}
+	p.cleanup = runtime.AddCleanup(p, dropped, droppedPipe{p.f, p.pidf, fp, p.pid})
 	return p, nil
 }
 
 // droppedPipe is what the cleanup of a Pipe dropped without Close needs.
 type droppedPipe struct {
-	f   *os.File
-	fp  posixipc.PopenFile
-	pid int
+	f, pidf *os.File
+	fp      posixipc.PopenFile
+	pid     int
 }
 
 // dropped closes a dropped Pipe: our descriptor now, pclose in the
@@ -178,6 +198,9 @@ func dropped(d droppedPipe) {
 	done := make(chan struct{})
 	go func() {
 		posixipc.Pclose(d.fp)
+		if d.pidf != nil {
+			d.pidf.Close()
+		}
 		close(done)
 	}()
 	go func() {
@@ -219,6 +242,43 @@ func childOf(fd int, reader bool) int {
 		}
 	}
 	return 0
+}
+
+// detach closes the pipe end that popen's FILE holds without freeing its
+// descriptor number, which pclose closes: /dev/null takes its place
+// (dup3), so the child sees EOF or EPIPE now, as pclose's fclose would
+// have made it, and pclose later closes /dev/null. The FILE has nothing
+// buffered: Go never reads or writes through stdio.
+func detach(fd int) bool {
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(null)
+	return unix.Dup3(null, fd, unix.O_CLOEXEC) == nil
+}
+
+// waitExit waits in the Go runtime poller, holding no thread, until the
+// child has exited (it does not reap it: pclose does), calling kill once
+// if ctx ends first. It returns false when it cannot wait so (no pidfd).
+func (p *Pipe) waitExit(ctx context.Context, kill func()) bool {
+	if p.pidf == nil {
+		return false
+	}
+	rc, err := p.pidf.SyscallConn()
+	if err != nil {
+		return false
+	}
+	stop := context.AfterFunc(ctx, kill)
+	defer stop()
+	err = rc.Read(func(fd uintptr) bool {
+		var info unix.Siginfo
+		if unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil) != nil {
+			return true // reaped by another (ECHILD): pclose reports it
+		}
+		return info.Signo != 0 // 0: not exited yet; wait for the pidfd to be readable
+	})
+	return err == nil
 }
 
 // Pid returns the child's process id (the shell, or the command it exec'd
@@ -266,20 +326,31 @@ func (p *Pipe) CloseContext(ctx context.Context) error {
 			st  int
 			err error
 		}
-		res := make(chan result, 1)
-		fp := p.fp
-		go func() {
-			st, err := posixipc.Pclose(fp) // waits in waitpid: the child is not reaped before
-			res <- result{st, err}
-		}()
-		var r result
-		select {
-		case r = <-res:
-		case <-ctx.Done():
+		// still our unreaped child until pclose: the pid is its
+		kill := func() {
 			if p.pid > 0 {
-				unix.Kill(p.pid, unix.SIGKILL) // still our unreaped child: the pid is its
+				unix.Kill(p.pid, unix.SIGKILL)
 			}
-			r = <-res
+		}
+		var r result
+		if p.pidf != nil && detach(p.fd) && p.waitExit(ctx, kill) {
+			r.st, r.err = posixipc.Pclose(p.fp) // the child has exited: no wait
+		} else {
+			res := make(chan result, 1)
+			fp := p.fp
+			go func() {
+				st, err := posixipc.Pclose(fp) // waits in waitpid, on a thread
+				res <- result{st, err}
+			}()
+			select {
+			case r = <-res:
+			case <-ctx.Done():
+				kill()
+				r = <-res
+			}
+		}
+		if p.pidf != nil {
+			p.pidf.Close()
 		}
 		p.fp = 0
 		switch {

@@ -318,6 +318,44 @@ func TestBlockedReadsHoldNoThread(t *testing.T) {
 	assert.Less(t, grew, n/2, "%d blocked readers added %d threads", n, grew)
 }
 
+// TestBlockedClosesHoldNoThread: Closes waiting for their children to exit
+// wait on pidfds in the runtime poller, not in pclose on a thread each;
+// the statuses are still the children's.
+func TestBlockedClosesHoldNoThread(t *testing.T) {
+	testutil.CheckFDs(t)
+	const n = 40
+	var pipes []*popen.Pipe
+	for i := 0; i < n; i++ {
+		cmd := "exec sleep 0.5"
+		if i%2 == 1 {
+			cmd = "sleep 0.5; exit 3"
+		}
+		p, err := popen.Open(cmd, "re")
+		require.NoError(t, err)
+		pipes = append(pipes, p)
+	}
+	before := testutil.Threads()
+	errs := make(chan error, n)
+	for _, p := range pipes {
+		go func() { errs <- p.Close() }()
+	}
+	time.Sleep(100 * time.Millisecond)
+	grew := testutil.Threads() - before
+	statuses := map[int]int{}
+	for i := 0; i < n; i++ {
+		err := <-errs
+		var ee *popen.ExitError
+		if err == nil {
+			statuses[0]++
+		} else {
+			require.ErrorAs(t, err, &ee)
+			statuses[ee.ExitCode()]++
+		}
+	}
+	assert.Equal(t, map[int]int{0: n / 2, 3: n / 2}, statuses)
+	assert.Less(t, grew, n/4, "%d blocked Closes added %d threads", n, grew)
+}
+
 // BenchmarkPipeThroughput reads a C writer's output through popen, in Go (the
 // runtime poller on our duplicate of the descriptor) and in C (read(2) on
 // fileno, crt/popenpeer.c bench), in the same run, 64 KiB reads on both
