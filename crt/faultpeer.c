@@ -16,9 +16,6 @@
  *   faultpeer shm-create-partial SHM  shm_open(O_CREAT|O_EXCL); print "ready"; pause (no ftruncate)
  *   faultpeer semset-hold SEMID       semop {0,-1,SEM_UNDO},{1,-1,SEM_UNDO}; print "ready"; pause
  *   faultpeer msg-recv MSQID          print "receiving"; msgrcv(type 0); print the text
- *   faultpeer ring-loan RING          loan a slot, write "half" into it; print "loaned SEQ"; pause
- *   faultpeer ring-view RING          take a record; print "viewing TEXT"; pause
- *   faultpeer ring-recv RING          print "receiving"; receive one record (asleep on the futex); print it
  *   faultpeer sig-flood PID SIG       sigqueue(PID, SIG, v) for v = 0, 1, ... (retrying EAGAIN) until killed
  *   faultpeer soak SEG SEM QUEUE ID MS  until MS ms passed: sem_wait; lock; counter++;
  *                                     unlock; sem_post; mq_send "ID SEQ"; then print "done N"
@@ -33,7 +30,6 @@
  */
 #include "peer.h"
 #include "posixipc_layout.h"
-#include "posixipc_ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,37 +207,6 @@ int main(int argc, char **argv) {
 				die("msgrcv", errno);
 		m.mtext[n] = 0;
 		say(m.mtext);
-		return 0;
-	} else if (!strcmp(cmd, "ring-loan") || !strcmp(cmd, "ring-view") || !strcmp(cmd, "ring-recv")) {
-		struct pir_ring r;
-		int e = pir_open(&r, argv[2], cmd[5] == 'l' ? O_WRONLY : O_RDONLY, 0);
-		if (e != 0)
-			die("pir_open", e);
-		char line[256];
-		if (cmd[5] == 'l') {
-			struct pir_loan l;
-			if ((e = pir_loan(&r, -1, &l)) != 0)
-				die("pir_loan", e);
-			memcpy(l.data, "half", 4); /* never committed */
-			snprintf(line, sizeof line, "loaned %llu", (unsigned long long)l.seq);
-			say(line);
-			wait_for_kill();
-		}
-		if (cmd[5] == 'v') {
-			struct pir_view v;
-			if ((e = pir_next(&r, -1, &v)) != 0)
-				die("pir_next", e);
-			snprintf(line, sizeof line, "viewing %.*s", (int)v.len, (const char *)v.data);
-			say(line);
-			wait_for_kill();
-		}
-		say("receiving");
-		char buf[4096];
-		struct pir_view rec;
-		r.spin_ns = 0; /* straight to the futex, where the test kills it */
-		if ((e = pir_receive(&r, buf, sizeof buf, -1, &rec)) != 0)
-			die("pir_receive", e);
-		say(buf);
 		return 0;
 	} else if (!strcmp(cmd, "sig-flood") && argc == 4) {
 		int pid = atoi(argv[2]), sig = atoi(argv[3]);

@@ -601,7 +601,7 @@ static inline int pir_q_take(struct pir_ring *r, _Atomic uint64_t *hint, uint64_
 		int64_t d = (int64_t)(atomic_load(PIR_S64(s, PIR_S_SEQ)) - (pos + want));
 		if (d < 0)
 			return EAGAIN;
-		if (d > 0 || (pir_taken(c, pos) && ((uint32_t)c & PIR_WHO_CONSUMER ? 1 : 0) == want)) {
+		if (d > 0 || (pir_taken(c, pos) && (uint64_t)(((uint32_t)c & PIR_WHO_CONSUMER) != 0) == want)) {
 			/* pos was taken: move the hint on, unless another did */
 			if (++walked > 2 * (uint64_t)r->cfg.slots)
 				return EUCLEAN;

@@ -7,10 +7,14 @@
  *   ringpeer recv NAME COUNT [TIMEOUT_MS]        print "ready", then COUNT records as "SEQ LOST TEXT"
  *   ringpeer loan-hold NAME                      loan a slot, write "held" into it, print "loaned SEQ", wait forever
  *   ringpeer view-hold NAME                      print "ready", take a record, print "viewing SEQ TEXT", wait forever
+ *   ringpeer recv-one NAME                       print "receiving", receive one record with no spin (asleep on the futex), print it
  *   ringpeer echo REQ RESP [SPIN_NS]             print "ready"; receive on REQ, send back on RESP; stop on an empty record
  *   ringpeer client-lat REQ RESP N SIZE [SPIN_NS] N round trips; print each one's latency in ns, one a line
  *   ringpeer stream-send NAME N SIZE             send N records of SIZE bytes as fast as possible
  *   ringpeer stream-recv NAME N                  print "ready", receive N records; print "N TOTAL_NS" (from the first)
+ *
+ * loan-hold, view-hold and recv-one are the C victims of the recovery tests
+ * and the fault matrix (internal/testutil/ringvictim has their Go twins).
  *
  * Exit status: 0 ok, 1 error (message on stderr), 75 timeout.
  */
@@ -101,6 +105,17 @@ int main(int argc, char **argv) {
 		printf("viewing %llu %.*s\n", (unsigned long long)v.seq, (int)v.len, (const char *)v.data);
 		for (;;)
 			pause();
+	}
+	if (strcmp(mode, "recv-one") == 0) {
+		struct pir_ring r = open_ring(name, O_RDONLY);
+		struct pir_view rec;
+		char buf[4096];
+		printf("receiving\n");
+		r.spin_ns = 0; /* straight to the futex, where the test kills it */
+		check("pir_receive", pir_receive(&r, buf, sizeof buf - 1, -1, &rec));
+		printf("%.*s\n", (int)rec.len, buf);
+		pir_close(&r);
+		return 0;
 	}
 	if (strcmp(mode, "echo") == 0 && argc >= 4) {
 		struct pir_ring in = open_ring(name, O_RDONLY), out = open_ring(argv[3], O_WRONLY);

@@ -15,50 +15,15 @@ import (
 	"github.com/posixipc/posixipc/binding/ring"
 	"github.com/posixipc/posixipc/internal/bench"
 	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/posixipc/posixipc/internal/testutil/ringvictim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
-var helpers = map[string]func(args []string) int{
-	// loan-hold NAME: loan a slot, say "loaned SEQ", wait to be killed.
-	"loan-hold": func(args []string) int {
-		r, err := ring.Open(args[0], os.O_WRONLY, 0, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		l, err := r.Loan(context.Background())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		copy(l.Bytes(), "held")
-		fmt.Println("loaned", l.Seq())
-		select {}
-	},
-	// view-hold NAME: say "ready", take a record, say "viewing SEQ TEXT", wait
-	// to be killed.
-	"view-hold": func(args []string) int {
-		r, err := ring.Open(args[0], os.O_RDONLY, 0, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Println("ready")
-		v, err := r.Next(context.Background())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Println("viewing", v.Seq(), string(v.Bytes()))
-		select {}
-	},
-}
-
 func TestMain(m *testing.M) {
-	bench.ServePeer() // the lab's Go peers of BenchmarkRoundTrip
-	testutil.RunHelper(helpers)
+	bench.ServePeer()                    // the lab's Go peers of BenchmarkRoundTrip
+	testutil.RunHelper(ringvictim.Modes) // the Go victims of the recovery tests
 	goleak.VerifyTestMain(m)
 }
 

@@ -631,7 +631,8 @@ func drain(t *testing.T, name string, n int) []string {
 	return got
 }
 
-// faultRingLoan: the victim dies with a slot loaned and half written. The
+// faultRingLoan: the victim dies with a slot loaned and written, not
+// committed. The
 // consumers are not wedged: every record committed before and after it
 // arrives, in order, and the half-written one never does; the ring is
 // whole afterwards (all four slots fill and drain again).
@@ -640,7 +641,7 @@ func faultRingLoan(t *testing.T, victim string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, p.Send(ctx, []byte("r0")))
-	v := start(t, victim, "ring-loan", name)
+	v := startRing(t, victim, "loan-hold", name)
 	v.Expect(t, "loaned 1")
 	require.NoError(t, p.Send(ctx, []byte("r2")))
 	v.Kill9(t)
@@ -664,8 +665,9 @@ func faultRingView(t *testing.T, victim string) {
 	for i := 0; i < 4; i++ {
 		require.NoError(t, p.Send(ctx, []byte(fmt.Sprint("r", i))))
 	}
-	v := start(t, victim, "ring-view", name)
-	v.Expect(t, "viewing r0")
+	v := startRing(t, victim, "view-hold", name)
+	v.Expect(t, "ready")
+	v.Expect(t, "viewing 0 r0")
 	done := make(chan error, 1)
 	go func() { done <- p.Send(ctx, []byte("r4")) }()
 	time.Sleep(20 * time.Millisecond)
@@ -680,7 +682,7 @@ func faultRingView(t *testing.T, victim string) {
 // reused.
 func faultRingReceive(t *testing.T, victim string) {
 	name, p := newRing(t)
-	v := start(t, victim, "ring-recv", name)
+	v := startRing(t, victim, "recv-one", name)
 	v.Expect(t, "receiving")
 	v.WaitInSyscall(t, sysFutex)
 	v.Kill9(t)
@@ -694,7 +696,7 @@ func faultRingReceive(t *testing.T, victim string) {
 	}
 	assert.Equal(t, 1, dead, "the victim shows as dead: %+v", st.Participants)
 	other := map[string]string{"C": "Go", "Go": "C"}[victim]
-	w := start(t, other, "ring-recv", name)
+	w := startRing(t, other, "recv-one", name)
 	w.Expect(t, "receiving")
 	require.NoError(t, p.Send(context.Background(), []byte("after the death")))
 	w.Expect(t, "after the death")

@@ -19,7 +19,6 @@ import (
 
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/binding/pthread"
-	"github.com/posixipc/posixipc/binding/ring"
 	"github.com/posixipc/posixipc/binding/sem"
 	"github.com/posixipc/posixipc/binding/shm"
 	"github.com/posixipc/posixipc/binding/sig"
@@ -27,6 +26,7 @@ import (
 	"github.com/posixipc/posixipc/binding/sysvsem"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/posixipc/posixipc/internal/testutil/ringvictim"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -133,40 +133,6 @@ func helper(mode string, args []string) int {
 		}
 		say("ready")
 		return blockUntilKilled()
-	case "ring-loan", "ring-view", "ring-recv": // RING: hold a loan, hold a view, or sleep in a receive
-		flag := os.O_RDONLY
-		if mode == "ring-loan" {
-			flag = os.O_WRONLY
-		}
-		r, err := ring.Open(args[0], flag, 0, nil)
-		if err != nil {
-			return fail(err)
-		}
-		switch mode {
-		case "ring-loan":
-			l, err := r.Loan(ctx)
-			if err != nil {
-				return fail(err)
-			}
-			copy(l.Bytes(), "half") // never committed
-			say(fmt.Sprint("loaned ", l.Seq()))
-			return blockUntilKilled()
-		case "ring-view":
-			v, err := r.Next(ctx)
-			if err != nil {
-				return fail(err)
-			}
-			say("viewing " + string(v.Bytes()))
-			return blockUntilKilled()
-		}
-		say("receiving")
-		r.SetSpin(0) // straight to the futex, where the test kills it
-		buf := make([]byte, r.SlotSize())
-		rec, err := r.Receive(ctx, buf)
-		if err != nil {
-			return fail(err)
-		}
-		say(string(buf[:rec.N]))
 	case "msg-recv":
 		id, _ := strconv.Atoi(args[0])
 		q, err := sysvmsg.OpenID(id)
@@ -217,6 +183,9 @@ func helper(mode string, args []string) int {
 		}
 		say(fmt.Sprintf("done %d", n))
 	default:
+		if status, ok := ringvictim.Run(mode, args); ok {
+			return status
+		}
 		return fail(fmt.Errorf("unknown helper %q", mode))
 	}
 	return 0
@@ -314,6 +283,18 @@ func startC(t testing.TB, args ...string) *proc {
 func startGo(t testing.TB, mode string, args ...string) *proc {
 	t.Helper()
 	return testutil.StartGo(t, mode, args...)
+}
+
+// startRing runs a ring victim (internal/testutil/ringvictim's modes):
+// crt/ringpeer (lang "C") or the Go helper ("Go").
+func startRing(t testing.TB, lang, mode, name string) *proc {
+	t.Helper()
+	if lang == "C" {
+		c, err := peer.Command("ringpeer", mode, name)
+		require.NoError(t, err)
+		return startProc(t, c)
+	}
+	return startGo(t, mode, name)
 }
 
 // start runs the C peer (lang "C") or the Go helper ("Go") with the same
