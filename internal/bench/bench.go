@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/posixipc/posixipc"
@@ -393,4 +394,37 @@ func printReport(rep Report) {
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "skipped: %s\n", s)
 	}
+}
+
+// benchCleanup collects cleanups; run runs them in reverse order, once.
+type benchCleanup struct {
+	once sync.Once
+	fns  []func()
+}
+
+func (c *benchCleanup) add(f func()) { c.fns = append(c.fns, f) }
+
+func (c *benchCleanup) run() {
+	c.once.Do(func() {
+		for i := len(c.fns) - 1; i >= 0; i-- {
+			c.fns[i]()
+		}
+	})
+}
+
+// fourServers starts the servers of a pair set-up, in the order its rows
+// are reported: "cc" and "gc" around cServer (the C peer; C and Go clients),
+// "gg" around goPeer (this binary's Go peer), "raw" around rawPeer (its
+// plain-cgo peer). start makes one pair (its objects and its server); each
+// started pair's stop goes to cl, so a failure half-way leaves nothing.
+func fourServers[P interface{ stop() }, F any](cl *benchCleanup, start func(tag string, server F) (P, error), cServer, goPeer, rawPeer F) (ps [4]P, err error) {
+	for i, server := range []F{cServer, cServer, goPeer, rawPeer} {
+		p, err := start([]string{"cc", "gc", "gg", "raw"}[i], server)
+		if err != nil {
+			return ps, err
+		}
+		cl.add(p.stop)
+		ps[i] = p
+	}
+	return ps, nil
 }

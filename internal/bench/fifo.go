@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/posixipc/posixipc/binding/fifo"
@@ -235,22 +234,6 @@ func killCmd(cmd *exec.Cmd) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-}
-
-// benchCleanup collects cleanups; run runs them in reverse order, once.
-type benchCleanup struct {
-	once sync.Once
-	fns  []func()
-}
-
-func (c *benchCleanup) add(f func()) { c.fns = append(c.fns, f) }
-
-func (c *benchCleanup) run() {
-	c.once.Do(func() {
-		for i := len(c.fns) - 1; i >= 0; i-- {
-			c.fns[i]()
-		}
-	})
 }
 
 func benchFIFOSetup() (configs []benchConfig, stream []benchThroughput, cleanupFn func(), err error) {

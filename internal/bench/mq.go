@@ -132,46 +132,23 @@ func (p *mqPair) stop() {
 
 func cEcho(req, resp string) (*exec.Cmd, error) { return peer.Command("mqpeer", "echo", req, resp) }
 
-func benchMQSetup() ([]benchConfig, []benchThroughput, func(), error) {
-	var pairs []*mqPair
-	var closers []func()
-	cleanup := func() {
-		for _, c := range closers {
-			c()
+func benchMQSetup() (configs []benchConfig, stream []benchThroughput, cleanup func(), err error) {
+	cl := &benchCleanup{}
+	defer func() {
+		if err != nil {
+			cl.run()
 		}
-		for _, p := range pairs {
-			p.stop()
-		}
+	}()
+	self := func(mode string) func(req, resp string) (*exec.Cmd, error) {
+		return func(req, resp string) (*exec.Cmd, error) { return selfCmd("bench-peer", mode, req, resp) }
 	}
-	start := func(tag string, server func(req, resp string) (*exec.Cmd, error)) (*mqPair, error) {
-		p, err := startPair(tag, server)
-		if err == nil {
-			pairs = append(pairs, p)
-		}
-		return p, err
-	}
-	cc, err := start("cc", cEcho)
+	ps, err := fourServers(cl, startPair, cEcho, self("mq-echo"), self("mq-echo-raw"))
 	if err != nil {
-		cleanup()
 		return nil, nil, nil, err
 	}
-	gc, err := start("gc", cEcho)
-	if err != nil {
-		cleanup()
-		return nil, nil, nil, err
-	}
-	gg, err := start("gg", func(req, resp string) (*exec.Cmd, error) { return selfCmd("bench-peer", "mq-echo", req, resp) })
-	if err != nil {
-		cleanup()
-		return nil, nil, nil, err
-	}
-	raw, err := start("raw", func(req, resp string) (*exec.Cmd, error) { return selfCmd("bench-peer", "mq-echo-raw", req, resp) })
-	if err != nil {
-		cleanup()
-		return nil, nil, nil, err
-	}
+	cc, gc, gg, raw := ps[0], ps[1], ps[2], ps[3]
 
-	goClient := func(p *mqPair) (benchConfig, error) {
+	goClient := func(p *mqPair, label string) (benchConfig, error) {
 		w, err := mq.Open(p.req, mq.O_WRONLY, 0, nil)
 		if err != nil {
 			return benchConfig{}, err
@@ -181,12 +158,11 @@ func benchMQSetup() ([]benchConfig, []benchThroughput, func(), error) {
 			w.Close()
 			return benchConfig{}, err
 		}
-		closers = append(closers, func() { w.Close(); r.Close() })
-		msg, buf := make([]byte, benchMsg), make([]byte, benchMsg)
 		// a cancellable context: the path a real service takes
 		ctx, cancel := context.WithCancel(context.Background())
-		closers = append(closers, cancel)
-		return benchConfig{block: func(k int) ([]time.Duration, error) {
+		cl.add(func() { cancel(); w.Close(); r.Close() })
+		msg, buf := make([]byte, benchMsg), make([]byte, benchMsg)
+		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
 			lats := make([]time.Duration, k)
 			for i := range lats {
 				t0 := time.Now()
@@ -201,30 +177,25 @@ func benchMQSetup() ([]benchConfig, []benchThroughput, func(), error) {
 			return lats, nil
 		}}, nil
 	}
-	cfgGC, err := goClient(gc)
+	cfgGC, err := goClient(gc, "go-c")
 	if err != nil {
-		cleanup()
 		return nil, nil, nil, err
 	}
-	cfgGG, err := goClient(gg)
+	cfgGG, err := goClient(gg, "go-go")
 	if err != nil {
-		cleanup()
 		return nil, nil, nil, err
 	}
-	cfgGC.label, cfgGG.label = "go-c", "go-go"
 
 	rw, err := posixipc.MqOpen(raw.req, os.O_WRONLY, 0, nil)
 	if err != nil {
-		cleanup()
 		return nil, nil, nil, err
 	}
+	cl.add(func() { posixipc.MqClose(rw) })
 	rr, err := posixipc.MqOpen(raw.resp, os.O_RDONLY, 0, nil)
 	if err != nil {
-		posixipc.MqClose(rw)
-		cleanup()
 		return nil, nil, nil, err
 	}
-	closers = append(closers, func() { posixipc.MqClose(rw); posixipc.MqClose(rr) })
+	cl.add(func() { posixipc.MqClose(rr) })
 	msg, buf := make([]byte, benchMsg), make([]byte, benchMsg)
 	cfgRaw := benchConfig{label: "cgo", block: func(k int) ([]time.Duration, error) {
 		lats := make([]time.Duration, k)
@@ -245,11 +216,10 @@ func benchMQSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	}}
 	stream, closeStream, err := benchMQStream()
 	if err != nil {
-		cleanup()
 		return nil, nil, nil, err
 	}
-	closers = append(closers, closeStream)
-	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, stream, cleanup, nil
+	cl.add(closeStream)
+	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, stream, cl.run, nil
 }
 
 // cLatencies runs a C peer that prints one latency in ns per line.

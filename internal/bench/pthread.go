@@ -136,34 +136,23 @@ func startPthreadPair(tag string, server func(seg string) (*exec.Cmd, error)) (*
 	return p, nil
 }
 
-func benchPthreadSetup() ([]benchConfig, []benchThroughput, func(), error) {
-	var pairs []*pthreadPair
-	cleanup := func() {
-		for _, p := range pairs {
-			p.stop()
-		}
-	}
-	cPong := func(seg string) (*exec.Cmd, error) { return peer.Command("pthreadpeer", "pong", seg, "0") }
-	var ps [4]*pthreadPair
-	for i, s := range []struct {
-		tag    string
-		server func(seg string) (*exec.Cmd, error)
-	}{
-		{"cc", cPong}, {"gc", cPong},
-		{"gg", func(seg string) (*exec.Cmd, error) { return selfCmd("bench-peer", "pthread-pong", seg) }},
-		{"raw", func(seg string) (*exec.Cmd, error) { return selfCmd("bench-peer", "pthread-pong-raw", seg) }},
-	} {
-		p, err := startPthreadPair(s.tag, s.server)
+func benchPthreadSetup() (configs []benchConfig, stream []benchThroughput, cleanup func(), err error) {
+	cl := &benchCleanup{}
+	defer func() {
 		if err != nil {
-			cleanup()
-			return nil, nil, nil, err
+			cl.run()
 		}
-		pairs = append(pairs, p)
-		ps[i] = p
+	}()
+	cPong := func(seg string) (*exec.Cmd, error) { return peer.Command("pthreadpeer", "pong", seg, "0") }
+	self := func(mode string) func(seg string) (*exec.Cmd, error) {
+		return func(seg string) (*exec.Cmd, error) { return selfCmd("bench-peer", mode, seg) }
+	}
+	ps, err := fourServers(cl, startPthreadPair, cPong, self("pthread-pong"), self("pthread-pong-raw"))
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background()) // the path a real service takes
-	cleanup0 := cleanup
-	cleanup = func() { cancel(); cleanup0() }
+	cl.add(cancel)
 	goClient := func(p *pthreadPair, label string) benchConfig {
 		turn := (*uint64)(unsafe.Pointer(&p.seg.Bytes()[pthread.LayoutTurn]))
 		return benchConfig{label: label, block: func(k int) ([]time.Duration, error) {
@@ -215,5 +204,5 @@ func benchPthreadSetup() ([]benchConfig, []benchThroughput, func(), error) {
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
 		return cLatencies("pthreadpeer", "ping-lat", ps[0].name, "0", strconv.Itoa(k))
 	}}
-	return []benchConfig{cfgC, goClient(ps[1], "go-c"), goClient(ps[2], "go-go"), cfgRaw}, nil, cleanup, nil
+	return []benchConfig{cfgC, goClient(ps[1], "go-c"), goClient(ps[2], "go-go"), cfgRaw}, nil, cl.run, nil
 }

@@ -314,8 +314,10 @@ func pinCmd(cmd *exec.Cmd, err error, cpu int) (*exec.Cmd, error) {
 	return c, nil
 }
 
-// onCPU0 runs f on a thread pinned to CPU 0 (when pinning), then restores
-// the thread's mask.
+// onCPU0 runs f with this whole process pinned to CPU 0 (when pinning),
+// then restores its threads' masks. The whole process, not only f's
+// thread: the Go runtime's other threads (sysmon, the idle Ps' spinning,
+// timers) would otherwise wake on CPU 1 and push the far side off it.
 func onCPU0(f func() ([]time.Duration, error)) ([]time.Duration, error) {
 	if !pinned() {
 		return f()
@@ -327,10 +329,16 @@ func onCPU0(f func() ([]time.Duration, error)) ([]time.Duration, error) {
 		return f()
 	}
 	one.Set(0)
-	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		return f()
+	setAll := func(set *unix.CPUSet) {
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				unix.SchedSetaffinity(tid, set)
+			}
+		}
 	}
-	defer unix.SchedSetaffinity(0, &old)
+	setAll(&one)
+	defer setAll(&old)
 	return f()
 }
 

@@ -156,37 +156,20 @@ func startSemPair(tag string, server func(a, b string) (*exec.Cmd, error)) (*sem
 	return p, nil
 }
 
-func benchSemSetup() ([]benchConfig, []benchThroughput, func(), error) {
-	var pairs []*semPair
-	var closers []func()
-	cleanup := func() {
-		for _, c := range closers {
-			c()
-		}
-		for _, p := range pairs {
-			p.stop()
-		}
-	}
-	fail := func(err error) ([]benchConfig, []benchThroughput, func(), error) {
-		cleanup()
-		return nil, nil, nil, err
-	}
-	cPong := func(a, b string) (*exec.Cmd, error) { return peer.Command("sempeer", "pong", a, b) }
-	var ps [4]*semPair
-	for i, s := range []struct {
-		tag    string
-		server func(a, b string) (*exec.Cmd, error)
-	}{
-		{"cc", cPong}, {"gc", cPong},
-		{"gg", func(a, b string) (*exec.Cmd, error) { return selfCmd("bench-peer", "sem-pong", a, b) }},
-		{"raw", func(a, b string) (*exec.Cmd, error) { return selfCmd("bench-peer", "sem-pong-raw", a, b) }},
-	} {
-		p, err := startSemPair(s.tag, s.server)
+func benchSemSetup() (configs []benchConfig, stream []benchThroughput, cleanup func(), err error) {
+	cl := &benchCleanup{}
+	defer func() {
 		if err != nil {
-			return fail(err)
+			cl.run()
 		}
-		pairs = append(pairs, p)
-		ps[i] = p
+	}()
+	cPong := func(a, b string) (*exec.Cmd, error) { return peer.Command("sempeer", "pong", a, b) }
+	self := func(mode string) func(a, b string) (*exec.Cmd, error) {
+		return func(a, b string) (*exec.Cmd, error) { return selfCmd("bench-peer", mode, a, b) }
+	}
+	ps, err := fourServers(cl, startSemPair, cPong, self("sem-pong"), self("sem-pong-raw"))
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	goClient := func(p *semPair, label string) (benchConfig, error) {
 		a, err := sem.Open(p.a, 0, 0, 0)
@@ -199,32 +182,32 @@ func benchSemSetup() ([]benchConfig, []benchThroughput, func(), error) {
 			return benchConfig{}, err
 		}
 		ctx, cancel := context.WithCancel(context.Background()) // the path a real service takes
-		closers = append(closers, func() { cancel(); a.Close(); b.Close() })
+		cl.add(func() { cancel(); a.Close(); b.Close() })
 		return semPingConfig(ctx, label, a, b), nil
 	}
 	cfgGC, err := goClient(ps[1], "go-c")
 	if err != nil {
-		return fail(err)
+		return nil, nil, nil, err
 	}
 	cfgGG, err := goClient(ps[2], "go-go")
 	if err != nil {
-		return fail(err)
+		return nil, nil, nil, err
 	}
 	ra, err := posixipc.SemOpen(ps[3].a, 0, 0, 0)
 	if err != nil {
-		return fail(err)
+		return nil, nil, nil, err
 	}
+	cl.add(func() { posixipc.SemClose(ra) })
 	rb, err := posixipc.SemOpen(ps[3].b, 0, 0, 0)
 	if err != nil {
-		posixipc.SemClose(ra)
-		return fail(err)
+		return nil, nil, nil, err
 	}
-	closers = append(closers, func() { posixipc.SemClose(ra); posixipc.SemClose(rb) })
+	cl.add(func() { posixipc.SemClose(rb) })
 	cfgRaw := rawSemPingConfig(ra, rb)
 	cfgC := benchConfig{label: "c-c", block: func(k int) ([]time.Duration, error) {
 		return cLatencies("sempeer", "ping-lat", ps[0].a, ps[0].b, strconv.Itoa(k))
 	}}
-	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, nil, cleanup, nil
+	return []benchConfig{cfgC, cfgGC, cfgGG, cfgRaw}, nil, cl.run, nil
 }
 
 // benchShmSetup streams copies of a 1 MiB segment: memcpy in the C peer
