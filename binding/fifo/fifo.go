@@ -29,20 +29,24 @@
 // After Open, the File's descriptor stays non-blocking (O_NONBLOCK belongs
 // to the open file description, shared with any dup) and Read and Write use
 // it directly, not through the runtime poller, whose epoll wake-up and
-// goroutine hand-off cost more than the round trip itself. Per File and
-// direction, one goroutine at a time (internal/gate) tries the call and, on
-// EAGAIN, waits inside C in ppoll(2) on the descriptor and an eventfd, then
-// reads or writes; other callers park in Go and hold no OS thread, so
-// thousands of blocked Reads cost one thread. After a wait that slept, the
-// next call polls first, skipping a try that would find nothing. Deadlines
-// (SetDeadline) become the C wait's CLOCK_MONOTONIC timeout; changing one,
-// or Close, kicks the waiter through the eventfd, and parked callers are
-// woken to recompute theirs. Close unblocks Read and Write (they return an
-// error wrapping os.ErrClosed) and waits until they have left the
-// descriptor. Read returns io.EOF once every writer has closed; Write fails
-// with EPIPE once every reader has (Go ignores SIGPIPE on descriptors other
-// than stdout and stderr, also in cgo calls on Go threads). Concurrent Writes
-// on one File are not interleaved with each other.
+// goroutine hand-off cost more than the round trip itself. Read and Write go
+// through the module's waiter kit (internal/gate), as every blocking call
+// of the module does: a non-blocking try; on EAGAIN one goroutine per File
+// and direction waits inside C (posixipc.FifoWaitIO: ppoll(2) on the
+// descriptor and an eventfd, then read(2) or write(2)), and the others park
+// in Go and hold no OS thread, so thousands of blocked Reads cost one
+// thread (and count toward the process-wide bound of waits in C). After a
+// wait that slept, the next call goes straight to the wait, skipping a try
+// that would find nothing. The context of a wait is its direction's
+// deadline (SetDeadline): the C wait's CLOCK_MONOTONIC timeout; changing
+// it, or Close, kicks the waiter through the eventfd and wakes the parked
+// callers, which go on under the new one. Close unblocks Read and Write
+// (they return an error wrapping os.ErrClosed) and waits until they have
+// left the descriptor. Read returns io.EOF once every writer has closed;
+// Write fails with EPIPE once every reader has (Go ignores SIGPIPE on
+// descriptors other than stdout and stderr, also in cgo calls on Go
+// threads). Concurrent Writes on one File are not interleaved with each
+// other.
 //
 // Atomicity: a write of at most PipeBuf (PIPE_BUF, 4096 bytes on Linux) bytes
 // is atomic: its bytes are never interleaved with another writer's, whether
@@ -56,8 +60,6 @@
 package fifo
 
 import (
-	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -95,14 +97,18 @@ type File struct {
 	fd   int // f's descriptor (never f.Fd(), which would make it blocking)
 	path string
 
+	// k is the File's waiter kit: one point per direction (keyRead,
+	// keyWrite), each with an eventfd-kicked C waiter made by its first
+	// wait.
+	k      *gate.Kit[*waiter]
+	rd, wr direction
+	// wgate admits one Write at a time, so that concurrent Writes are not
+	// interleaved (a Write may take several calls of the kit).
+	wgate *gate.Gate
+
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool
-	// kickMu orders deadline kicks before Close closes the eventfds.
-	kickMu sync.Mutex
-
-	rd, wr    direction
-	evCleanup runtime.Cleanup
+	cleanup   runtime.Cleanup
 
 	// pending holds a byte the reader's open probe read, returned first.
 	hasPending atomic.Bool
@@ -110,55 +116,60 @@ type File struct {
 	pending    []byte
 }
 
-// direction is one way through the FIFO (Read or Write). Its gate admits one
-// goroutine at a time: it tries the non-blocking call in Go and, on EAGAIN,
-// waits inside C (posixipc.FifoWaitIO: ppoll on the descriptor and evfd).
-// The others park in Go in gate.Enter and hold no thread.
-type direction struct {
-	gate *gate.Gate
-	evfd int // an eventfd: written to kick the waiter out of C
+// The kit's keys of the two directions.
+const (
+	keyRead  = 1
+	keyWrite = 2
+)
 
-	// deadline is the direction's deadline in nanoseconds since base on the
-	// monotonic clock; 0 for none.
-	deadline atomic.Int64
-	// pollFirst: the last wait slept in C, so the next call goes straight to
-	// C (a round trip's reply is seldom there already: the non-blocking try
-	// would be a wasted system call). Only the gate holder uses it.
-	pollFirst bool
-	// inC is 1 while the holder computes its timeout and waits in C: a
-	// deadline change then kicks it.
-	inC atomic.Int32
-	// parked counts goroutines waiting for the gate; changed is cancelled
-	// when the deadline changes while some do, so they recompute theirs.
-	parked  atomic.Int32
-	mu      sync.Mutex
-	changed context.Context
-	cancel  context.CancelFunc
+// A waiter is the C waiter of a direction: the eventfd that
+// posixipc.FifoWaitIO polls beside the FIFO. A kick makes it readable; the
+// wait drains it when it returns ECANCELED.
+type waiter struct {
+	evfd    int
+	kicked  atomic.Bool // a cancelling kick may be pending in evfd
+	closing atomic.Bool
 }
+
+func newWaiter() (*waiter, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	return &waiter{evfd: fd}, nil
+}
+
+// Kick makes the wait in C, or the next one, return ECANCELED.
+func (w *waiter) Kick(closing bool) {
+	if closing {
+		w.closing.Store(true)
+	}
+	w.kicked.Store(true)
+	one := [8]byte{1}
+	unix.Write(w.evfd, one[:])
+}
+
+// Reset drains a cancelling kick that no wait took (a closing one stays).
+func (w *waiter) Reset() {
+	if w.kicked.Load() && !w.closing.Load() {
+		w.kicked.Store(false)
+		var v [8]byte
+		unix.Read(w.evfd, v[:])
+	}
+}
+
+// Free closes the eventfd.
+func (w *waiter) Free() { unix.Close(w.evfd) }
 
 // maxRW caps one read(2) or write(2) (as package os does).
 const maxRW = 1 << 30
 
-func newDirection() (direction, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return direction{evfd: -1}, os.NewSyscallError("eventfd", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return direction{gate: gate.New(), evfd: fd, changed: ctx, cancel: cancel}, nil
-}
-
-// kick makes the goroutine waiting in C, if any, return ECANCELED; a kick
-// with none there ends the next wait early (it recomputes and waits again).
-func (d *direction) kick() {
-	one := [8]byte{1}
-	unix.Write(d.evfd, one[:])
-}
-
 // Read reads from the FIFO. It returns io.EOF once no writer has the FIFO
-// open and it is empty. When there is no data, one goroutine per File waits
-// inside C (ppoll(2), then read(2)); other readers wait in Go for their turn
-// and hold no OS thread. It does not allocate.
+// open and it is empty. It goes through the module's waiter kit: a try
+// (read(2), non-blocking); when there is no data, one goroutine per File
+// waits inside C (posixipc.FifoWaitIO: ppoll(2) on the descriptor and an
+// eventfd, then read(2)) and other readers park in Go, holding no OS
+// thread; the read deadline is the wait's context. It does not allocate.
 func (f *File) Read(b []byte) (int, error) {
 	if f.hasPending.Load() && len(b) > 0 {
 		f.mu.Lock()
@@ -171,188 +182,121 @@ func (f *File) Read(b []byte) (int, error) {
 		}
 		f.mu.Unlock()
 	}
-	d := &f.rd
-	if err := f.enter(d, "read"); err != nil {
-		return 0, err
-	}
-	defer d.gate.Leave()
-	if len(b) == 0 {
-		return 0, nil
-	}
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
+	var n int
+	try := func() error {
+		if len(b) == 0 {
+			n = 0
+			return nil
+		}
+		var err error
+		if n, err = unix.Read(f.fd, b); err == unix.EINTR {
+			return gate.WouldBlock // the kit's wait reads again
+		}
+		return err
+	}
+	wait := func(w *waiter, rel int64) error {
+		var slept bool
+		var err error
+		if n, slept, err = posixipc.FifoWaitIO(f.fd, w.evfd, false, b, rel); err == nil {
+			f.rd.pollFirst.Store(slept && n < len(b)) // a full b leaves more: try first next time
+		}
+		return err
+	}
 	for {
-		var n int
-		var err error = unix.EAGAIN
-		if !d.pollFirst {
-			n, err = unix.Read(f.fd, b)
-		}
-		if err == unix.EAGAIN {
-			n, err = f.wait(d, false, b)
-		}
-		switch err {
-		case nil:
-			if n == 0 {
+		c := f.rd.dl.Load()
+		err := f.do(c, &f.rd, keyRead, try, wait)
+		switch {
+		case err == nil:
+			if n == 0 && len(b) > 0 {
 				return 0, io.EOF
 			}
 			return n, nil
-		case unix.EAGAIN, unix.EINTR, errRetry:
+		case f.again(err, &f.rd, c):
 			continue
-		case errExpired:
-			return 0, &fs.PathError{Op: "read", Path: f.path, Err: errs.Deadline}
-		case errClosed:
-			return 0, &fs.PathError{Op: "read", Path: f.path, Err: os.ErrClosed}
 		}
 		return 0, &fs.PathError{Op: "read", Path: f.path, Err: err}
 	}
 }
 
+// do runs one call of direction d through the kit under deadline c:
+// straight to the wait in C after a wait that slept, else try first.
+func (f *File) do(c *deadline, d *direction, key uint64, try func() error, wait func(*waiter, int64) error) error {
+	if d.pollFirst.Load() {
+		return f.k.Block(c, key, try, wait)
+	}
+	return f.k.Do(c, key, try, wait)
+}
+
+// again reports whether a call of d that failed with err under deadline c
+// must go on under d's new deadline (c was replaced while it waited).
+func (f *File) again(err error, d *direction, c *deadline) bool {
+	return err == errChanged || (err == errs.Deadline && d.dl.Load() != c)
+}
+
 // Write writes b to the FIFO, all of it unless an error (a deadline, Close,
 // EPIPE) stops it. A write of at most PipeBuf bytes is atomic. It fails with
-// an error wrapping syscall.EPIPE once no reader has the FIFO open. While the
-// pipe is full, one goroutine per File waits inside C (ppoll(2), then
-// write(2)); other writers wait in Go for their turn and hold no OS thread.
+// an error wrapping syscall.EPIPE once no reader has the FIFO open. It goes
+// through the waiter kit as Read does (while the pipe is full, one
+// goroutine per File waits inside C: ppoll(2), then write(2) until all is
+// written); other writers wait in Go for their turn and hold no OS thread.
 // Concurrent Writes on one File are not interleaved. It does not allocate.
 func (f *File) Write(b []byte) (int, error) {
-	d := &f.wr
-	if err := f.enter(d, "write"); err != nil {
-		return 0, err
-	}
-	defer d.gate.Leave()
-	var nn int
 	for {
-		if nn > 0 && f.closed.Load() {
-			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
+		c := f.wr.dl.Load()
+		err := f.wgate.Enter(c)
+		if err == nil {
+			break
 		}
-		end := len(b)
-		if end-nn > maxRW {
-			end = nn + maxRW
+		if err != errChanged {
+			return 0, &fs.PathError{Op: "write", Path: f.path, Err: f.k.Result(c, err)}
 		}
+	}
+	defer f.wgate.Leave()
+	nn := 0
+	for {
+		chunk := b[nn:min(len(b), nn+maxRW)]
 		var n int
-		var err error = unix.EAGAIN
-		if !d.pollFirst {
-			n, err = unix.Write(f.fd, b[nn:end])
+		try := func() error {
+			if len(chunk) == 0 {
+				return nil
+			}
+			var err error
+			if n, err = unix.Write(f.fd, chunk); n < 0 {
+				n = 0
+			}
+			if err == unix.EINTR {
+				return gate.WouldBlock
+			}
+			return err
 		}
-		if err == unix.EAGAIN {
-			n, err = f.wait(d, true, b[nn:end])
+		wait := func(w *waiter, rel int64) error {
+			var slept bool
+			var err error
+			if n, slept, err = posixipc.FifoWaitIO(f.fd, w.evfd, true, chunk, rel); err == nil {
+				f.wr.pollFirst.Store(slept)
+			}
+			return err
 		}
-		if n > 0 {
-			nn += n
-		}
-		if nn == len(b) && err == nil {
-			return nn, nil
-		}
-		switch err {
-		case nil:
+		c := f.wr.dl.Load()
+		err := f.do(c, &f.wr, keyWrite, try, wait)
+		nn += n
+		switch {
+		case err == nil:
+			if nn == len(b) {
+				return nn, nil
+			}
 			if n == 0 {
 				return nn, &fs.PathError{Op: "write", Path: f.path, Err: io.ErrUnexpectedEOF}
 			}
 			continue
-		case unix.EAGAIN, unix.EINTR, errRetry:
+		case f.again(err, &f.wr, c):
 			continue
-		case errExpired:
-			return nn, &fs.PathError{Op: "write", Path: f.path, Err: errs.Deadline}
-		case errClosed:
-			return nn, &fs.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
 		}
 		return nn, &fs.PathError{Op: "write", Path: f.path, Err: err}
 	}
-}
-
-// Sentinels of wait and enter, turned into *fs.PathError by Read and Write.
-var (
-	errRetry   = errors.New("retry")
-	errExpired = errors.New("deadline")
-	errClosed  = errors.New("closed")
-)
-
-// enter takes d's gate for op: at once when it is free, else parked in Go
-// until it is free, d's deadline passes or f is closed. After a nil return
-// the caller must call d.gate.Leave.
-func (f *File) enter(d *direction, op string) error {
-	if !d.gate.TryEnter() {
-		if err := f.enterSlow(d); err != nil {
-			return f.opErr(op, err)
-		}
-	}
-	err := errClosed
-	if !f.closed.Load() {
-		if dl := d.deadline.Load(); dl == 0 || dl > now() {
-			return nil
-		}
-		err = errExpired
-	}
-	d.gate.Leave()
-	return f.opErr(op, err)
-}
-
-func (f *File) opErr(op string, err error) error {
-	if err == errExpired {
-		return &fs.PathError{Op: op, Path: f.path, Err: errs.Deadline}
-	}
-	return &fs.PathError{Op: op, Path: f.path, Err: os.ErrClosed}
-}
-
-// enterSlow parks in gate.Enter; a deadline change wakes it to recompute.
-func (f *File) enterSlow(d *direction) error {
-	d.parked.Add(1)
-	defer d.parked.Add(-1)
-	for {
-		d.mu.Lock()
-		ctx := d.changed
-		d.mu.Unlock()
-		var cancel context.CancelFunc
-		if dl := d.deadline.Load(); dl != 0 {
-			left := dl - now()
-			if left <= 0 {
-				return errExpired
-			}
-			ctx, cancel = context.WithTimeout(ctx, time.Duration(left))
-		}
-		err := d.gate.Enter(ctx)
-		if cancel != nil {
-			cancel()
-		}
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, os.ErrClosed) {
-			return errClosed
-		}
-	}
-}
-
-// wait is the gate holder's wait in C for fd to become readable or writable
-// and its one read or write of b. It sets d.pollFirst. A kick or timeout returns errRetry (the
-// caller tries again, which recomputes the deadline), errExpired or errClosed.
-func (f *File) wait(d *direction, write bool, b []byte) (int, error) {
-	d.inC.Store(1) // before the deadline load: a SetDeadline sees it or we see its deadline
-	defer d.inC.Store(0)
-	timeout := int64(-1)
-	if dl := d.deadline.Load(); dl != 0 {
-		if timeout = gate.Saturate(time.Duration(dl - now())); timeout == 0 {
-			return 0, errExpired
-		}
-	}
-	if f.closed.Load() {
-		return 0, errClosed
-	}
-	n, slept, err := posixipc.FifoWaitIO(f.fd, d.evfd, write, b, timeout)
-	if err == nil {
-		// a read that filled b leaves more data: try first next time
-		d.pollFirst = slept && (write || n < len(b))
-	}
-	switch err {
-	case syscall.ECANCELED:
-		if f.closed.Load() {
-			return 0, errClosed
-		}
-		return 0, errRetry
-	case syscall.ETIMEDOUT:
-		return 0, errRetry
-	}
-	return n, err
 }
 
 // SetPipeSize sets the capacity of the pipe (both ends share it) to at least
@@ -390,21 +334,12 @@ func (f *File) SyscallConn() (syscall.RawConn, error) { return f.f.SyscallConn()
 // the first call's result.
 func (f *File) Close() error {
 	f.closeOnce.Do(func() {
-		f.kickMu.Lock()
-		f.closed.Store(true)
-		f.kickMu.Unlock()
-		for _, d := range []*direction{&f.rd, &f.wr} {
-			d.gate.Close()
-			d.kick()
-		}
-		for _, d := range []*direction{&f.rd, &f.wr} {
-			d.gate.Drain()
-			d.cancel()
-		}
+		f.cleanup.Stop()
+		f.wgate.Close()
+		f.k.Close() // kicks the waiters, waits for every call to leave, frees them
+		f.rd.dl.Load().stop()
+		f.wr.dl.Load().stop()
 		f.closeErr = f.f.Close()
-		f.evCleanup.Stop()
-		unix.Close(f.rd.evfd)
-		unix.Close(f.wr.evfd)
 	})
 	return f.closeErr
 }

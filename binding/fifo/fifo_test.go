@@ -327,6 +327,32 @@ func TestDeadlinesAndClose(t *testing.T) {
 	require.NoError(t, r.Close())
 }
 
+// TestPassedDeadlineTakesWhatIsThere: a deadline that has passed still
+// lets a call take what is there (one try, as every blocking call of the
+// module does); then it fails at once.
+func TestPassedDeadlineTakesWhatIsThere(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := newFIFO(t)
+	ctx := context.Background()
+	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
+	require.NoError(t, err)
+	defer r.Close()
+	w, err := fifo.Open(ctx, p, os.O_WRONLY)
+	require.NoError(t, err)
+	defer w.Close()
+	_, err = w.Write([]byte("there"))
+	require.NoError(t, err)
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(-time.Second)))
+	b := make([]byte, 8)
+	n, err := r.Read(b)
+	require.NoError(t, err)
+	assert.Equal(t, "there", string(b[:n]))
+	t0 := time.Now()
+	_, err = r.Read(b)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.Less(t, time.Since(t0), time.Second)
+}
+
 func TestWriteEPIPE(t *testing.T) {
 	testutil.CheckFDs(t)
 	p := newFIFO(t)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc/internal/errs"
+	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,23 +68,13 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	f := &File{fd: fd, path: path, pending: pending}
-	if f.rd, err = newDirection(); err == nil {
-		if f.wr, err = newDirection(); err != nil {
-			unix.Close(f.rd.evfd)
-		}
-	}
-	if err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f.f = os.NewFile(uintptr(fd), path)
+	f := &File{fd: fd, path: path, pending: pending, f: os.NewFile(uintptr(fd), path),
+		k: gate.NewKit(true, newWaiter), wgate: gate.New()}
+	f.rd.dl.Store(newDeadline(time.Time{}))
+	f.wr.dl.Store(newDeadline(time.Time{}))
 	// A File dropped without Close: os.File's cleanup closes the FIFO; this
-	// one closes the eventfds.
-	f.evCleanup = runtime.AddCleanup(f, func(fds [2]int) {
-		unix.Close(fds[0])
-		unix.Close(fds[1])
-	}, [2]int{f.rd.evfd, f.wr.evfd})
+	// one frees the waiters (their eventfds).
+	f.cleanup = runtime.AddCleanup(f, func(k *gate.Kit[*waiter]) { k.Close() }, f.k)
 	f.hasPending.Store(len(pending) > 0)
 	return f, nil
 }

@@ -48,10 +48,13 @@ const (
 // inside C has left (a signal can land just before the thread sleeps).
 const KickRepeat = time.Millisecond
 
-// Unarmed is how long a timed wait stays in C before it arms the canceller:
-// a result that comes sooner (a ping-pong) costs no wake-up of the
-// canceller's goroutine, and a cancellation is seen at most this late plus
-// the kick.
+// Unarmed is how long a timed wait with a deadline stays in C before it
+// arms the canceller: a result that comes sooner (a ping-pong) costs no
+// wake-up of the canceller's goroutine, and a cancellation is seen at most
+// this late plus the kick. A wait without a deadline arms at once and
+// waits without a timeout: a kernel timer per wait costs more than the
+// arming (on a VM, a timer armed and cancelled per wait made a FIFO round
+// trip 3× slower), and a long-lived context's Done needs no new watch.
 const Unarmed = int64(500 * time.Microsecond)
 
 // CWaiter is the C state of one goroutine waiting inside C that another
@@ -98,7 +101,7 @@ type point[W CWaiter] struct {
 type Kit[W CWaiter] struct {
 	Life
 
-	timed  bool // the C wait takes a timeout: wait Unarmed before arming
+	timed  bool // the C wait takes a timeout: with a deadline, wait Unarmed before arming
 	newW   func() (W, error)
 	mu     sync.Mutex
 	bound  []*point[W] // points with users, by key
@@ -265,7 +268,8 @@ func WaitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 }
 
 // block makes the wait in C, arming the canceller only when ctx can be done
-// (and, for timed waits, only after Unarmed has passed without a result).
+// (and, for timed waits with a deadline, only after Unarmed has passed
+// without a result).
 func (k *Kit[W]) block(ctx context.Context, p *point[W], wait func(w W, rel int64) error) error {
 	done := ctx.Done()
 	rel := Timeout(ctx)
@@ -273,7 +277,7 @@ func (k *Kit[W]) block(ctx context.Context, p *point[W], wait func(w W, rel int6
 	if done == nil || (k.timed && rel >= 0 && rel <= Unarmed) {
 		return wait(p.w, rel)
 	}
-	if k.timed {
+	if k.timed && rel >= 0 {
 		if err := wait(p.w, Unarmed); err != syscall.ETIMEDOUT {
 			return err
 		}
