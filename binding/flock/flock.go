@@ -36,12 +36,14 @@
 //
 // # Waiting
 //
-// Lock and LockRange first try the non-blocking call (flock LOCK_NB,
-// F_OFD_SETLK). While it fails with EWOULDBLOCK, one goroutine per File waits
-// in the kernel, in the blocking call (flock, F_OFD_SETLKW) on its own
-// duplicate of the File's descriptor, on an OS thread locked for the call;
-// the others park in Go on a gate (internal/gate) until it is their turn,
-// their context is done or the File is closed. So a File with waiters holds
+// Lock and LockRange go through the module's waiter kit (internal/gate),
+// as every blocking call of the module does. They first try the
+// non-blocking call (flock LOCK_NB, F_OFD_SETLK). While it fails with
+// EWOULDBLOCK, one goroutine per File waits in the kernel, in the blocking
+// call (flock, F_OFD_SETLKW) on its own duplicate of the File's
+// descriptor, on an OS thread locked for the call; the others park in Go
+// on the kit's gate until it is their turn, their context is done or the
+// File is closed. So a File with waiters holds
 // one OS thread, whatever the number of waiting goroutines, and a process
 // at most MaxKernelWaiters of them, whatever the number of Files: the
 // waiters of further Files poll the non-blocking call (1 to 25 ms apart)
@@ -103,7 +105,6 @@ const (
 type File struct {
 	f    *os.File
 	path string
-	gate *gate.Gate
 
 	// fd is f's descriptor. Every call on it holds fdmu's read lock, and
 	// Close takes the write lock before closing it, so a call never reaches
@@ -112,41 +113,13 @@ type File struct {
 	fd     int
 	closed bool // under fdmu
 
-	// The waiter: the goroutine that holds the gate and waits in the kernel.
-	w    *waiterFDs      // its state (shared with the clean-up of a dropped File)
-	canc *gate.Canceller // kicks it when its context is done (w.kick)
+	// k is the File's waiter kit: Lock and LockRange wait through it, one
+	// goroutine per File in the kernel on the kit's waiter (waiterFDs).
+	k *gate.Kit[*waiterFDs]
 
-	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 	cleanup   runtime.Cleanup
-}
-
-// waiterFDs are the waiter's descriptors, -1 until the first wait: wfd, its
-// duplicate of the File's descriptor, and sentinel, an O_PATH descriptor on
-// which flock and fcntl locking calls fail with EBADF. The sentinel
-// replaces wfd to cancel the waiter's call; it is opened ahead, so that a
-// cancellation needs no new descriptor.
-type waiterFDs struct {
-	wfd, sentinel int
-
-	mu     sync.Mutex
-	tid    int  // the waiter's OS thread while it is in the blocking call, else 0
-	kicked bool // wfd was replaced by the sentinel
-}
-
-// resources is what the clean-up of a File dropped without Close releases.
-type resources struct {
-	w    *waiterFDs
-	canc *gate.Canceller
-}
-
-func (w *waiterFDs) close() {
-	if w.wfd >= 0 {
-		unix.Close(w.wfd)
-		unix.Close(w.sentinel)
-		w.wfd, w.sentinel = -1, -1
-	}
 }
 
 // Open opens (creating it with mode 0666 before the umask if needed) the
@@ -168,13 +141,14 @@ func OpenFile(path string, flag int, perm os.FileMode) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	w := &waiterFDs{wfd: -1, sentinel: -1}
-	lf := &File{f: f, path: path, gate: gate.New(), w: w, canc: gate.NewCanceller(w.kick, 0), closing: make(chan struct{})}
-	// A File dropped without Close: *os.File closes the descriptor (and so
-	// releases the locks) by itself; the waiter's two are closed here, and
-	// its canceller's goroutine ends.
-	lf.cleanup = runtime.AddCleanup(lf, func(r resources) { r.canc.Stop(); r.w.close() }, resources{w, lf.canc})
+	lf := &File{f: f, path: path}
 	rc.Control(func(fd uintptr) { lf.fd = int(fd) })
+	fd := lf.fd
+	lf.k = gate.NewKit(false, func() (*waiterFDs, error) { return newWaiter(fd) })
+	// A File dropped without Close: *os.File closes the descriptor (and so
+	// releases the locks) by itself; the kit's Close here closes the
+	// waiter's two and ends its canceller's goroutine.
+	lf.cleanup = runtime.AddCleanup(lf, func(k *gate.Kit[*waiterFDs]) { k.Close() }, lf.k)
 	return lf, nil
 }
 
@@ -237,14 +211,16 @@ func (f *File) Lock(ctx context.Context, m Mode) error {
 	if err != nil {
 		return f.pathErr("flock", err)
 	}
-	return f.pathErr("flock", f.wait(ctx,
+	return f.pathErr("flock", f.k.Do(ctx, 0,
 		func() error { return f.flock(how | unix.LOCK_NB) },
-		func(fd int) error {
-			for {
-				if err := unix.Flock(fd, how); err != unix.EINTR {
-					return err
+		func(w *waiterFDs, _ int64) error {
+			return f.waitIn(w, func(fd int) error {
+				for {
+					if err := unix.Flock(fd, how); err != unix.EINTR {
+						return err
+					}
 				}
-			}
+			})
 		}))
 }
 
@@ -275,14 +251,16 @@ func (f *File) LockRange(ctx context.Context, r Range, m Mode) error {
 	if err != nil {
 		return f.pathErr("fcntl F_OFD_SETLK", err)
 	}
-	return f.pathErr("fcntl F_OFD_SETLK", f.wait(ctx,
+	return f.pathErr("fcntl F_OFD_SETLK", f.k.Do(ctx, 0,
 		func() error {
 			lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
 			return f.ofd(unix.F_OFD_SETLK, &lk)
 		},
-		func(fd int) error {
-			lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
-			return ofdCall(fd, unix.F_OFD_SETLKW, &lk)
+		func(w *waiterFDs, _ int64) error {
+			return f.waitIn(w, func(fd int) error {
+				lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
+				return ofdCall(fd, unix.F_OFD_SETLKW, &lk)
+			})
 		}))
 }
 
@@ -341,15 +319,10 @@ func (f *File) Holder(r Range, m Mode) (Holder, bool, error) {
 // idempotent: later calls return the first call's result.
 func (f *File) Close() error {
 	f.closeOnce.Do(func() {
-		close(f.closing)
-		f.gate.Close()
-		f.w.kick() // the waiter in the kernel, if any
-		f.gate.Drain()
-		f.canc.Stop()
+		f.cleanup.Stop()
+		f.k.Close() // kicks the waiter until every call has left, frees it
 		f.fdmu.Lock()
 		f.closed = true
-		f.cleanup.Stop()
-		f.w.close()
 		f.closeErr = f.f.Close()
 		f.fdmu.Unlock()
 	})

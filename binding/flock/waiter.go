@@ -2,12 +2,16 @@
 
 package flock
 
-// The waiter: one goroutine per File blocks in the kernel, at most MaxKernelWaiters per process.
+// The waiter: the File's C waiter for the module's waiter kit. One
+// goroutine per File blocks in the kernel (flock, F_OFD_SETLKW) on the
+// waiter's duplicate descriptor; a kick swaps an O_PATH sentinel in and
+// signals the thread.
 
 import (
-	"context"
 	"os"
 	"runtime"
+	"sync"
+	"syscall"
 
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
@@ -21,125 +25,115 @@ import (
 // at most this many threads, not 1,000.
 const MaxKernelWaiters = gate.MaxInKernel
 
-// wait calls try until it does not fail with EWOULDBLOCK, the File's one
-// waiter at a time blocking in the kernel with block on its duplicate
-// descriptor in between (see the package doc), or polling while the
-// process already has MaxKernelWaiters Files blocked in the kernel.
-func (f *File) wait(ctx context.Context, try func() error, block func(fd int) error) error {
-	if err := try(); err != unix.EWOULDBLOCK {
-		return err
-	}
-	if !f.gate.TryEnter() { // (after Close, arm fails with os.ErrClosed)
-		if err := f.gate.Enter(ctx); err != nil {
-			return err
-		}
-		// The lock may have been freed while we queued at the gate.
-		if err := try(); err != unix.EWOULDBLOCK {
-			f.gate.Leave()
-			return err
-		}
-	}
-	defer f.gate.Leave()
-	if !gate.TakeSlot() {
-		// gate.WouldBlock is unix.EWOULDBLOCK (EAGAIN): try's own result.
-		if err := gate.WaitSlot(ctx, f.closing, try); err != gate.WouldBlock {
-			return err
-		}
-	}
-	defer gate.GiveSlot()
-	return f.block(ctx, block)
+// waiterFDs is the File's C waiter (a gate.CWaiter): wfd, its duplicate of
+// the File's descriptor fd, on which the blocking call waits, and sentinel,
+// an O_PATH descriptor on which flock and fcntl locking calls fail with
+// EBADF. A kick puts the sentinel in wfd's place (dup3) and sends the
+// waiting thread SIGURG; the sentinel is opened with wfd, so a kick needs
+// no new descriptor. The kit makes one at a File's first wait; its two
+// descriptors are opened by its first wait in the kernel (the waiters
+// that poll for a slot open none: 1,000 waiting Files cost no 2,000
+// descriptors and no storm of system calls).
+type waiterFDs struct {
+	fd, wfd, sentinel int
+
+	mu      sync.Mutex
+	tid     int  // the waiter's OS thread while it is in the blocking call, else 0
+	kicked  bool // wfd is the sentinel
+	closing bool // a closing kick: it stays
 }
 
-// block runs one blocking call on the waiter's descriptor, cancellable by
-// ctx and Close.
-func (f *File) block(ctx context.Context, block func(fd int) error) error {
+// newWaiter makes the waiter of the File whose descriptor is fd.
+func newWaiter(fd int) (*waiterFDs, error) {
+	return &waiterFDs{fd: fd, wfd: -1, sentinel: -1}, nil
+}
+
+// open opens the waiter's descriptors (under w.mu): the sentinel in wfd's
+// place if a kick came first.
+func (w *waiterFDs) open() error {
+	sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("open O_PATH", err)
+	}
+	src := w.fd
+	if w.kicked {
+		src = sfd
+	}
+	wfd, err := unix.FcntlInt(uintptr(src), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(sfd)
+		return os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
+	}
+	w.wfd, w.sentinel = wfd, sfd
+	return nil
+}
+
+// Kick cancels the blocking call in the kernel, or the next one: the
+// sentinel replaces wfd, so the call restarted after SIGURG (Go's handlers
+// use SA_RESTART), or one not yet made, fails with EBADF.
+func (w *waiterFDs) Kick(closing bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if closing {
+		w.closing = true
+	}
+	if !w.kicked {
+		if w.wfd >= 0 && unix.Dup3(w.sentinel, w.wfd, unix.O_CLOEXEC) != nil {
+			return
+		}
+		w.kicked = true // (no descriptors yet: open puts the sentinel in)
+	}
+	if w.tid != 0 {
+		unix.Tgkill(unix.Getpid(), w.tid, unix.SIGURG)
+	}
+}
+
+// Reset puts the File's descriptor back in wfd after a cancelling kick.
+func (w *waiterFDs) Reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.kicked && !w.closing && (w.wfd < 0 || unix.Dup3(w.fd, w.wfd, unix.O_CLOEXEC) == nil) {
+		w.kicked = false
+	}
+}
+
+// Free closes the waiter's descriptors (the File's locks stay: they
+// belong to its open file description).
+func (w *waiterFDs) Free() {
+	if w.wfd >= 0 {
+		unix.Close(w.wfd)
+		unix.Close(w.sentinel)
+	}
+}
+
+// waitIn is the kit's wait in the kernel: block on w's descriptor, on an
+// OS thread locked for the call (the one a kick signals). A kicked call
+// returns ECANCELED (the kit maps it to the context's error or
+// os.ErrClosed); a lock granted as Close runs is released by it, so that
+// call returns os.ErrClosed; one granted just as the context is done is
+// held (nil).
+func (f *File) waitIn(w *waiterFDs, block func(fd int) error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	wfd, err := f.arm(ctx)
-	if err != nil {
-		return err
-	}
-	done := ctx.Done()
-	f.canc.Arm(done) // the kit's one canceller: it kicks only this armed wait
-	err = block(wfd)
-	f.canc.Disarm(done)
-	kicked := f.w.disarm()
-	select {
-	case <-f.closing:
-		if kicked || err == nil {
-			return os.ErrClosed // Close releases a lock granted just now anyway
+	w.mu.Lock()
+	if w.wfd < 0 {
+		if err := w.open(); err != nil {
+			w.mu.Unlock()
+			return err
 		}
-	default:
 	}
-	if kicked && err == unix.EBADF {
-		return ctx.Err() // only a done ctx kicks (Close was handled above)
+	w.tid = unix.Gettid()
+	w.mu.Unlock()
+	err := block(w.wfd)
+	w.mu.Lock()
+	w.tid = 0
+	kicked := w.kicked
+	w.mu.Unlock()
+	switch {
+	case f.k.Closed() && (kicked || err == nil):
+		return os.ErrClosed
+	case kicked && err == unix.EBADF:
+		return syscall.ECANCELED
 	}
 	return err
-}
-
-// arm makes the calling thread the File's waiter: it makes sure the
-// duplicate descriptor is the File's, and checks ctx and Close under the
-// waiter's lock, so a cancellation either comes before (and arm fails) or
-// finds the waiter.
-func (f *File) arm(ctx context.Context) (wfd int, err error) {
-	f.fdmu.RLock()
-	defer f.fdmu.RUnlock()
-	if f.closed {
-		return -1, os.ErrClosed
-	}
-	w := f.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case <-f.closing:
-		return -1, os.ErrClosed
-	default:
-	}
-	if err := ctx.Err(); err != nil {
-		return -1, err
-	}
-	if w.wfd < 0 {
-		sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return -1, os.NewSyscallError("open O_PATH", err)
-		}
-		fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			unix.Close(sfd)
-			return -1, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
-		}
-		w.wfd, w.sentinel = fd, sfd
-	} else if w.kicked {
-		if err := unix.Dup3(f.fd, w.wfd, unix.O_CLOEXEC); err != nil {
-			return -1, os.NewSyscallError("dup3", err)
-		}
-	}
-	w.kicked = false
-	w.tid = unix.Gettid()
-	return w.wfd, nil
-}
-
-// disarm ends the wait; it reports whether a cancellation hit it.
-func (w *waiterFDs) disarm() (kicked bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.tid = 0
-	return w.kicked
-}
-
-// kick cancels the waiter's blocking call, if one is in the kernel: the
-// sentinel replaces its descriptor, so the call restarted after SIGURG
-// fails with EBADF. The Canceller calls it only while a wait is armed;
-// Close calls it directly.
-func (w *waiterFDs) kick() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.tid == 0 || w.kicked {
-		return
-	}
-	if unix.Dup3(w.sentinel, w.wfd, unix.O_CLOEXEC) != nil {
-		return
-	}
-	w.kicked = true
-	unix.Tgkill(unix.Getpid(), w.tid, unix.SIGURG)
 }
