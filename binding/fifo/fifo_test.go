@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,6 +352,26 @@ func TestPassedDeadlineTakesWhatIsThere(t *testing.T) {
 	_, err = r.Read(b)
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	assert.Less(t, time.Since(t0), time.Second)
+}
+
+// TestDroppedFileCleanedUp: a File dropped without Close, after a wait made
+// its waiter (an eventfd), leaves no descriptor behind once collected.
+func TestDroppedFileCleanedUp(t *testing.T) {
+	p := newFIFO(t)
+	ctx := context.Background()
+	w, err := fifo.Open(ctx, p, os.O_RDWR) // keeps the FIFO open for the readers
+	require.NoError(t, err)
+	defer w.Close()
+	before := testutil.FDs()
+	for i := 0; i < 10; i++ {
+		r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
+		require.NoError(t, err)
+		require.NoError(t, r.SetReadDeadline(time.Now().Add(5*time.Millisecond)))
+		_, err = r.Read(make([]byte, 1)) // waits in C: the waiter exists
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	}
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return testutil.FDs() <= before })
+	assert.True(t, ok, "descriptors: %d before, %d after", before, testutil.FDs())
 }
 
 func TestWriteEPIPE(t *testing.T) {

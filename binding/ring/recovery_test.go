@@ -5,6 +5,7 @@ package ring_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -119,4 +120,34 @@ func TestDeadSubscriber(t *testing.T) {
 			assert.Len(t, st.Participants, 1, "the dead subscriber was reaped")
 		})
 	}
+}
+
+// TestDroppedHandleCleanedUp: a handle dropped without Close is cleaned up
+// once collected: its descriptor closes (and its mapping goes), so its
+// liveness lock goes and the others see it dead: its loan is passed.
+func TestDroppedHandleCleanedUp(t *testing.T) {
+	name, c := create(t, os.O_RDONLY, ring.Config{Slots: 4, Size: 16})
+	ctx := context.Background()
+	before := testutil.FDs()
+	func() {
+		p, err := ring.Open(name, os.O_WRONLY, 0, nil)
+		require.NoError(t, err)
+		require.NoError(t, p.Send(ctx, []byte("sent")))
+		_, err = p.Loan(ctx) // never committed
+		require.NoError(t, err)
+	}()
+	buf := make([]byte, 16)
+	rec, err := c.Receive(ctx, buf)
+	require.NoError(t, err)
+	require.Equal(t, "sent", string(buf[:rec.N]))
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return testutil.FDs() <= before })
+	assert.True(t, ok, "descriptors: %d before, %d after", before, testutil.FDs())
+	// the dropped producer's loan is passed: a new record arrives
+	p := open(t, name, os.O_WRONLY, nil)
+	require.NoError(t, p.Send(ctx, []byte("after")))
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rec, err = c.Receive(tctx, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "after", string(buf[:rec.N]))
 }
