@@ -73,13 +73,34 @@ type CWaiter interface {
 
 // A point is one place where a goroutine may wait inside C: a gate that
 // admits one goroutine, the C waiter it waits on and the canceller that
-// kicks it.
+// kicks it. It stays bound to its key while nobody uses it, so the next
+// call with that key takes it without the kit's lock; the kit rebinds an
+// unused point to another key only under its lock, with users at -1.
 type point[W CWaiter] struct {
-	key   uint64
-	users int // calls using the point (parked in its gate or inside)
+	key   atomic.Uint64
+	users atomic.Int32 // calls using the point (parked in its gate or inside); -1: being rebound
 	g     *Gate
 	c     *Canceller
 	w     W
+}
+
+// use counts a call in p if p is bound to key.
+func (p *point[W]) use(key uint64) bool {
+	for {
+		u := p.users.Load()
+		if u < 0 || p.key.Load() != key {
+			return false
+		}
+		if p.users.CompareAndSwap(u, u+1) {
+			// Counted: p cannot be rebound now. It was not between the
+			// loads and the compare-and-swap if its key is still key.
+			if p.key.Load() == key {
+				return true
+			}
+			p.users.Add(-1)
+			return false
+		}
+	}
 }
 
 // Kit is the blocking-call kit of one handle whose calls wait inside C: its
@@ -104,8 +125,8 @@ type Kit[W CWaiter] struct {
 	timed  bool // the C wait takes a timeout: with a deadline, wait Unarmed before arming
 	newW   func() (W, error)
 	mu     sync.Mutex
-	bound  []*point[W] // points with users, by key
-	free   []*point[W] // points without users, ready for another key
+	pts    []*point[W]              // every point, each bound to its key (one point a key); under mu
+	hot    atomic.Pointer[point[W]] // the point taken last: take's lock-free path
 	closed chan struct{}
 	once   sync.Once
 }
@@ -131,10 +152,7 @@ func NewKit[W CWaiter](timed bool, newW func() (W, error)) *Kit[W] {
 func (k *Kit[W]) Each(f func(W)) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, p := range k.bound {
-		f(p.w)
-	}
-	for _, p := range k.free {
+	for _, p := range k.pts {
 		f(p.w)
 	}
 }
@@ -289,53 +307,50 @@ func (k *Kit[W]) block(ctx context.Context, p *point[W], wait func(w W, rel int6
 	return err
 }
 
-// take returns the point of key, binding a free (or new) one to it.
+// take returns the point of key, counting the call in it: the point
+// taken last without the kit's lock when it is key's, else under the lock
+// key's point, an unused point rebound to key, or a new one.
 func (k *Kit[W]) take(key uint64) (*point[W], error) {
+	if p := k.hot.Load(); p != nil && p.use(key) {
+		return p, nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, p := range k.bound {
-		if p.key == key {
-			p.users++
+	for _, p := range k.pts {
+		if p.use(key) {
+			k.hot.Store(p)
 			return p, nil
 		}
 	}
 	var p *point[W]
-	if n := len(k.free); n > 0 {
-		p, k.free = k.free[n-1], k.free[:n-1]
-	} else {
+	for _, q := range k.pts {
+		if q.users.CompareAndSwap(0, -1) {
+			p = q
+			break
+		}
+	}
+	if p == nil {
 		w, err := k.newW()
 		if err != nil {
 			return nil, err
 		}
 		p = &point[W]{g: New(), w: w}
 		p.c = NewCanceller(func() { w.Kick(false) }, KickRepeat)
+		k.pts = append(k.pts, p)
 	}
 	select {
 	case <-k.closed: // Close runs: its kicks reach p, and so must its gate
 		p.g.Close()
 	default:
 	}
-	p.key, p.users = key, 1
-	k.bound = append(k.bound, p)
+	p.key.Store(key)
+	p.users.Store(1)
+	k.hot.Store(p)
 	return p, nil
 }
 
-// give ends a call's use of p; the last user unbinds it.
-func (k *Kit[W]) give(p *point[W]) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if p.users--; p.users > 0 {
-		return
-	}
-	for i, q := range k.bound {
-		if q == p {
-			k.bound[i] = k.bound[len(k.bound)-1]
-			k.bound = k.bound[:len(k.bound)-1]
-			break
-		}
-	}
-	k.free = append(k.free, p)
-}
+// give ends a call's use of p (which stays bound to its key).
+func (k *Kit[W]) give(p *point[W]) { p.users.Add(-1) }
 
 // Close makes every call in flight return os.ErrClosed: it sets the closed
 // bit, wakes the parked, kicks the waiters inside C until every call has
@@ -348,23 +363,26 @@ func (k *Kit[W]) Close() bool {
 	}
 	k.once.Do(func() { close(k.closed) })
 	k.mu.Lock()
-	for _, p := range k.bound {
+	for _, p := range k.pts {
 		p.g.Close()
 	}
 	k.mu.Unlock()
 	k.Drain(func() {
 		k.mu.Lock()
-		for _, p := range k.bound {
-			p.w.Kick(true)
+		for _, p := range k.pts {
+			if p.users.Load() > 0 {
+				p.w.Kick(true)
+			}
 		}
 		k.mu.Unlock()
 	})
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, p := range append(k.bound, k.free...) {
+	k.hot.Store(nil)
+	for _, p := range k.pts {
 		p.c.Stop()
 		p.w.Free()
 	}
-	k.bound, k.free = nil, nil
+	k.pts = nil
 	return true
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -141,4 +142,44 @@ func TestWaitersPollPastTheBound(t *testing.T) {
 	for err := range errs {
 		assert.NoError(t, err)
 	}
+}
+
+// TestPointsRebindUnderLoad: calls with keys that come and go share points
+// that the kit rebinds while other calls take them without its lock; at no
+// time do two calls of one key wait in C at once (one point a key), and no
+// call waits in C on a point bound to another key.
+func TestPointsRebindUnderLoad(t *testing.T) {
+	k := NewWaiters(false)
+	defer k.Close()
+	const keys = 6
+	var inside [keys]atomic.Int32
+	var bad atomic.Int32
+	var wg sync.WaitGroup
+	for g := 0; g < 24; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 400; i++ {
+				key := uint64((g + i*7) % keys)
+				err := k.Block(context.Background(), key, func() error { return WouldBlock }, func(posixipc.Waiter, int64) error {
+					if inside[key].Add(1) != 1 {
+						bad.Add(1)
+					}
+					runtime.Gosched()
+					inside[key].Add(-1)
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	assert.Zero(t, bad.Load(), "two calls of one key were inside C at once")
+	k.mu.Lock()
+	n := len(k.pts)
+	k.mu.Unlock()
+	assert.LessOrEqual(t, n, 24, "points are reused, not made per call")
 }
