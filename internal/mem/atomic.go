@@ -1,13 +1,14 @@
-//go:build linux && cgo && !race
+//go:build linux && cgo && !(amd64 && race)
 
 package mem
 
 import "sync/atomic"
 
-// Ordinary builds on amd64: sync/atomic, which the compiler inlines as
-// single instructions in Go code, where a fault is recovered under
-// debug.SetPanicOnFault like any other; and plain stores for the release
-// stores (x86 keeps stores in order).
+// Every build but race builds on amd64: sync/atomic, which the compiler
+// inlines as single instructions in Go code, where a fault is recovered
+// under debug.SetPanicOnFault like any other (in race builds on other
+// architectures sync/atomic runs in the race runtime, where a fault is
+// fatal; amd64's race builds use atomic_race_amd64.s instead).
 
 // Load32 loads *p, sequentially consistent.
 func Load32(p *uint32) uint32 { return atomic.LoadUint32(p) }
@@ -34,11 +35,3 @@ func Add64(p *uint64, d uint64) uint64 { return atomic.AddUint64(p, d) }
 // CAS64 sets *p to new if it holds old and reports whether it did,
 // sequentially consistent.
 func CAS64(p *uint64, old, new uint64) bool { return atomic.CompareAndSwapUint64(p, old, new) }
-
-// Set32 stores v at *p with release order only: the stores before it are
-// seen first, but a later load may pass it (no fence). For words that no
-// Dekker-style handshake reads.
-func Set32(p *uint32, v uint32) { *p = v }
-
-// Set64 is Set32 for a uint64.
-func Set64(p *uint64, v uint64) { *p = v }
