@@ -38,6 +38,17 @@ func newFIFO(t testing.TB) string {
 	return p
 }
 
+// openPair opens a reader (non-blocking, so it does not wait) and then a
+// writer of the FIFO at p; the caller closes them.
+func openPair(t testing.TB, p string) (r, w *fifo.File) {
+	t.Helper()
+	r, err := fifo.Open(context.Background(), p, os.O_RDONLY|syscall.O_NONBLOCK)
+	require.NoError(t, err)
+	w, err = fifo.Open(context.Background(), p, os.O_WRONLY)
+	require.NoError(t, err)
+	return r, w
+}
+
 // startPeer starts fifopeer with args; its stdout is returned by wait.
 func startPeer(t testing.TB, args ...string) (wait func() string) {
 	t.Helper()
@@ -296,14 +307,10 @@ func TestManyWaitersHoldNoThreads(t *testing.T) {
 func TestDeadlinesAndClose(t *testing.T) {
 	testutil.CheckFDs(t)
 	p := newFIFO(t)
-	ctx := context.Background()
-	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
-	require.NoError(t, err)
-	w, err := fifo.Open(ctx, p, os.O_WRONLY)
-	require.NoError(t, err)
+	r, w := openPair(t, p)
 
 	require.NoError(t, r.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
-	_, err = r.Read(make([]byte, 10))
+	_, err := r.Read(make([]byte, 10))
 	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 
 	// Fill the pipe: the write blocks, then its deadline expires.
@@ -334,14 +341,10 @@ func TestDeadlinesAndClose(t *testing.T) {
 func TestPassedDeadlineTakesWhatIsThere(t *testing.T) {
 	testutil.CheckFDs(t)
 	p := newFIFO(t)
-	ctx := context.Background()
-	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
-	require.NoError(t, err)
+	r, w := openPair(t, p)
 	defer r.Close()
-	w, err := fifo.Open(ctx, p, os.O_WRONLY)
-	require.NoError(t, err)
 	defer w.Close()
-	_, err = w.Write([]byte("there"))
+	_, err := w.Write([]byte("there"))
 	require.NoError(t, err)
 	require.NoError(t, r.SetReadDeadline(time.Now().Add(-time.Second)))
 	b := make([]byte, 8)
@@ -377,12 +380,9 @@ func TestDroppedFileCleanedUp(t *testing.T) {
 func TestWriteEPIPE(t *testing.T) {
 	testutil.CheckFDs(t)
 	p := newFIFO(t)
-	r, err := fifo.Open(context.Background(), p, os.O_RDONLY|syscall.O_NONBLOCK)
-	require.NoError(t, err)
-	w, err := fifo.Open(context.Background(), p, os.O_WRONLY)
-	require.NoError(t, err)
+	r, w := openPair(t, p)
 	require.NoError(t, r.Close())
-	_, err = w.Write([]byte("x"))
+	_, err := w.Write([]byte("x"))
 	assert.ErrorIs(t, err, syscall.EPIPE)
 	require.NoError(t, w.Close())
 }
@@ -533,12 +533,8 @@ func benchFIFO(b *testing.B, pipeSize int) {
 // process (no waiting): the cost of the I/O path itself. Goal: 0 allocs/op.
 func BenchmarkWriteRead(b *testing.B) {
 	p := newFIFO(b)
-	ctx := context.Background()
-	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
-	require.NoError(b, err)
+	r, w := openPair(b, p)
 	defer r.Close()
-	w, err := fifo.Open(ctx, p, os.O_WRONLY)
-	require.NoError(b, err)
 	defer w.Close()
 	msg, buf := make([]byte, 64), make([]byte, 64)
 	b.ReportAllocs()
@@ -591,11 +587,7 @@ func BenchmarkRoundTripC(b *testing.B) {
 func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
 	testutil.CheckFDs(t)
 	p := newFIFO(t)
-	ctx := context.Background()
-	r, err := fifo.Open(ctx, p, os.O_RDONLY|syscall.O_NONBLOCK)
-	require.NoError(t, err)
-	w, err := fifo.Open(ctx, p, os.O_WRONLY)
-	require.NoError(t, err)
+	r, w := openPair(t, p)
 	defer w.Close()
 
 	const n = 300
@@ -642,7 +634,7 @@ func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	require.NoError(t, r.SetReadDeadline(time.Now().Add(10*time.Second)))
 	time.Sleep(time.Until(first) + 50*time.Millisecond) // the first deadline has passed
-	_, err = w.Write([]byte("late"))
+	_, err := w.Write([]byte("late"))
 	require.NoError(t, err)
 	require.NoError(t, <-got)
 
@@ -669,15 +661,12 @@ func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
 func TestBlockedWriteEPIPE(t *testing.T) {
 	testutil.CheckFDs(t)
 	p := newFIFO(t)
-	r, err := fifo.Open(context.Background(), p, os.O_RDONLY|syscall.O_NONBLOCK)
-	require.NoError(t, err)
-	w, err := fifo.Open(context.Background(), p, os.O_WRONLY)
-	require.NoError(t, err)
+	r, w := openPair(t, p)
 	done := make(chan error, 1)
 	go func() { _, err := w.Write(make([]byte, 1<<20)); done <- err }()
 	time.Sleep(30 * time.Millisecond)
 	require.NoError(t, r.Close())
-	err = <-done
+	err := <-done
 	assert.ErrorIs(t, err, syscall.EPIPE)
 	var pe *fs.PathError
 	assert.ErrorAs(t, err, &pe)
