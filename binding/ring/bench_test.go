@@ -5,6 +5,7 @@ package ring_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/posixipc/posixipc/binding/ring"
@@ -20,26 +21,29 @@ func BenchmarkRoundTrip(b *testing.B) { benchtest.RoundTrips(b, "ring") }
 
 // The cost of the calls themselves, one goroutine, no peer: a record
 // through a ring and back out of it (make bench-go).
-
 func BenchmarkSendReceive(b *testing.B) {
 	for _, size := range []int{64, 4096} {
-		b.Run(sizeName(size), func(b *testing.B) {
-			name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: size})
-			c := open(b, name, os.O_RDONLY, nil)
-			msg, buf := make([]byte, size), make([]byte, size)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := p.Send(ctx, msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.Receive(ctx, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(sizeName(size), func(b *testing.B) { sendReceive(b, ring.Config{Slots: 64, Size: size}) })
+	}
+}
+
+// sendReceive is one producer's Send and one consumer's Receive of a
+// SlotSize record per op, in one goroutine, on a ring of shape cfg.
+func sendReceive(b *testing.B, cfg ring.Config) {
+	name, p := create(b, os.O_WRONLY, cfg)
+	c := open(b, name, os.O_RDONLY, nil)
+	msg, buf := make([]byte, cfg.Size), make([]byte, cfg.Size)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.SetBytes(int64(cfg.Size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -74,34 +78,12 @@ func BenchmarkLoanCommitNextRelease(b *testing.B) {
 }
 
 func BenchmarkBroadcastSendReceive(b *testing.B) {
-	name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: 64, Mode: ring.Broadcast})
-	c := open(b, name, os.O_RDONLY, nil)
-	msg, buf := make([]byte, 64), make([]byte, 64)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := p.Send(ctx, msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Receive(ctx, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	sendReceive(b, ring.Config{Slots: 64, Size: 64, Mode: ring.Broadcast})
 }
 
 func sizeName(n int) string {
 	if n >= 1024 {
-		return itoa(n/1024) + "KiB"
+		return strconv.Itoa(n/1024) + "KiB"
 	}
-	return itoa(n) + "B"
-}
-
-func itoa(n int) string {
-	s := ""
-	for {
-		s = string(rune('0'+n%10)) + s
-		if n /= 10; n == 0 {
-			return s
-		}
-	}
+	return strconv.Itoa(n) + "B"
 }
