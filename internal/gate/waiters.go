@@ -15,7 +15,7 @@ import (
 )
 
 // MaxInKernel bounds the goroutines of this process that wait inside C
-// through Waiters.Do (and flock's waiters) at once: each of those holds an
+// through a Kit (Do, Block) at once: each of those holds an
 // OS thread. The others poll their non-blocking call, with a backoff from 1
 // to 25 ms, until a slot is free or their call succeeds; so 1,000 blocked
 // goroutines on 1,000 handles cost at most this many threads, not 1,000.
@@ -24,10 +24,9 @@ const MaxInKernel = 16
 // inKernel counts the slots taken.
 var inKernel atomic.Int32
 
-// TakeSlot takes one of the process's MaxInKernel slots if one is free; a
-// true return must be paired with GiveSlot. Waiters use it; so do the
-// facilities that wait in the kernel their own way (flock).
-func TakeSlot() bool {
+// takeSlot takes one of the process's MaxInKernel slots if one is free; a
+// true return must be paired with giveSlot.
+func takeSlot() bool {
 	if inKernel.Add(1) > MaxInKernel {
 		inKernel.Add(-1)
 		return false
@@ -35,10 +34,10 @@ func TakeSlot() bool {
 	return true
 }
 
-// GiveSlot gives back a slot taken by TakeSlot.
-func GiveSlot() { inKernel.Add(-1) }
+// giveSlot gives back a slot taken by takeSlot.
+func giveSlot() { inKernel.Add(-1) }
 
-// WaitSlot's backoff.
+// waitSlot's backoff.
 const (
 	pollMin = time.Millisecond
 	pollMax = 25 * time.Millisecond
@@ -246,25 +245,25 @@ func (k *Kit[W]) at(ctx context.Context, p *point[W], tried bool, try func() err
 			return err
 		}
 	}
-	if !TakeSlot() {
-		if err := WaitSlot(ctx, k.closed, try); err != WouldBlock {
+	if !takeSlot() {
+		if err := waitSlot(ctx, k.closed, try); err != WouldBlock {
 			p.g.Leave()
 			return err
 		}
 	}
 	err := k.block(ctx, p, wait)
-	GiveSlot()
+	giveSlot()
 	p.g.Leave()
 	return k.Result(ctx, err)
 }
 
-// WaitSlot is how a waiter that found no free slot (TakeSlot) waits for
+// waitSlot is how a waiter that found no free slot (takeSlot) waits for
 // one without holding a thread: it calls try with a backoff from 1 to 25 ms
 // until try stops failing with WouldBlock (its result is returned), a slot
-// is free (WouldBlock is returned, the slot taken: GiveSlot it), ctx is
+// is free (WouldBlock is returned, the slot taken: giveSlot it), ctx is
 // done (its error, errs.Deadline for a deadline) or closed is closed
-// (os.ErrClosed). Waiters and flock's waiters use it.
-func WaitSlot(ctx context.Context, closed <-chan struct{}, try func() error) error {
+// (os.ErrClosed).
+func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) error {
 	t := time.NewTimer(pollMin)
 	defer t.Stop()
 	for d := pollMin; ; d = min(2*d, pollMax) {
@@ -278,7 +277,7 @@ func WaitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 		if err := try(); err != WouldBlock {
 			return err
 		}
-		if TakeSlot() {
+		if takeSlot() {
 			return WouldBlock
 		}
 		t.Reset(d)
