@@ -31,9 +31,6 @@ const (
 	keyRoom = 2 // producers wait for free slots
 )
 
-// recoverSlice is how long a waiter sleeps at a time while the slot it
-// waits for is held by another participant, before it checks that the
-// holder is alive (and takes the slot over when it is not).
 // futexWakeOp is FUTEX_WAKE (linux/futex.h), shared: the sleepers are in
 // other processes.
 const futexWakeOp = 1
@@ -42,6 +39,9 @@ const futexWakeOp = 1
 // C header's PIR_PURE_SPIN_NS).
 const pureSpin = time.Microsecond
 
+// recoverSlice is how long a waiter sleeps at a time while the slot it
+// waits for is held by another participant, before it checks that the
+// holder is alive (and takes the slot over when it is not).
 const recoverSlice = 10 * time.Millisecond
 
 func futexWake(word *uint32) {
