@@ -20,7 +20,10 @@
 //   - Between attempts the goroutine sleeps on a timer with exponential
 //     backoff (50µs doubling up to 10ms): no OS thread is held, so thousands of
 //     waiting opens cost no threads, and a partner is seen at most ~10ms after
-//     it arrives. A done context makes Open close what it opened and return at
+//     it arrives. The attempts themselves (open, poll, read: none waits) are
+//     made by at most two waiting opens of the process at a time, so many
+//     opens polling at once do not make the runtime start a thread for each
+//     one it finds in a system call. A done context makes Open close what it opened and return at
 //     once: no goroutine, descriptor or timer outlives a cancelled Open.
 //   - O_RDWR opens at once and never waits (Linux semantics; POSIX leaves it
 //     undefined). O_NONBLOCK in flag means "do not wait": a reader returns at

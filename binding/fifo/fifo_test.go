@@ -301,7 +301,11 @@ func TestManyWaitersHoldNoThreads(t *testing.T) {
 	// One thread per waiter would be 300; the runtime's own threads for 300
 	// goroutines polling with short system calls vary with the load (a
 	// loaded container saw 31), so the bound is well below n, not tight.
-	assert.Less(t, grew, 64, "%d waiting opens added %d threads", n, grew)
+	// One thread per waiter would be 300. fifo holds at most MaxProbes in
+	// system calls at once; the rest is the runtime's (a CI run under -asan,
+	// before the probes were bounded, saw 80).
+	bound := fifo.MaxProbes + 2*testutil.RuntimeThreads()
+	assert.Less(t, grew, bound, "%d waiting opens added %d threads", n, grew)
 }
 
 func TestDeadlinesAndClose(t *testing.T) {

@@ -121,45 +121,103 @@ func backoff(ctx context.Context, t **time.Timer, d *time.Duration) error {
 	}
 }
 
+// probes bounds how many waiting opens of the process are in their
+// system calls (open, poll, read: none of them waits, but each takes a few
+// microseconds) at one time. Without it, hundreds of opens polling at once
+// make the runtime start a thread for each one caught in a system call when
+// sysmon looks (an -asan build saw 80 for 300 opens); with it the threads a
+// process's waiting opens can hold are bounded by maxProbes, however many
+// there are. A probe that hangs in open(2) (a FIFO on a hung network file
+// system) holds its token; the opens behind it still honour their contexts.
+var probes = make(chan struct{}, maxProbes)
+
+const maxProbes = 2
+
+// probe runs one step of a waiting open under a probes token; it returns
+// ctx's error if ctx is done before a token is free.
+func probe(ctx context.Context, step func()) error {
+	select {
+	case probes <- struct{}{}:
+	case <-ctx.Done():
+		return errs.Ctx(ctx)
+	}
+	step()
+	<-probes
+	return nil
+}
+
 func openReader(ctx context.Context, path string, nonblock bool) (int, []byte, error) {
-	fd, err := openFIFO(path, unix.O_RDONLY)
-	if err != nil || nonblock {
+	if nonblock {
+		fd, err := openFIFO(path, unix.O_RDONLY)
 		return fd, nil, err
+	}
+	fd := -1
+	var err error
+	if perr := probe(ctx, func() { fd, err = openFIFO(path, unix.O_RDONLY) }); perr != nil {
+		return -1, nil, perr
+	} else if err != nil {
+		return -1, nil, err
 	}
 	var t *time.Timer
 	d := minBackoff
 	for {
-		// Data, or a hangup (a writer came and went since our open), mean a
-		// writer has been here: Read returns the data, then EOF.
-		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if n, err := unix.Poll(p, 0); err == nil && n > 0 && p[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
-			return fd, nil, nil
-		}
-		var b [1]byte
-		n, err := unix.Read(fd, b[:])
+		var (
+			done    bool
+			pending []byte
+			lerr    error
+		)
+		err := probe(ctx, func() { done, pending, lerr = lookForWriter(fd) })
 		switch {
-		case err == unix.EAGAIN:
-			return fd, nil, nil // a writer is connected, no data yet
-		case err == nil && n == 1:
-			return fd, b[:], nil // data arrived just now: keep the byte
-		case err != nil && err != unix.EINTR:
-			unix.Close(fd)
-			return -1, nil, err
+		case err == nil && lerr != nil:
+			err = lerr
+		case err == nil && done:
+			return fd, pending, nil
+		case err == nil:
+			err = backoff(ctx, &t, &d) // no writer yet
 		}
-		// n == 0: no writer yet.
-		if err := backoff(ctx, &t, &d); err != nil {
+		if err != nil {
 			unix.Close(fd)
 			return -1, nil, err
 		}
 	}
 }
 
+// lookForWriter tells whether a writer has been at the reader fd (opened
+// non-blocking): done with no bytes when one is connected or has come and
+// gone, done with the one byte it read when data arrived just now.
+func lookForWriter(fd int) (done bool, pending []byte, err error) {
+	// Data, or a hangup (a writer came and went since our open), mean a
+	// writer has been here: Read returns the data, then EOF.
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(p, 0); err == nil && n > 0 && p[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
+		return true, nil, nil
+	}
+	var b [1]byte
+	n, err := unix.Read(fd, b[:])
+	switch {
+	case err == unix.EAGAIN:
+		return true, nil, nil // a writer is connected, no data yet
+	case err == nil && n == 1:
+		return true, b[:], nil // data arrived just now: keep the byte
+	case err != nil && err != unix.EINTR:
+		return false, nil, err
+	}
+	return false, nil, nil // n == 0 (no writer yet) or EINTR
+}
+
 func openWriter(ctx context.Context, path string, nonblock bool) (int, error) {
+	if nonblock {
+		return openFIFO(path, unix.O_WRONLY)
+	}
 	var t *time.Timer
 	d := minBackoff
 	for {
-		fd, err := openFIFO(path, unix.O_WRONLY)
-		if err != unix.ENXIO || nonblock {
+		fd := -1
+		var err error
+		if perr := probe(ctx, func() { fd, err = openFIFO(path, unix.O_WRONLY) }); perr != nil {
+			return -1, perr
+		}
+		if err != unix.ENXIO {
 			return fd, err
 		}
 		if err := backoff(ctx, &t, &d); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,13 @@ func Name(prefix string) string {
 
 // Threads returns the OS threads of this process (procstat.Threads).
 func Threads() int { return procstat.Threads() }
+
+// RuntimeThreads is how many threads the Go runtime itself may add to a
+// process whose goroutines poll with timers and short system calls: a
+// thread per P for goroutines woken at once, plus slack for its own and for
+// system calls caught by sysmon. Thread-bound tests of polling waiters allow
+// this on top of the threads the code under test may hold by design.
+func RuntimeThreads() int { return runtime.GOMAXPROCS(0) + 12 }
 
 // FDs returns the number of open file descriptors of this process.
 func FDs() int { return procstat.FDs() }
