@@ -37,6 +37,16 @@
 //
 // Waiting costs a bounded number of threads: for each handle and direction
 // only one goroutine waits inside C (internal/gate); the others wait in Go.
+// Mutex.Lock waits through the module's waiter kit (gate.Kit), as the
+// other facilities' blocking calls do, so its waits inside C also count
+// toward the process-wide bound (gate.MaxInKernel, over every handle of
+// every facility): a Lock that finds no free slot retries
+// pthread_mutex_trylock with a backoff of 1 to 25 ms, wired to a thread
+// only for each try. Cond and RWMutex waits are not under that bound: each
+// of their handles that waits has its helper thread (below), so a process
+// that waits on many Cond or RWMutex handles at once holds a thread per
+// waiting handle and direction; the goroutines beyond the first per handle
+// cost none.
 // A Cond has one waiter in C per handle; the other local waiters release
 // the mutex and park in Go and wake with it. The mutex's gate is held only
 // while acquiring, never while the lock is held or during a condvar wait, so

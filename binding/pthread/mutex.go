@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"runtime"
 	"syscall"
 
@@ -102,10 +103,21 @@ type MutexOptions struct {
 type Mutex struct {
 	object
 	h       posixipc.PthreadHandle
-	gate    *gate.Gate      // the one local goroutine waiting inside C
-	canc    *gate.Canceller // reaches it when its context is done
-	errBusy error           // TryLock's error, allocated once
+	k       *gate.Kit[flagWaiter] // calls in flight, the one waiter inside C and its canceller
+	try     func() error          // tryLock and waitLock as values made once (no allocation per Lock)
+	wait    func(flagWaiter, int64) error
+	errBusy error // TryLock's error, allocated once
 }
+
+// flagWaiter is the kit's C waiter of a Mutex: its handle's cancel flag,
+// which pthread's sliced waits check between slices. A closing kick is
+// cleared by the next Reset like any other; the kit's Close repeats its
+// kicks until every call has left, so none is lost.
+type flagWaiter struct{ h posixipc.PthreadHandle }
+
+func (w flagWaiter) Reset()    { w.h.SetCancel(false) }
+func (w flagWaiter) Kick(bool) { w.h.SetCancel(true) }
+func (w flagWaiter) Free()     {} // the handle is the Mutex's: freed by its finalize
 
 // NewMutex initialises a mutex at off in seg with pthread_mutex_init(3)
 // (PTHREAD_PROCESS_SHARED, plus opts) and returns a handle to it. Initialise
@@ -170,12 +182,12 @@ func newMutex(op string, seg *shm.Segment, off int64) (*Mutex, error) {
 		return nil, err
 	}
 	m.h = h
-	m.gate = gate.New()
-	m.canc = gate.NewCanceller(func() { h.SetCancel(true) }, 0)
+	m.k = gate.NewKit(true, func() (flagWaiter, error) { return flagWaiter{h}, nil })
+	m.try, m.wait = m.tryLock, m.waitLock
 	m.errBusy = m.err("pthread_mutex_trylock", syscall.EBUSY)
-	canc := m.canc
+	k := m.k
 	m.l.finalize = func() bool { // refers to the C state, not to m (see life)
-		canc.Stop()
+		k.Close() // a no-op after Close; for a handle dropped without it, stops the canceller
 		h.Free()
 		return true
 	}
@@ -192,53 +204,65 @@ func newMutex(op string, seg *shm.Segment, off int64) (*Mutex, error) {
 // *fs.PathError) WITH the lock held: repair, MarkConsistent, Unlock. After
 // ErrNotRecoverable, or any other error, the lock is not held.
 //
-// Only one goroutine per handle waits inside C; the others wait in Go and
-// cost no OS thread. A cancelled wait returns within about
+// Lock waits through the module's waiter kit, as every blocking call does:
+// one goroutine per handle waits inside C, the others wait in Go and cost no
+// OS thread, and the waits inside C of the whole process are bounded
+// (gate.MaxInKernel): a Lock that finds no free slot retries
+// pthread_mutex_trylock with a backoff from 1 to 25 ms, its goroutine wired
+// to a thread only for each try. A cancelled wait returns within about
 // posixipc.PthreadSliceNanos (2 ms) with an error wrapping ctx.Err().
 func (m *Mutex) Lock(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return m.err("pthread_mutex_lock", err)
-	}
 	if !m.acquire() {
 		return m.errClosed("pthread_mutex_lock")
 	}
-	runtime.LockOSThread()
-	err := posixipc.PthreadMutexTrylock(m.ptr, m.h)
-	if err == nil {
+	// The fast try comes before the kit (a free mutex costs no more than
+	// TryLock); the kit's Block then waits in C at once when the point is
+	// free, and tries again only when it must park or poll.
+	var err error = gate.WouldBlock
+	if !gate.Done(ctx) {
+		err = m.tryLock()
+	}
+	if err == gate.WouldBlock {
+		err = m.k.Block(ctx, 0, m.try, m.wait)
+	}
+	switch err {
+	case nil:
 		return nil
-	}
-	if err != syscall.EBUSY {
-		return m.lockResult("pthread_mutex_lock", err)
-	}
-	runtime.UnlockOSThread()
-	if err := m.gate.Enter(ctx); err != nil {
-		m.release()
-		if ctx.Err() == nil {
-			return m.errClosed("pthread_mutex_lock")
-		}
-		return m.err("pthread_mutex_lock", err)
-	}
-	m.h.SetCancel(false)
-	if m.closed() { // Close set the flag before we cleared it
-		m.gate.Leave()
+	case syscall.EOWNERDEAD: // the lock is held: the thread and the reference stay
+		return m.err("pthread_mutex_lock", ErrOwnerDead)
+	case os.ErrClosed:
 		m.release()
 		return m.errClosed("pthread_mutex_lock")
 	}
-	done := ctx.Done()
+	m.release()
+	return m.err("pthread_mutex_lock", err)
+}
+
+// tryLock is Lock's try: pthread_mutex_trylock on the calling goroutine's
+// thread, which stays wired to it when the lock is taken (nil or
+// EOWNERDEAD); EBUSY is the kit's WouldBlock.
+func (m *Mutex) tryLock() error {
 	runtime.LockOSThread()
-	m.canc.Arm(done)
-	err = posixipc.PthreadMutexLock(m.ptr, m.h, gate.Timeout(ctx))
-	m.canc.Disarm(done)
-	m.gate.Leave()
-	if err == nil {
-		return nil
+	err := posixipc.PthreadMutexTrylock(m.ptr, m.h)
+	switch err {
+	case nil, syscall.EOWNERDEAD:
+		return err
+	case syscall.EBUSY:
+		err = gate.WouldBlock
 	}
-	if err == syscall.ECANCELED || err == syscall.ETIMEDOUT {
+	runtime.UnlockOSThread()
+	return err
+}
+
+// waitLock is Lock's wait inside C: pthread_mutex_clocklock in slices that
+// check the handle's cancel flag (the kit's kick), for at most rel ns.
+func (m *Mutex) waitLock(_ flagWaiter, rel int64) error {
+	runtime.LockOSThread()
+	err := posixipc.PthreadMutexLock(m.ptr, m.h, rel)
+	if err != nil && err != syscall.EOWNERDEAD {
 		runtime.UnlockOSThread()
-		m.release()
-		return m.waitErr(ctx, "pthread_mutex_clocklock", err)
 	}
-	return m.lockResult("pthread_mutex_clocklock", err)
+	return err
 }
 
 // lockResult finishes a lock call that returned err != nil: EOWNERDEAD
@@ -325,9 +349,7 @@ func (m *Mutex) Close() error {
 	if !m.markClosed() {
 		return nil
 	}
-	m.gate.Close()
-	m.h.SetCancel(true)
-	m.gate.Drain()
+	m.k.Close()
 	m.release()
 	return nil
 }

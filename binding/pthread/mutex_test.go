@@ -16,6 +16,7 @@ import (
 
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/shm"
+	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/peer"
 	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
@@ -469,6 +470,66 @@ func TestThreadBound(t *testing.T) {
 	w.Expect(t, "woke")
 	w.WaitOK(t)
 	wg.Wait()
+}
+
+// Goroutines blocked on many handles (here 200 handles of one mutex) cost
+// a bounded number of OS threads over the process, not one per handle (the
+// kit's slots, gate.MaxInKernel; the others poll trylock in Go). Those whose
+// context is cancelled return promptly wherever they wait, and the rest all
+// get the lock once it is free.
+func TestThreadBoundAcrossHandles(t *testing.T) {
+	s := newSync(t)
+	const n = 200
+	hs := make([]*pthread.Mutex, n)
+	for i := range hs {
+		m, err := pthread.MutexAt(s.seg, pthread.LayoutMutex)
+		require.NoError(t, err)
+		t.Cleanup(func() { m.Close() })
+		hs[i] = m
+	}
+	require.NoError(t, s.m.Lock(bg))
+	before := testutil.Threads()
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	errs := make(chan error, n)
+	for i, m := range hs {
+		c := bg
+		if i%2 == 1 {
+			c = ctx
+		}
+		go func() {
+			err := m.Lock(c)
+			if err == nil {
+				err = m.Unlock()
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	during := testutil.Threads()
+	t.Logf("threads: %d before, %d with %d handles blocked in Lock", before, during, n)
+	assert.LessOrEqual(t, during-before, gate.MaxInKernel+testutil.RuntimeThreads())
+
+	start := time.Now()
+	cancel()
+	for i := 0; i < n/2; i++ {
+		select {
+		case err := <-errs:
+			assert.ErrorIs(t, err, context.Canceled)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d cancelled Locks returned", i, n/2)
+		}
+	}
+	assert.Less(t, time.Since(start), 2*time.Second, "cancelled Locks return promptly")
+	require.NoError(t, s.m.Unlock())
+	for i := 0; i < n/2; i++ {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d Locks got the mutex", i, n/2)
+		}
+	}
 }
 
 // The gate of the mutex and condvar waits do not deadlock: waiters wake up

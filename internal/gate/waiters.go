@@ -160,6 +160,21 @@ func (k *Kit[W]) Each(f func(W)) {
 // wait.
 var WouldBlock = syscall.EAGAIN
 
+// Done reports whether ctx is done, without the lock that ctx.Err takes:
+// for a fast try made before Do or Block (they check ctx themselves).
+func Done(ctx context.Context) bool {
+	done := ctx.Done()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Do runs one blocking call: try makes it without waiting (WouldBlock when
 // it would have to wait), wait makes it inside C on w with a timeout of rel
 // nanoseconds (-1: none) and returns ECANCELED when w is kicked, ETIMEDOUT
