@@ -18,6 +18,7 @@ package gate
 import (
 	"context"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,58 +117,85 @@ func (g *Gate) Drain() {
 // Canceller runs kick when the context of the goroutine inside C is done.
 // One Canceller serves one Gate: only the gate's holder arms it.
 //
-// Arm and Disarm cost an uncontended mutex: the holder never waits for the
-// watching goroutine. When consecutive calls use the same context (a
-// service's long-lived one), the goroutine keeps watching its Done channel
-// and Arm sends it nothing; a new context costs one buffered channel send.
-// A kick happens only under the mutex and only while the call that armed
-// with that Done channel is still armed, so a late watcher never kicks a
-// call that has disarmed.
+// Arm and Disarm cost a few atomic operations and no lock: the holder
+// never waits for the watching goroutine, except while a kick it armed for
+// is running (Disarm waits for that kick to finish). When consecutive calls
+// use the same context (a service's long-lived one), the goroutine keeps
+// watching its Done channel and Arm sends it nothing; a new context costs
+// one buffered channel send. Each Done channel handed to the goroutine gets
+// a new watch number; a kick happens only while the call armed under that
+// number is still armed, so a late watcher never kicks a call that has
+// disarmed, nor one armed with another context.
 type Canceller struct {
 	kick   func()
 	repeat time.Duration
-	reqs   chan (<-chan struct{})
+	reqs   chan watch
 	stop   chan struct{}
 
-	mu        sync.Mutex
-	armed     bool
-	armedDone <-chan struct{} // the Done channel of the armed call
-	watching  <-chan struct{} // the Done channel last handed to the goroutine
+	// st is the arming state: armed (bit 0), a kick running (bit 1) and
+	// the watch number of the armed call (the bits above).
+	st atomic.Uint64
+	// watching is the Done channel the goroutine watches (or a nil one once
+	// it closed): written by Arm and the goroutine, read by Arm.
+	watching atomic.Value
+	n        uint64 // the last watch number; only the holder (Arm) writes it
 
 	once     sync.Once
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 }
 
+// A watch is a Done channel handed to the Canceller's goroutine and its
+// number.
+type watch struct {
+	done <-chan struct{}
+	n    uint64
+}
+
+const (
+	stArmed   = 1
+	stKicking = 2
+	stShift   = 2
+)
+
 // NewCanceller returns a Canceller that calls kick when an armed context is
 // done. With repeat > 0 it calls kick again every repeat until the holder
 // disarms (for kicks that can be lost, like a signal that arrives just before
 // the thread sleeps). Its goroutine starts on the first Arm; Stop ends it.
-// kick runs with the Canceller's mutex held: it must be short and must not
-// call Arm or Disarm.
+// Disarm waits for a kick in progress: kick must be short and must not call
+// Arm or Disarm.
 func NewCanceller(kick func(), repeat time.Duration) *Canceller {
-	return &Canceller{kick: kick, repeat: repeat, reqs: make(chan (<-chan struct{}), 16), stop: make(chan struct{})}
+	c := &Canceller{kick: kick, repeat: repeat, reqs: make(chan watch, 16), stop: make(chan struct{})}
+	c.watching.Store((<-chan struct{})(nil))
+	return c
 }
 
-// fire kicks if the call armed with done is still armed and reports whether
-// it did. With forget, it also stops watching done (it is closed for good).
-func (c *Canceller) fire(done <-chan struct{}, forget bool) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if forget && c.watching == done {
-		c.watching = nil
+// fire kicks if the call armed under watch w is still armed and reports
+// whether it did. With forget, it first stops watching w's channel (it is
+// closed for good): an Arm that still finds it watched has stored its
+// state before, so fire sees it armed.
+func (c *Canceller) fire(w watch, forget bool) bool {
+	if forget {
+		c.watching.CompareAndSwap(w.done, (<-chan struct{})(nil))
 	}
-	if !c.armed || c.armedDone != done {
-		return false
+	for {
+		s := c.st.Load()
+		if s&stArmed == 0 || s>>stShift != w.n {
+			return false
+		}
+		if c.st.CompareAndSwap(s, s|stKicking) {
+			break
+		}
 	}
 	c.kick()
+	c.st.And(^uint64(stKicking))
 	return true
 }
 
 func (c *Canceller) loop() {
 	defer c.wg.Done()
 	for {
-		var cur <-chan struct{}
+		var cur watch
 		select {
 		case cur = <-c.reqs:
 		case <-c.stop:
@@ -179,7 +207,7 @@ func (c *Canceller) loop() {
 			goto watch
 		case <-c.stop:
 			return
-		case <-cur:
+		case <-cur.done:
 		}
 		if !c.fire(cur, true) || c.repeat <= 0 {
 			continue
@@ -205,27 +233,42 @@ func (c *Canceller) Arm(done <-chan struct{}) {
 		return
 	}
 	c.once.Do(func() { c.wg.Add(1); go c.loop() })
-	c.mu.Lock()
-	c.armed, c.armedDone = true, done
-	send := c.watching != done
-	if send {
-		c.watching = done
+	// The state first, then the look at what is watched: a goroutine that
+	// forgets done after this look sees the call armed (see fire).
+	if c.watching.Load() == any(done) {
+		c.st.Store(c.n<<stShift | stArmed)
+		if c.watching.Load() == any(done) {
+			return
+		}
+		// Forgotten in between (done is closed): its kick may be running,
+		// rightly, for this call; it is watched again under a new number.
 	}
-	c.mu.Unlock()
-	if send {
-		c.reqs <- done
+	c.n++
+	c.set(c.n<<stShift | stArmed)
+	c.watching.Store(done)
+	c.reqs <- watch{done, c.n}
+}
+
+// set stores v as the arming state once no kick is running.
+func (c *Canceller) set(v uint64) {
+	for {
+		s := c.st.Load()
+		if s&stKicking != 0 {
+			runtime.Gosched()
+			continue
+		}
+		if c.st.CompareAndSwap(s, v) {
+			return
+		}
 	}
 }
 
 // Disarm ends the watch begun by Arm(done). When it returns, no kick for that
 // watch is running or will run.
 func (c *Canceller) Disarm(done <-chan struct{}) {
-	if done == nil {
-		return
+	if done != nil {
+		c.set(0)
 	}
-	c.mu.Lock()
-	c.armed, c.armedDone = false, nil
-	c.mu.Unlock()
 }
 
 // Stop ends the goroutine. No Arm may follow.

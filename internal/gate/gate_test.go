@@ -5,6 +5,7 @@ package gate
 import (
 	"context"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -106,6 +107,63 @@ func TestCancellerRepeats(t *testing.T) {
 	n := kicks.Load()
 	time.Sleep(10 * time.Millisecond)
 	assert.Equal(t, n, kicks.Load(), "no kick after Disarm returns")
+}
+
+// TestCancellerRaces arms and disarms in a loop under contexts that are
+// cancelled at random moments, some long-lived (shared by many calls, the
+// fast path of Arm), some new per call: a kick runs only while a call is
+// armed with a context that is done, and every armed call whose context is
+// done is kicked before it disarms (it waits for the kick as a wait inside
+// C would).
+func TestCancellerRaces(t *testing.T) {
+	var armed atomic.Bool
+	var kicked, bad atomic.Int32
+	var cur atomic.Pointer[context.Context]
+	c := NewCanceller(func() {
+		p := cur.Load()
+		if !armed.Load() || p == nil || (*p).Err() == nil {
+			bad.Add(1)
+		}
+		kicked.Add(1)
+	}, 0)
+	defer c.Stop()
+	shared, cancelShared := context.WithCancel(context.Background())
+	defer func() { cancelShared() }()
+	for i := 0; i < 20000; i++ {
+		if shared.Err() != nil || i%500 == 0 {
+			cancelShared()
+			shared, cancelShared = context.WithCancel(context.Background())
+		}
+		ctx, cancel := shared, cancelShared
+		own, cancelOwn := context.WithCancel(context.Background())
+		if i%3 != 0 {
+			ctx, cancel = own, cancelOwn
+		}
+		cur.Store(&ctx)
+		before := kicked.Load()
+		armed.Store(true)
+		c.Arm(ctx.Done())
+		if i%7 == 0 {
+			go cancel()
+		} else if i%7 == 1 {
+			cancel()
+		}
+		if ctx.Err() != nil || i%7 == 0 {
+			// a done context: wait for its kick, as a kicked wait would
+			deadline := time.Now().Add(5 * time.Second)
+			for kicked.Load() == before && ctx.Err() != nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("call %d: armed with a done context, never kicked", i)
+				}
+				runtime.Gosched()
+			}
+		}
+		c.Disarm(ctx.Done())
+		armed.Store(false)
+		cancelOwn()
+	}
+	assert.Zero(t, bad.Load(), "kicks while disarmed or for a live context")
+	assert.Positive(t, kicked.Load())
 }
 
 func TestLifeAndResult(t *testing.T) {
