@@ -1267,7 +1267,14 @@ int pi_pthread_mutex_lock(uintptr_t m, uintptr_t hv, int64_t rel_ns) {
  * (a CAS the helper's ARMED -> DONE races with: exactly one wins); the
  * helper then releases a lock it got and goes back to IDLE. wseq counts
  * DONE transitions and kicks: the caller sleeps on it. */
-enum { HELPER_IDLE, HELPER_REQ, HELPER_ARMED, HELPER_DONE, HELPER_ABANDONED };
+enum { HELPER_IDLE, HELPER_REQ, HELPER_ARMED, HELPER_DONE, HELPER_ABANDONED, HELPER_EXITED };
+
+/* A helper thread idle this long exits (IDLE -> EXITED, a CAS that a
+ * request's IDLE -> REQ races with: exactly one wins); the next request
+ * starts a new one. So the threads of a process's helpers are those of the
+ * handles that waited in the last second, not of every handle that ever
+ * waited. */
+#define HELPER_IDLE_NS 1000000000LL
 
 enum { HOP_COND_WAIT, HOP_RDLOCK, HOP_WRLOCK };
 
@@ -1277,7 +1284,6 @@ struct pi_helper {
 	int wseq;
 	int result;
 	int inside;   /* the thread is inside glibc on obj */
-	int running;  /* the thread was started */
 	int quit;
 	int op;       /* HOP_* of the current request */
 	int tid;      /* the requesting thread (the write lock's new owner) */
@@ -1403,7 +1409,11 @@ static void *helper_main(void *p) {
 			continue;
 		}
 		if (st != HELPER_REQ) {
-			futex_wait_private(&h->state, st, -1);
+			if (futex_wait_private(&h->state, st, HELPER_IDLE_NS) != 0 && errno == ETIMEDOUT) {
+				int idle = HELPER_IDLE;
+				if (__atomic_compare_exchange_n(&h->state, &idle, HELPER_EXITED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+					break; /* idle for HELPER_IDLE_NS: the next request starts a thread */
+			}
 			continue;
 		}
 		if (h->op == HOP_COND_WAIT)
@@ -1428,6 +1438,7 @@ struct pi_helper *pi_helper_new(uintptr_t c, int64_t slice_ns) {
 		return NULL;
 	}
 	h->refs = 1;
+	h->state = HELPER_EXITED; /* no thread yet */
 	h->c = c;
 	h->slice_ns = slice_ns;
 	h->deadline = -1;
@@ -1447,9 +1458,9 @@ void pi_helper_free(struct pi_helper *h) {
 	helper_unref(h);
 }
 
+/* helper_start starts the helper's thread, which finds the request that
+ * helper_post stored: EAGAIN when no thread can be started. */
 static int helper_start(struct pi_helper *h) {
-	if (__atomic_load_n(&h->running, __ATOMIC_ACQUIRE))
-		return 0;
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -1467,7 +1478,6 @@ static int helper_start(struct pi_helper *h) {
 		__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
 		return EAGAIN;
 	}
-	__atomic_store_n(&h->running, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -1493,7 +1503,7 @@ static int helper_free_wait(struct pi_helper *h, pi_pthread_handle *hc, int64_t 
 	for (;;) {
 		int s = __atomic_load_n(&h->wseq, __ATOMIC_SEQ_CST);
 		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
-		if (st == HELPER_IDLE || st == HELPER_DONE)
+		if (st == HELPER_IDLE || st == HELPER_DONE || st == HELPER_EXITED)
 			return 0;
 		if (pthread_canceled(hc))
 			return ECANCELED;
@@ -1503,17 +1513,31 @@ static int helper_free_wait(struct pi_helper *h, pi_pthread_handle *hc, int64_t 
 	}
 }
 
-/* helper_post hands request op to the helper (starting its thread on the
- * first one): EAGAIN when no thread can be started. */
+/* helper_post hands request op to the helper, starting a thread when it
+ * has none (never started, or exited idle): EAGAIN when none can be
+ * started. The helper is free (helper_free_wait): IDLE, DONE or EXITED, and
+ * only its thread may move it meanwhile (IDLE -> EXITED). */
 static int helper_post(struct pi_helper *h, int op, int64_t deadline) {
-	if (helper_start(h))
-		return EAGAIN;
 	__atomic_store_n(&h->deadline, deadline, __ATOMIC_RELAXED);
 	h->op = op;
 	h->tid = (int)syscall(SYS_gettid);
-	__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
-	futex_wake_private(&h->state);
-	return 0;
+	for (;;) {
+		int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+		if (st == HELPER_EXITED) {
+			/* the old thread (if any) touches nothing but its reference
+			 * after its IDLE -> EXITED: a new one may start now */
+			__atomic_store_n(&h->state, HELPER_REQ, __ATOMIC_SEQ_CST);
+			if (helper_start(h)) {
+				__atomic_store_n(&h->state, HELPER_EXITED, __ATOMIC_SEQ_CST);
+				return EAGAIN;
+			}
+			return 0;
+		}
+		if (__atomic_compare_exchange_n(&h->state, &st, HELPER_REQ, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			futex_wake_private(&h->state);
+			return 0;
+		}
+	}
 }
 
 int pi_pthread_cond_wait(struct pi_helper *h, uintptr_t m, uintptr_t hmv, uintptr_t hcv, int64_t rel_ns) {

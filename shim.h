@@ -298,14 +298,16 @@ int pi_pthread_cond_state(uintptr_t c, unsigned int *wrefs);
  * waiting forever on words it no longer understands (futex waits without
  * a timeout on its internal lock and group references), and the caller
  * would never honour its deadline, its cancellation or Close. Instead, each
- * Cond handle has a helper thread (created in C on the first wait) that
+ * Cond handle has a helper thread (created in C by a wait when it has none;
+ * it exits after a second idle) that
  * waits in pthread_cond_clockwait with a private mutex of its own, and the
  * caller sleeps on futex words of the helper struct, which live in C memory
  * that no peer can reach. See pi_pthread_cond_wait.
  */
 struct pi_helper;
-/* pi_helper_new allocates a helper for the condvar or rwlock at c (the thread
- * starts on the first wait); NULL with errno set on failure. slice_ns bounds
+/* pi_helper_new allocates a helper for the condvar or rwlock at c (a thread
+ * starts on a wait when it has none: the first, or one after HELPER_IDLE_NS
+ * idle); NULL with errno set on failure. slice_ns bounds
  * one wait of the helper in glibc (then the caller sees a spurious wake-up). */
 struct pi_helper *pi_helper_new(uintptr_t c, int64_t slice_ns);
 /* pi_helper_busy: 1 while the helper thread is inside glibc on c. */

@@ -24,6 +24,13 @@ import (
 // lost kick left waiting on a re-initialised condvar is free again.
 const condSlice = int64(time.Second)
 
+// SlotPoll is how long a Wait that finds the process's waits inside C at
+// their bound (gate.MaxInKernel, over every handle of every facility) and
+// no other waiter of its handle inside C waits in Go before it returns as
+// from a spurious wake-up (its caller re-checks its condition and waits
+// again).
+const SlotPoll = 10 * time.Millisecond
+
 // WakeBound is how long Signal and Broadcast wait for glibc. On a condvar
 // whose bytes a peer corrupted, or one with a waiter that died inside it
 // (glibc before 2.41), pthread_cond_signal can wait forever; after
@@ -46,7 +53,11 @@ var ErrWedged = errors.New("pthread_cond_signal/broadcast did not return: the co
 // C (a signal, a broadcast, a timeout) wakes them too. They return as from
 // a spurious wake-up, which POSIX allows, so a waiter always re-checks its
 // condition in a loop. Thousands of waiting goroutines cost one OS thread,
-// plus the handle's helper thread (see Wait).
+// plus the handle's helper thread (see Wait). The waits inside C count
+// toward the process-wide bound of the waiter kit (gate.MaxInKernel, over
+// every handle of every facility): a Wait that finds it reached waits in
+// Go and returns as from a spurious wake-up after SlotPoll. A helper
+// thread idle for a second exits; the next Wait starts another.
 type Cond struct {
 	object
 	*condC // the C state: also reached by the clean-up, which must not refer to the Cond
@@ -173,8 +184,8 @@ func (cs *condC) finishLater() {
 // waiting, with m still held.
 //
 // How it waits: glibc's pthread_cond_clockwait runs on a helper thread of
-// the handle (created in C on the first Wait) with a private mutex of its
-// own; the calling thread hands it the wait, releases m once the helper is
+// the handle (created in C by a Wait when it has none) with a private
+// mutex of its own; the calling thread hands it the wait, releases m once the helper is
 // registered on the condvar (so no wake-up is lost), and sleeps on a futex
 // word in C memory that only this process can reach. So the deadline, the
 // context and Close end a Wait whatever a peer wrote into the condvar (or
@@ -193,9 +204,19 @@ func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
 		return c.err("pthread_cond_wait", err)
 	}
 	c.mu.Lock()
+	var poll <-chan time.Time
 	if c.gate.TryEnter() {
-		c.mu.Unlock()
-		return c.waitC(ctx, m)
+		if gate.TakeSlot() {
+			c.mu.Unlock()
+			return c.waitC(ctx, m)
+		}
+		// The process's waits inside C are at their bound: wait in Go
+		// and return as from a spurious wake-up after SlotPoll, unless
+		// a waiter in C of this handle returns first.
+		c.gate.Leave()
+		t := time.NewTimer(SlotPoll)
+		defer t.Stop()
+		poll = t.C
 	}
 	// Another local goroutine waits in C: park in Go. Registering under m
 	// (which we hold) orders us before the one in C returns (it must get m
@@ -210,6 +231,8 @@ func (c *Cond) Wait(ctx context.Context, m *Mutex) error {
 	var werr error
 	select {
 	case <-ch:
+	case <-poll:
+		c.unpark(ch)
 	case <-ctx.Done():
 		werr = c.err("pthread_cond_wait", ctx.Err())
 		c.unpark(ch)
@@ -240,6 +263,7 @@ func (c *Cond) waitC(ctx context.Context, m *Mutex) error {
 		r = posixipc.PthreadCondWait(c.ch, m.ptr, m.h, c.h, gate.Timeout(ctx))
 		c.canc.Disarm(done)
 	}
+	gate.GiveSlot()
 	released := r&posixipc.CondReleased != 0
 	errno := syscall.Errno(r &^ posixipc.CondReleased)
 	c.mu.Lock()

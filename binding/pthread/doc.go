@@ -37,16 +37,17 @@
 //
 // Waiting costs a bounded number of threads: for each handle and direction
 // only one goroutine waits inside C (internal/gate); the others wait in Go.
-// Mutex.Lock waits through the module's waiter kit (gate.Kit), as the
-// other facilities' blocking calls do, so its waits inside C also count
-// toward the process-wide bound (gate.MaxInKernel, over every handle of
-// every facility): a Lock that finds no free slot retries
-// pthread_mutex_trylock with a backoff of 1 to 25 ms, wired to a thread
-// only for each try. Cond and RWMutex waits are not under that bound: each
-// of their handles that waits has its helper thread (below), so a process
-// that waits on many Cond or RWMutex handles at once holds a thread per
-// waiting handle and direction; the goroutines beyond the first per handle
-// cost none.
+// Mutex.Lock and the RWMutex locks wait through the module's waiter kit
+// (gate.Kit), as the other facilities' blocking calls do, so their waits
+// inside C also count toward the process-wide bound (gate.MaxInKernel,
+// over every handle of every facility): a lock call that finds no free
+// slot retries its trylock with a backoff of 1 to 25 ms, wired to a thread
+// only for each try. A Cond.Wait that finds no free slot waits in Go and
+// returns as from a spurious wake-up after SlotPoll (10 ms). A wait inside
+// C through a helper (below) holds two threads, the caller's and the
+// helper's; a helper idle for a second exits. So however many handles a
+// process has, its waits hold at most 2 × gate.MaxInKernel threads, and
+// its idle handles none.
 // A Cond has one waiter in C per handle; the other local waiters release
 // the mutex and park in Go and wake with it. The mutex's gate is held only
 // while acquiring, never while the lock is held or during a condvar wait, so
@@ -62,7 +63,8 @@
 //
 // Condvar waits and rwlock waits never run glibc's wait on the caller's
 // thread. Each Cond handle, and each direction of an RWMutex handle, has a
-// helper thread, created in C on its first wait, that makes the glibc call
+// helper thread, created in C by a wait when it has none (its first, or the
+// first after a second idle), that makes the glibc call
 // (pthread_cond_clockwait with a private mutex of its own, registered on the
 // condvar before the caller releases its mutex, so no wake-up is lost;
 // pthread_rwlock_clock{rd,wr}lock in 20 ms slices, the write lock then handed

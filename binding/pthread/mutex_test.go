@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -530,6 +531,108 @@ func TestThreadBoundAcrossHandles(t *testing.T) {
 			t.Fatalf("%d of %d Locks got the mutex", i, n/2)
 		}
 	}
+}
+
+// Condvar and rwlock waits through many handles (100 handles of one
+// condvar, 100 of one rwlock, each with its waiter) are under the same
+// process-wide bound: at most gate.MaxInKernel wait inside C, each with
+// its helper thread; the others wait in Go. All finish once woken or
+// unlocked, and the helper threads exit once idle.
+func TestThreadBoundCondRWAcrossHandles(t *testing.T) {
+	s := newSync(t)
+	const n = 100
+	base := testutil.Threads()
+	bound := 2*gate.MaxInKernel + testutil.RuntimeThreads()
+
+	// Condvar: each goroutine locks the mutex through its own handle and
+	// waits through its own Cond handle until the C peer's broadcast.
+	conds := make([]*pthread.Cond, n)
+	mus := make([]*pthread.Mutex, n)
+	for i := range conds {
+		var err error
+		conds[i], err = pthread.CondAt(s.seg, pthread.LayoutCond)
+		require.NoError(t, err)
+		mus[i], err = pthread.MutexAt(s.seg, pthread.LayoutMutex)
+		require.NoError(t, err)
+		t.Cleanup(func() { conds[i].Close(); mus[i].Close() })
+	}
+	turn := s.u64(pthread.LayoutTurn)
+	errs := make(chan error, n)
+	for i := range conds {
+		go func() {
+			m, c := mus[i], conds[i]
+			if err := m.Lock(bg); err != nil {
+				errs <- err
+				return
+			}
+			var err error
+			for atomic.LoadUint64(turn) != 99 && err == nil {
+				err = c.Wait(bg, m)
+			}
+			if uerr := m.Unlock(); err == nil {
+				err = uerr
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	during := testutil.Threads()
+	t.Logf("threads: %d before, %d with %d Cond handles waiting", base, during, n)
+	assert.LessOrEqual(t, during-base, bound)
+	w := startC(t, s, "wake")
+	w.Expect(t, "woke")
+	w.WaitOK(t)
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d condvar waiters returned", i, n)
+		}
+	}
+
+	// Rwlock: the test holds the write lock; each goroutine read-locks
+	// through its own handle.
+	holder, err := pthread.NewRWMutex(s.seg, pthread.LayoutRWLock, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { holder.Close() })
+	rws := make([]*pthread.RWMutex, n)
+	for i := range rws {
+		var err error
+		rws[i], err = pthread.RWMutexAt(s.seg, pthread.LayoutRWLock)
+		require.NoError(t, err)
+		t.Cleanup(func() { rws[i].Close() })
+	}
+	require.NoError(t, holder.Lock(bg))
+	before := testutil.Threads()
+	for _, rw := range rws {
+		go func() {
+			err := rw.RLock(bg)
+			if err == nil {
+				err = rw.RUnlock()
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	during = testutil.Threads()
+	t.Logf("threads: %d with %d RWMutex handles waiting (%d before them)", during, n, before)
+	assert.LessOrEqual(t, during-before, bound)
+	require.NoError(t, holder.Unlock())
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d rwlock waiters returned", i, n)
+		}
+	}
+
+	// Idle helper threads exit (after a second each): what stays is the
+	// Go runtime's threads that waited inside C.
+	left := base + gate.MaxInKernel + testutil.RuntimeThreads()
+	require.Eventually(t, func() bool { return testutil.Threads() <= left }, 10*time.Second, 50*time.Millisecond,
+		"threads: %d, want at most %d once the helpers are idle", testutil.Threads(), left)
 }
 
 // The gate of the mutex and condvar waits do not deadlock: waiters wake up

@@ -5,6 +5,7 @@ package pthread
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -45,12 +46,25 @@ type RWMutexOptions struct {
 type RWMutex struct {
 	object
 	hr, hw       posixipc.PthreadHandle
-	rch, wch     posixipc.Helper // the helper threads of the two directions
-	rgate, wgate *gate.Gate
-	rcanc, wcanc *gate.Canceller
+	rch, wch     posixipc.Helper         // the helper threads of the two directions
+	rk, wk       *gate.Kit[helperWaiter] // the waiter kits of the two directions
+	tryR, tryW   func() error            // the tries and waits as values made once
+	waitR, waitW func(helperWaiter, int64) error
 	readers      atomic.Int64 // read locks held through this handle
 	errBusy      error
 }
+
+// helperWaiter is the kit's C waiter of one direction of an RWMutex: the
+// direction's cancel flag, and the wake-up of the caller sleeping on its
+// helper (pi_helper_kick).
+type helperWaiter struct {
+	ch posixipc.Helper
+	h  posixipc.PthreadHandle
+}
+
+func (w helperWaiter) Reset()    { w.h.SetCancel(false) }
+func (w helperWaiter) Kick(bool) { posixipc.HelperKick(w.ch, w.h) }
+func (w helperWaiter) Free()     {} // the helper and handle are the RWMutex's: freed by its finalize
 
 // NewRWMutex initialises a reader/writer lock at off in seg with
 // pthread_rwlock_init(3) (PTHREAD_PROCESS_SHARED, plus opts). Initialise it
@@ -116,14 +130,17 @@ func newRWMutex(op string, seg *shm.Segment, off int64) (*RWMutex, error) {
 		return nil, rw.err(op, err)
 	}
 	rw.hr, rw.hw, rw.rch, rw.wch = hr, hw, rch, wch
-	rw.rgate, rw.wgate = gate.New(), gate.New()
-	rw.rcanc = gate.NewCanceller(func() { posixipc.HelperKick(rch, hr) }, 0)
-	rw.wcanc = gate.NewCanceller(func() { posixipc.HelperKick(wch, hw) }, 0)
+	// Untimed kits: the helper's wait takes the whole timeout at once (a
+	// first short wait given up would leave the helper in glibc for a slice).
+	rw.rk = gate.NewKit(false, func() (helperWaiter, error) { return helperWaiter{rch, hr}, nil })
+	rw.wk = gate.NewKit(false, func() (helperWaiter, error) { return helperWaiter{wch, hw}, nil })
+	rw.tryR, rw.tryW = rw.tryRLock, rw.tryLock
+	rw.waitR, rw.waitW = rw.waitRLock, rw.waitLock
 	rw.errBusy = rw.err("pthread_rwlock_trylock", syscall.EBUSY)
-	rcanc, wcanc := rw.rcanc, rw.wcanc
+	rk, wk := rw.rk, rw.wk
 	rw.l.finalize = func() bool { // refers to the C state, not to rw (see life)
-		rcanc.Stop()
-		wcanc.Stop()
+		rk.Close() // no-ops after Close; for a dropped handle, stop the cancellers
+		wk.Close()
 		free := func() {
 			rch.Free()
 			wch.Free()
@@ -151,27 +168,52 @@ func newRWMutex(op string, seg *shm.Segment, off int64) (*RWMutex, error) {
 }
 
 // RLock takes a read lock (pthread_rwlock_tryrdlock, then
-// pthread_rwlock_clockrdlock on CLOCK_MONOTONIC), waiting until it can, ctx
-// is done or the handle is closed. One goroutine per handle waits inside C.
+// pthread_rwlock_clockrdlock on CLOCK_MONOTONIC through the direction's
+// helper thread), waiting until it can, ctx is done or the handle is
+// closed. It waits through the waiter kit: one goroutine per handle and
+// direction waits inside C, and those waits count toward the process-wide
+// bound (gate.MaxInKernel); a call that finds no free slot retries
+// pthread_rwlock_tryrdlock with a backoff of 1 to 25 ms.
 func (rw *RWMutex) RLock(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return rw.err("pthread_rwlock_rdlock", err)
-	}
 	if !rw.acquire() {
 		return rw.errClosed("pthread_rwlock_rdlock")
 	}
-	err := posixipc.PthreadRWLockTryrdlock(rw.ptr)
-	if err == syscall.EBUSY {
-		err = rw.slow(ctx, rw.rgate, rw.rcanc, rw.hr, false)
-		if err != nil {
-			return err
-		}
-	} else if err != nil {
+	var err error = gate.WouldBlock
+	if !gate.Done(ctx) {
+		err = rw.tryRLock()
+	}
+	if err == gate.WouldBlock {
+		err = rw.rk.Block(ctx, 0, rw.tryR, rw.waitR)
+	}
+	if err != nil {
 		rw.release()
-		return rw.err("pthread_rwlock_rdlock", err)
+		return rw.lockErr("pthread_rwlock_rdlock", err)
 	}
 	rw.readers.Add(1)
 	return nil
+}
+
+// tryRLock is RLock's try: EBUSY is the kit's WouldBlock.
+func (rw *RWMutex) tryRLock() error {
+	err := posixipc.PthreadRWLockTryrdlock(rw.ptr)
+	if err == syscall.EBUSY {
+		return gate.WouldBlock
+	}
+	return err
+}
+
+// waitRLock is RLock's wait inside C, through the read helper.
+func (rw *RWMutex) waitRLock(w helperWaiter, rel int64) error {
+	return posixipc.PthreadRWLockVia(w.ch, w.h, false, rel)
+}
+
+// lockErr is the error of a lock call that failed with err (the kit's
+// mapping: os.ErrClosed, ErrDeadline, the context's error, or glibc's).
+func (rw *RWMutex) lockErr(op string, err error) error {
+	if err == os.ErrClosed {
+		return rw.errClosed(op)
+	}
+	return rw.err(op, err)
 }
 
 // TryRLock takes a read lock if it can at once (pthread_rwlock_tryrdlock);
@@ -216,27 +258,53 @@ func (rw *RWMutex) RUnlock() error {
 }
 
 // Lock takes the write lock (pthread_rwlock_trywrlock, then
-// pthread_rwlock_clockwrlock on CLOCK_MONOTONIC), waiting until it can, ctx
-// is done or the handle is closed. On success the goroutine is wired to its
-// OS thread until Unlock.
+// pthread_rwlock_clockwrlock on CLOCK_MONOTONIC through the direction's
+// helper thread), waiting until it can, ctx is done or the handle is
+// closed; it waits through the waiter kit as RLock does. On success the
+// goroutine is wired to its OS thread until Unlock.
 func (rw *RWMutex) Lock(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return rw.err("pthread_rwlock_wrlock", err)
-	}
 	if !rw.acquire() {
 		return rw.errClosed("pthread_rwlock_wrlock")
 	}
+	var err error = gate.WouldBlock
+	if !gate.Done(ctx) {
+		err = rw.tryLock()
+	}
+	if err == gate.WouldBlock {
+		err = rw.wk.Block(ctx, 0, rw.tryW, rw.waitW)
+	}
+	if err != nil {
+		rw.release()
+		return rw.lockErr("pthread_rwlock_wrlock", err)
+	}
+	return nil
+}
+
+// tryLock is Lock's try: pthread_rwlock_trywrlock on the calling
+// goroutine's thread, which stays wired to it when the lock is taken;
+// EBUSY is the kit's WouldBlock.
+func (rw *RWMutex) tryLock() error {
 	runtime.LockOSThread()
 	err := posixipc.PthreadRWLockTrywrlock(rw.ptr, rw.hw)
 	if err == nil {
 		return nil
 	}
 	runtime.UnlockOSThread()
-	if err != syscall.EBUSY {
-		rw.release()
-		return rw.err("pthread_rwlock_wrlock", err)
+	if err == syscall.EBUSY {
+		return gate.WouldBlock
 	}
-	return rw.slow(ctx, rw.wgate, rw.wcanc, rw.hw, true)
+	return err
+}
+
+// waitLock is Lock's wait inside C, through the write helper, which hands
+// the lock to the calling thread (wired to it until Unlock).
+func (rw *RWMutex) waitLock(w helperWaiter, rel int64) error {
+	runtime.LockOSThread()
+	err := posixipc.PthreadRWLockVia(w.ch, w.h, true, rel)
+	if err != nil {
+		runtime.UnlockOSThread()
+	}
+	return err
 }
 
 // TryLock takes the write lock if it can at once (pthread_rwlock_trywrlock);
@@ -280,48 +348,6 @@ func (rw *RWMutex) Unlock() error {
 	return nil
 }
 
-// slow waits inside C for a read or write lock through gate g; the caller
-// holds a reference, which it keeps on success.
-func (rw *RWMutex) slow(ctx context.Context, g *gate.Gate, canc *gate.Canceller, h posixipc.PthreadHandle, writer bool) error {
-	op := "pthread_rwlock_clockrdlock"
-	if writer {
-		op = "pthread_rwlock_clockwrlock"
-	}
-	if err := g.Enter(ctx); err != nil {
-		rw.release()
-		if ctx.Err() == nil {
-			return rw.errClosed(op)
-		}
-		return rw.err(op, err)
-	}
-	h.SetCancel(false)
-	if rw.closed() {
-		g.Leave()
-		rw.release()
-		return rw.errClosed(op)
-	}
-	done := ctx.Done()
-	if writer {
-		runtime.LockOSThread()
-	}
-	ch := rw.rch
-	if writer {
-		ch = rw.wch
-	}
-	canc.Arm(done)
-	err := posixipc.PthreadRWLockVia(ch, h, writer, gate.Timeout(ctx))
-	canc.Disarm(done)
-	g.Leave()
-	if err == nil {
-		return nil
-	}
-	if writer {
-		runtime.UnlockOSThread()
-	}
-	rw.release()
-	return rw.waitErr(ctx, op, err)
-}
-
 // Close releases the handle: waiters return an error wrapping os.ErrClosed
 // (the one inside C within a wait slice), later calls fail the same way.
 // Locks still held through the handle keep the segment pinned until they
@@ -331,12 +357,8 @@ func (rw *RWMutex) Close() error {
 	if !rw.markClosed() {
 		return nil
 	}
-	rw.rgate.Close()
-	rw.wgate.Close()
-	posixipc.HelperKick(rw.rch, rw.hr)
-	posixipc.HelperKick(rw.wch, rw.hw)
-	rw.rgate.Drain()
-	rw.wgate.Drain()
+	rw.rk.Close()
+	rw.wk.Close()
 	rw.release()
 	return nil
 }

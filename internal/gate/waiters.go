@@ -24,9 +24,12 @@ const MaxInKernel = 16
 // inKernel counts the slots taken.
 var inKernel atomic.Int32
 
-// takeSlot takes one of the process's MaxInKernel slots if one is free; a
-// true return must be paired with giveSlot.
-func takeSlot() bool {
+// TakeSlot takes one of the process's MaxInKernel slots if one is free; a
+// true return must be paired with GiveSlot. The kit takes them itself; a
+// wait that cannot go through Do or Block (pthread.Cond, whose waiters
+// beyond the one in C release a mutex while they wait) takes one before it
+// waits inside C and, finding none, waits in Go instead.
+func TakeSlot() bool {
 	if inKernel.Add(1) > MaxInKernel {
 		inKernel.Add(-1)
 		return false
@@ -34,8 +37,8 @@ func takeSlot() bool {
 	return true
 }
 
-// giveSlot gives back a slot taken by takeSlot.
-func giveSlot() { inKernel.Add(-1) }
+// GiveSlot gives back a slot taken by TakeSlot.
+func GiveSlot() { inKernel.Add(-1) }
 
 // waitSlot's backoff.
 const (
@@ -260,22 +263,22 @@ func (k *Kit[W]) at(ctx context.Context, p *point[W], tried bool, try func() err
 			return err
 		}
 	}
-	if !takeSlot() {
+	if !TakeSlot() {
 		if err := waitSlot(ctx, k.closed, try); err != WouldBlock {
 			p.g.Leave()
 			return err
 		}
 	}
 	err := k.block(ctx, p, wait)
-	giveSlot()
+	GiveSlot()
 	p.g.Leave()
 	return k.Result(ctx, err)
 }
 
-// waitSlot is how a waiter that found no free slot (takeSlot) waits for
+// waitSlot is how a waiter that found no free slot (TakeSlot) waits for
 // one without holding a thread: it calls try with a backoff from 1 to 25 ms
 // until try stops failing with WouldBlock (its result is returned), a slot
-// is free (WouldBlock is returned, the slot taken: giveSlot it), ctx is
+// is free (WouldBlock is returned, the slot taken: GiveSlot it), ctx is
 // done (its error, errs.Deadline for a deadline) or closed is closed
 // (os.ErrClosed).
 func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) error {
@@ -292,7 +295,7 @@ func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 		if err := try(); err != WouldBlock {
 			return err
 		}
-		if takeSlot() {
+		if TakeSlot() {
 			return WouldBlock
 		}
 		t.Reset(d)
