@@ -211,7 +211,7 @@ func (f *File) Lock(ctx context.Context, m Mode) error {
 	if err != nil {
 		return f.pathErr("flock", err)
 	}
-	return f.pathErr("flock", f.k.Do(ctx, 0,
+	return f.pathErr("flock", f.k.Call(ctx, 0,
 		func() error { return f.flock(how | unix.LOCK_NB) },
 		func(w *waiterFDs, _ int64) error {
 			return f.waitIn(w, func(fd int) error {
@@ -251,7 +251,7 @@ func (f *File) LockRange(ctx context.Context, r Range, m Mode) error {
 	if err != nil {
 		return f.pathErr("fcntl F_OFD_SETLK", err)
 	}
-	return f.pathErr("fcntl F_OFD_SETLK", f.k.Do(ctx, 0,
+	return f.pathErr("fcntl F_OFD_SETLK", f.k.Call(ctx, 0,
 		func() error {
 			lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
 			return f.ofd(unix.F_OFD_SETLK, &lk)

@@ -84,7 +84,14 @@ type point[W CWaiter] struct {
 	g     *Gate
 	c     *Canceller
 	w     W
+	// blocked counts down the calls of Call that go straight to the wait,
+	// set to blockRun by a call whose try found it would block.
+	blocked atomic.Int32
 }
+
+// blockRun is how many calls of Call go straight to the wait after a try
+// that found it would block, before one tries first again.
+const blockRun = 8
 
 // use counts a call in p if p is bound to key.
 func (p *point[W]) use(key uint64) bool {
@@ -198,6 +205,23 @@ func (k *Kit[W]) Block(ctx context.Context, key uint64, try func() error, wait f
 	return k.run(ctx, key, false, try, wait)
 }
 
+// Call runs a blocking call as Do or as Block, by how the recent calls of
+// key went: after a call whose try found it would block, the next blockRun
+// calls go straight to the wait (for a wait that is its own fast path,
+// such as a blocking flock: one system call instead of a failed try and
+// the wait), then one tries first again. So calls that mostly wait (a
+// ping-pong) save the failed try, and calls that mostly succeed at once
+// (an uncontended lock) pay no wait set-up.
+func (k *Kit[W]) Call(ctx context.Context, key uint64, try func() error, wait func(w W, rel int64) error) error {
+	if p := k.hot.Load(); p != nil && p.key.Load() == key {
+		if n := p.blocked.Load(); n > 0 {
+			p.blocked.Store(n - 1)
+			return k.run(ctx, key, false, try, wait)
+		}
+	}
+	return k.run(ctx, key, true, try, wait)
+}
+
 func (k *Kit[W]) run(ctx context.Context, key uint64, tryFirst bool, try func() error, wait func(w W, rel int64) error) error {
 	if done := ctx.Done(); done != nil {
 		select {
@@ -230,6 +254,9 @@ func (k *Kit[W]) run(ctx context.Context, key uint64, tryFirst bool, try func() 
 	if !tryFirst || err == WouldBlock {
 		var p *point[W]
 		if p, err = k.take(key); err == nil {
+			if tryFirst {
+				p.blocked.Store(blockRun)
+			}
 			err = k.at(ctx, p, tryFirst, try, wait)
 			k.give(p)
 		}
@@ -271,6 +298,14 @@ func (k *Kit[W]) at(ctx context.Context, p *point[W], tried bool, try func() err
 	}
 	err := k.block(ctx, p, wait)
 	GiveSlot()
+	if (err == syscall.ETIMEDOUT || (err == syscall.ECANCELED && ctx.Err() == context.DeadlineExceeded)) && !k.Closed() {
+		// The deadline ended the wait, maybe before it looked (a thread
+		// descheduled past it): what is there is still taken, as by a
+		// call whose deadline had passed before it began.
+		if e := try(); e != WouldBlock {
+			err = e
+		}
+	}
 	p.g.Leave()
 	return k.Result(ctx, err)
 }

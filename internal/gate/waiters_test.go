@@ -183,3 +183,88 @@ func TestPointsRebindUnderLoad(t *testing.T) {
 	k.mu.Unlock()
 	assert.LessOrEqual(t, n, 24, "points are reused, not made per call")
 }
+
+// Call goes straight to the wait for blockRun calls after one whose try
+// found it would block, then tries first again; a try that succeeds keeps
+// it trying first.
+func TestCallSkipsTheTryAfterAWait(t *testing.T) {
+	k := NewWaiters(false)
+	defer k.Close()
+	var tries, waits int
+	busy := true
+	try := func() error {
+		tries++
+		if busy {
+			return WouldBlock
+		}
+		return nil
+	}
+	wait := func(posixipc.Waiter, int64) error { waits++; return nil }
+	require.NoError(t, k.Call(context.Background(), 1, try, wait))
+	assert.Equal(t, 1, tries, "the first call tries first")
+	assert.Equal(t, 1, waits)
+	for i := 0; i < blockRun; i++ {
+		require.NoError(t, k.Call(context.Background(), 1, try, wait))
+	}
+	assert.Equal(t, 1, tries, "the next blockRun calls go straight to the wait")
+	assert.Equal(t, 1+blockRun, waits)
+	busy = false
+	require.NoError(t, k.Call(context.Background(), 1, try, wait))
+	assert.Equal(t, 2, tries, "then one tries first")
+	assert.Equal(t, 1+blockRun, waits, "and its try succeeded: no wait")
+	for i := 0; i < 3; i++ {
+		require.NoError(t, k.Call(context.Background(), 1, try, wait))
+	}
+	assert.Equal(t, 5, tries, "calls that succeed at once keep trying first")
+	assert.Equal(t, 1+blockRun, waits)
+	// Another key's point is not the hot one's: it tries first.
+	busy = true
+	require.NoError(t, k.Call(context.Background(), 2, try, wait))
+	assert.Equal(t, 6, tries)
+}
+
+// A wait that the deadline ends (a timeout in C, or the canceller's kick
+// at the deadline) is followed by one last try: what came meanwhile, or
+// was there all along for a thread descheduled past its deadline, is taken.
+func TestDeadlineEndedWaitTriesOnceMore(t *testing.T) {
+	for _, timed := range []bool{true, false} {
+		k := NewWaiters(timed)
+		var there atomic.Bool
+		try := func() error {
+			if there.Load() {
+				return nil
+			}
+			return WouldBlock
+		}
+		wait := func(w posixipc.Waiter, rel int64) error {
+			there.Store(true) // it came, but the wait does not see it
+			for !kicked(w) && rel != 0 {
+				if rel > 0 {
+					time.Sleep(time.Duration(rel))
+					return syscall.ETIMEDOUT
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			return syscall.ECANCELED
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		assert.NoError(t, k.Do(ctx, 1, try, wait), "timed %v", timed)
+		cancel()
+		// Without a result, the deadline error as before.
+		there.Store(false)
+		ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err := k.Do(ctx, 1, try, func(w posixipc.Waiter, rel int64) error {
+			for !kicked(w) {
+				if rel >= 0 {
+					time.Sleep(time.Duration(rel))
+					return syscall.ETIMEDOUT
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			return syscall.ECANCELED
+		})
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "timed %v", timed)
+		cancel()
+		k.Close()
+	}
+}
