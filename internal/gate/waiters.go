@@ -323,6 +323,11 @@ func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				if err := try(); err != WouldBlock {
+					return err // there at the deadline: taken, as everywhere
+				}
+			}
 			return errs.Ctx(ctx)
 		case <-closed:
 			return os.ErrClosed
