@@ -1696,6 +1696,36 @@ int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_
  */
 
 /*
+ * The blocking mode: fd is the waiter's own open file description of the
+ * FIFO (opened again through /proc/self/fd, O_NONBLOCK cleared on it only),
+ * so one read(2) or write(2) is the whole wait, on the signal-kicked
+ * waiter. Go restarts read and write after its SA_RESTART handlers, so a
+ * kick first swaps a sentinel (an O_PATH descriptor) over fd with dup3, in
+ * Go, then signals: the restarted call fails with EBADF.
+ */
+int64_t pi_fifo_block_io(struct pi_waiter *w, int fd, int wr, char *buf, size_t len) {
+	int64_t r;
+	waiter_enter(w);
+	for (;;) {
+		if (waiter_kicked(w)) {
+			r = -ECANCELED;
+			break;
+		}
+		ssize_t n = wr ? write(fd, buf, len) : read(fd, buf, len);
+		if (n >= 0) {
+			r = n;
+			break;
+		}
+		if (errno != EINTR) {
+			r = errno == EBADF && waiter_kicked(w) ? -ECANCELED : -(int64_t)errno;
+			break;
+		}
+	}
+	waiter_leave(w);
+	return r;
+}
+
+/*
  * The FIFO's descriptor stays non-blocking (O_NONBLOCK belongs to the open
  * file description, which C peers' dups and the runtime poller share), so
  * the waiter blocks in ppoll(2) rather than in read(2)/write(2). A kick is a

@@ -389,6 +389,13 @@ int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_
 #define PI_FIFO_WAITED ((int64_t)1 << 32)
 int64_t pi_fifo_wait_io(int fd, int evfd, int wr, char *buf, size_t len, int64_t timeout_ns);
 
+/* pi_fifo_block_io is the wait of the blocking mode: one read(2) or write(2)
+ * of buf on fd, the waiter's own blocking open file description of the FIFO,
+ * on the signal-kicked waiter w (a kick swaps a sentinel over fd first). It
+ * returns the byte count (a write interrupted part-way: what it wrote), or
+ * -errno: -ECANCELED after a kick. */
+int64_t pi_fifo_block_io(struct pi_waiter *w, int fd, int wr, char *buf, size_t len);
+
 /* ==== popen ==== */
 /* pi_popen wraps popen(3): the FILE * comes back as an opaque handle, with its
  * file descriptor (fileno). */

@@ -35,15 +35,24 @@
 // goroutine hand-off cost more than the round trip itself. Read and Write go
 // through the module's waiter kit (internal/gate), as every blocking call
 // of the module does: a non-blocking try; on EAGAIN one goroutine per File
-// and direction waits inside C (posixipc.FifoWaitIO: ppoll(2) on the
-// descriptor and an eventfd, then read(2) or write(2)), and the others park
-// in Go and hold no OS thread, so thousands of blocked Reads cost one
-// thread (and count toward the process-wide bound of waits in C). After a
-// wait that slept, the next call goes straight to the wait, skipping a try
-// that would find nothing. The context of a wait is its direction's
-// deadline (SetDeadline): the C wait's CLOCK_MONOTONIC timeout; changing
-// it, or Close, kicks the waiter through the eventfd and wakes the parked
-// callers, which go on under the new one. Close unblocks Read and Write
+// and direction waits inside C, and the others park in Go and hold no OS
+// thread, so thousands of blocked Reads cost one thread (and count toward
+// the process-wide bound of waits in C). The wait inside C is one blocking
+// read(2) or write(2) on the waiter's own open file description of the
+// FIFO (opened again through /proc/self/fd by its first wait, O_NONBLOCK
+// cleared on it alone; posixipc.FifoBlockIO), as a plain blocking call
+// makes it; so the process holds one more reader or writer end of the FIFO
+// per waiting direction until Close, which no peer can tell from the
+// File's own. A kick (the deadline passing or changing, Close) swaps an
+// O_PATH sentinel over that descriptor and signals the thread, and the
+// next wait opens the FIFO again. Where the FIFO cannot be opened again
+// (no /proc; a write end while no reader has the FIFO open) the waiter
+// polls the File's descriptor and an eventfd instead (posixipc.FifoWaitIO:
+// ppoll(2), then read(2) or write(2)). After a wait, the next call goes
+// straight to the wait, skipping a try that would find nothing. The context
+// of a wait is its direction's deadline (SetDeadline); changing it, or
+// Close, kicks the waiter and wakes the parked callers, which go on under
+// the new one. Close unblocks Read and Write
 // (they return an error wrapping os.ErrClosed) and waits until they have
 // left the descriptor. Read returns io.EOF once every writer has closed;
 // Write fails with EPIPE once every reader has (Go ignores SIGPIPE on
@@ -67,6 +76,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -101,7 +111,7 @@ type File struct {
 	path string
 
 	// k is the File's waiter kit: one point per direction (keyRead,
-	// keyWrite), each with an eventfd-kicked C waiter made by its first
+	// keyWrite), each with its C waiter (see waiter) made by its first
 	// wait.
 	k      *gate.Kit[*waiter]
 	rd, wr direction
@@ -125,21 +135,78 @@ const (
 	keyWrite = 2
 )
 
-// A waiter is the C waiter of a direction: the eventfd that
-// posixipc.FifoWaitIO polls beside the FIFO. A kick makes it readable; the
-// wait drains it when it returns ECANCELED.
+// A waiter is the C waiter of a direction. In the blocking mode (block)
+// it has its own open file description of the FIFO at bfd, opened again
+// through /proc/self/fd with O_NONBLOCK cleared on it alone (the File's own
+// description, which dups share, stays non-blocking), and the wait is one
+// read(2) or write(2) on it (posixipc.FifoBlockIO); a kick swaps sentinel
+// (an O_PATH descriptor) over bfd and signals the waiting thread (pw), and
+// the next Reset opens the FIFO again. Without it (no /proc, no reader to
+// open a write end beside), the wait polls the File's descriptor and the
+// eventfd (posixipc.FifoWaitIO), which a kick makes readable.
 type waiter struct {
 	evfd    int
-	kicked  atomic.Bool // a cancelling kick may be pending in evfd
+	kicked  atomic.Bool // a cancelling kick may be pending
 	closing atomic.Bool
+
+	block    atomic.Bool
+	mu       sync.Mutex // orders Kick and Reset on bfd
+	fifo     int        // the File's descriptor, to open again
+	acc      int        // its access mode
+	bfd      int
+	sentinel int
+	swapped  bool // under mu: sentinel is in bfd
+	pw       posixipc.Waiter
 }
 
-func newWaiter() (*waiter, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+// pollOnly makes new waiters poll (the tests of that mode set it).
+var pollOnly atomic.Bool
+
+func newWaiter(fd, acc int) (*waiter, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	return &waiter{evfd: fd}, nil
+	w := &waiter{evfd: efd, fifo: fd, acc: acc, bfd: -1, sentinel: -1}
+	if pollOnly.Load() {
+		return w, nil
+	}
+	if bfd, err := reopen(fd, acc); err == nil {
+		if sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+			unix.Close(bfd)
+		} else if pw, err := posixipc.NewWaiter(); err != nil {
+			unix.Close(bfd)
+			unix.Close(sfd)
+		} else {
+			w.bfd, w.sentinel, w.pw = bfd, sfd, pw
+			w.block.Store(true)
+		}
+	}
+	return w, nil
+}
+
+// reopen opens the FIFO of fd again as a new, blocking open file
+// description with access mode acc (O_NONBLOCK only for the open: a write
+// end opens only while a reader has the FIFO open, and never waits).
+func reopen(fd, acc int) (int, error) {
+	nfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), acc|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Fstat(nfd, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		unix.Close(nfd)
+		return -1, syscall.EINVAL
+	}
+	fl, err := unix.FcntlInt(uintptr(nfd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(nfd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		unix.Close(nfd)
+		return -1, err
+	}
+	return nfd, nil
 }
 
 // Kick makes the wait in C, or the next one, return ECANCELED.
@@ -150,19 +217,56 @@ func (w *waiter) Kick(closing bool) {
 	w.kicked.Store(true)
 	one := [8]byte{1}
 	unix.Write(w.evfd, one[:])
+	w.mu.Lock()
+	if w.block.Load() {
+		if !w.swapped && unix.Dup3(w.sentinel, w.bfd, unix.O_CLOEXEC) == nil {
+			w.swapped = true
+		}
+		w.pw.Kick(closing)
+	}
+	w.mu.Unlock()
 }
 
-// Reset drains a cancelling kick that no wait took (a closing one stays).
+// Reset undoes a cancelling kick that no wait took (a closing one stays):
+// it drains the eventfd and, in the blocking mode, opens the FIFO again
+// under the sentinel (failing that, the waiter polls from now on).
 func (w *waiter) Reset() {
-	if w.kicked.Load() && !w.closing.Load() {
-		w.kicked.Store(false)
-		var v [8]byte
-		unix.Read(w.evfd, v[:])
+	if !w.kicked.Load() || w.closing.Load() {
+		return
+	}
+	w.kicked.Store(false)
+	var v [8]byte
+	unix.Read(w.evfd, v[:])
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.block.Load() {
+		return
+	}
+	w.pw.Reset()
+	if !w.swapped {
+		return
+	}
+	nfd, err := reopen(w.fifo, w.acc)
+	if err == nil {
+		err = unix.Dup3(nfd, w.bfd, unix.O_CLOEXEC)
+		unix.Close(nfd)
+	}
+	if err != nil {
+		w.block.Store(false)
+		return
+	}
+	w.swapped = false
+}
+
+// Free closes the waiter's descriptors and frees its C waiter.
+func (w *waiter) Free() {
+	unix.Close(w.evfd)
+	if w.pw.Valid() {
+		unix.Close(w.bfd)
+		unix.Close(w.sentinel)
+		w.pw.Free()
 	}
 }
-
-// Free closes the eventfd.
-func (w *waiter) Free() { unix.Close(w.evfd) }
 
 // maxRW caps one read(2) or write(2) (as package os does).
 const maxRW = 1 << 30
@@ -170,9 +274,9 @@ const maxRW = 1 << 30
 // Read reads from the FIFO. It returns io.EOF once no writer has the FIFO
 // open and it is empty. It goes through the module's waiter kit: a try
 // (read(2), non-blocking); when there is no data, one goroutine per File
-// waits inside C (posixipc.FifoWaitIO: ppoll(2) on the descriptor and an
-// eventfd, then read(2)) and other readers park in Go, holding no OS
-// thread; the read deadline is the wait's context. It does not allocate.
+// waits inside C (a blocking read(2), see the package doc) and other
+// readers park in Go, holding no OS thread; the read deadline is the
+// wait's context. It does not allocate.
 func (f *File) Read(b []byte) (int, error) {
 	if f.hasPending.Load() && len(b) > 0 {
 		f.mu.Lock()
@@ -201,8 +305,15 @@ func (f *File) Read(b []byte) (int, error) {
 		return err
 	}
 	wait := func(w *waiter, rel int64) error {
-		var slept bool
 		var err error
+		if w.block.Load() {
+			// One read(2) is the try and the wait: go straight to it.
+			if n, err = posixipc.FifoBlockIO(w.pw, w.bfd, false, b); err == nil {
+				f.rd.pollFirst.Store(true)
+			}
+			return err
+		}
+		var slept bool
 		if n, slept, err = posixipc.FifoWaitIO(f.fd, w.evfd, false, b, rel); err == nil {
 			f.rd.pollFirst.Store(slept && n < len(b)) // a full b leaves more: try first next time
 		}
@@ -243,8 +354,9 @@ func (f *File) again(err error, d *direction, c *deadline) bool {
 // EPIPE) stops it. A write of at most PipeBuf bytes is atomic. It fails with
 // an error wrapping syscall.EPIPE once no reader has the FIFO open. It goes
 // through the waiter kit as Read does (while the pipe is full, one
-// goroutine per File waits inside C: ppoll(2), then write(2) until all is
-// written); other writers wait in Go for their turn and hold no OS thread.
+// goroutine per File waits inside C in a blocking write(2) of what is left,
+// see the package doc); other writers wait in Go for their turn and hold no
+// OS thread.
 // Concurrent Writes on one File are not interleaved. It does not allocate.
 func (f *File) Write(b []byte) (int, error) {
 	for {
@@ -276,8 +388,14 @@ func (f *File) Write(b []byte) (int, error) {
 			return err
 		}
 		wait := func(w *waiter, rel int64) error {
-			var slept bool
 			var err error
+			if w.block.Load() {
+				if n, err = posixipc.FifoBlockIO(w.pw, w.bfd, true, chunk); err == nil {
+					f.wr.pollFirst.Store(true)
+				}
+				return err
+			}
+			var slept bool
 			if n, slept, err = posixipc.FifoWaitIO(f.fd, w.evfd, true, chunk, rel); err == nil {
 				f.wr.pollFirst.Store(slept)
 			}

@@ -362,7 +362,8 @@ func TestPassedDeadlineTakesWhatIsThere(t *testing.T) {
 }
 
 // TestDroppedFileCleanedUp: a File dropped without Close, after a wait made
-// its waiter (an eventfd), leaves no descriptor behind once collected.
+// its waiter (its own FIFO descriptor, a sentinel and an eventfd), leaves
+// no descriptor behind once collected.
 func TestDroppedFileCleanedUp(t *testing.T) {
 	p := newFIFO(t)
 	ctx := context.Background()
@@ -697,4 +698,80 @@ func TestFarDeadline(t *testing.T) {
 	}
 	require.NoError(t, f.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
 	assert.ErrorIs(t, <-done, os.ErrDeadlineExceeded)
+}
+
+// TestWaitModes: a wait blocks in read(2) or write(2) on the waiter's own
+// open file description of the FIFO (the blocking mode) where it can; a
+// deadline, a deadline change or Close ends it (a sentinel swapped over
+// that descriptor), and the next wait opens the FIFO again and works. The
+// polling mode (the fallback without /proc) passes the same tests.
+func TestWaitModes(t *testing.T) {
+	t.Run("block", func(t *testing.T) {
+		testutil.CheckFDs(t)
+		p := newFIFO(t)
+		r, w := openPair(t, p)
+		defer r.Close()
+		defer w.Close()
+		// A blocked read, kicked by a deadline change, goes on and gets
+		// what is written later.
+		got := make(chan string, 1)
+		go func() {
+			b := make([]byte, 16)
+			n, err := r.Read(b)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- string(b[:n])
+		}()
+		time.Sleep(20 * time.Millisecond)
+		require.NoError(t, r.SetReadDeadline(time.Now().Add(time.Hour)))
+		time.Sleep(20 * time.Millisecond)
+		_, err := w.Write([]byte("after"))
+		require.NoError(t, err)
+		assert.Equal(t, "after", <-got)
+		assert.Equal(t, []string{"block"}, fifo.WaitModes(r))
+		// A deadline ends a blocked read; the next read works.
+		require.NoError(t, r.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+		_, err = r.Read(make([]byte, 4))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		require.NoError(t, r.SetReadDeadline(time.Time{}))
+		_, err = w.Write([]byte("again"))
+		require.NoError(t, err)
+		b := make([]byte, 8)
+		n, err := r.Read(b)
+		require.NoError(t, err)
+		assert.Equal(t, "again", string(b[:n]))
+		assert.Equal(t, []string{"block"}, fifo.WaitModes(r), "still blocking after the kick")
+		// A full pipe: the writer blocks in write(2) until the reader drains.
+		done := make(chan error, 1)
+		go func() { _, err := w.Write(make([]byte, 1<<20)); done <- err }()
+		time.Sleep(20 * time.Millisecond)
+		nn, err := io.CopyN(io.Discard, r, 1<<20)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1<<20), nn)
+		require.NoError(t, <-done)
+		assert.Equal(t, []string{"block"}, fifo.WaitModes(w))
+	})
+	t.Run("poll", func(t *testing.T) {
+		defer fifo.SetPollOnly(true)()
+		for name, test := range map[string]func(*testing.T){
+			"DeadlinesAndClose":              TestDeadlinesAndClose,
+			"PassedDeadlineTakesWhatIsThere": TestPassedDeadlineTakesWhatIsThere,
+			"BlockedWriteEPIPE":              TestBlockedWriteEPIPE,
+			"GoReadsCWriter":                 TestGoReadsCWriter,
+			"GoWritesCReader":                TestGoWritesCReader,
+			"PipeBufAtomicGo":                TestPipeBufAtomicGo,
+		} {
+			t.Run(name, test)
+		}
+		p := newFIFO(t)
+		r, w := openPair(t, p)
+		defer r.Close()
+		defer w.Close()
+		require.NoError(t, r.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+		_, err := r.Read(make([]byte, 4))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		assert.Equal(t, []string{"poll"}, fifo.WaitModes(r))
+	})
 }
