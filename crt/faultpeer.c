@@ -16,6 +16,10 @@
  *   faultpeer shm-create-partial SHM  shm_open(O_CREAT|O_EXCL); print "ready"; pause (no ftruncate)
  *   faultpeer semset-hold SEMID       semop {0,-1,SEM_UNDO},{1,-1,SEM_UNDO}; print "ready"; pause
  *   faultpeer msg-recv MSQID          print "receiving"; msgrcv(type 0); print the text
+ *   faultpeer fifo-write FIFO N       open FIFO for writing; write N bytes (0, 1, 2, ... mod 251);
+ *                                     print "ready"; pause
+ *   faultpeer fifo-read FIFO          open FIFO for reading; print "ready"; pause (reads nothing)
+ *   faultpeer flock-hold FILE         flock(LOCK_EX) on FILE; print "ready"; pause
  *   faultpeer sig-flood PID SIG       sigqueue(PID, SIG, v) for v = 0, 1, ... (retrying EAGAIN) until killed
  *   faultpeer soak SEG SEM QUEUE ID MS  until MS ms passed: sem_wait; lock; counter++;
  *                                     unlock; sem_post; mq_send "ID SEQ"; then print "done N"
@@ -33,6 +37,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <mqueue.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -208,6 +213,36 @@ int main(int argc, char **argv) {
 		m.mtext[n] = 0;
 		say(m.mtext);
 		return 0;
+	} else if (!strcmp(cmd, "fifo-write") && argc == 4) {
+		int fd = open(argv[2], O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open", errno);
+		long n = atol(argv[3]);
+		char b[4096];
+		for (long i = 0; i < n;) {
+			long k = n - i < (long)sizeof b ? n - i : (long)sizeof b;
+			for (long j = 0; j < k; j++)
+				b[j] = (char)((i + j) % 251);
+			if (write_all(fd, b, (size_t)k) < 0)
+				die("write", errno);
+			i += k;
+		}
+		say("ready");
+		wait_for_kill();
+	} else if (!strcmp(cmd, "fifo-read") && argc == 3) {
+		if (open(argv[2], O_RDONLY | O_CLOEXEC) < 0)
+			die("open", errno);
+		say("ready");
+		wait_for_kill();
+	} else if (!strcmp(cmd, "flock-hold") && argc == 3) {
+		int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			die("open", errno);
+		while (flock(fd, LOCK_EX) < 0)
+			if (errno != EINTR)
+				die("flock", errno);
+		say("ready");
+		wait_for_kill();
 	} else if (!strcmp(cmd, "sig-flood") && argc == 4) {
 		int pid = atoi(argv[2]), sig = atoi(argv[3]);
 		for (int v = 0;; v++) {

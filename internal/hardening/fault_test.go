@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posixipc/posixipc/binding/fifo"
+	"github.com/posixipc/posixipc/binding/flock"
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/pty"
 	"github.com/posixipc/posixipc/binding/ring"
@@ -72,6 +76,9 @@ func TestFaultMatrix(t *testing.T) {
 		{"holding a ring loan", faultRingLoan},
 		{"holding a ring view", faultRingView},
 		{"asleep in a ring receive", faultRingReceive},
+		{"writing to a FIFO a Go reader waits on", faultFifoWriter},
+		{"reading a FIFO a Go writer is blocked on", faultFifoReader},
+		{"holding a file lock a Go waiter waits for", faultFlockHeld},
 	}
 	for _, r := range rows {
 		for _, victim := range []string{"C", "Go"} {
@@ -701,4 +708,105 @@ func faultRingReceive(t *testing.T, victim string) {
 	require.NoError(t, p.Send(context.Background(), []byte("after the death")))
 	w.Expect(t, "after the death")
 	w.WaitOK(t)
+}
+
+// faultFifoWriter: the victim wrote 100,000 bytes into a FIFO and dies
+// while a Go reader is blocked in it (its blocking read(2) on its own
+// description, or the poll). The reader gets every byte, in order, then
+// EOF (no writer is left: its own extra description is a reader's), and
+// a new writer of the other language reaches it again.
+func faultFifoWriter(t *testing.T, victim string) {
+	path := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, fifo.Make(path, 0o600))
+	const n = 100000
+	v := start(t, victim, "fifo-write", path, strconv.Itoa(n))
+	r, err := fifo.Open(context.Background(), path, os.O_RDONLY)
+	require.NoError(t, err)
+	defer r.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		got <- b
+	}()
+	v.Expect(t, "ready")
+	time.Sleep(20 * time.Millisecond) // the reader drains and blocks
+	v.Kill9(t)
+	var b []byte
+	select {
+	case b = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader did not see EOF after the writer's death")
+	}
+	require.Len(t, b, n)
+	for i := range b {
+		if b[i] != byte(i%251) {
+			t.Fatalf("byte %d is %d, want %d", i, b[i], i%251)
+		}
+	}
+	// A new writer: the same File reads on.
+	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	w := start(t, other, "fifo-write", path, "10")
+	w.Expect(t, "ready")
+	buf := make([]byte, 10)
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, buf)
+	w.Kill9(t)
+}
+
+// faultFifoReader: the victim holds a FIFO open for reading and never
+// reads; a Go writer fills the pipe and blocks, and the victim dies. The
+// write returns EPIPE (Go survives the SIGPIPE of a write from C), with
+// what it wrote counted.
+func faultFifoReader(t *testing.T, victim string) {
+	path := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, fifo.Make(path, 0o600))
+	v := start(t, victim, "fifo-read", path)
+	w, err := fifo.Open(context.Background(), path, os.O_WRONLY) // meets the victim's open
+	require.NoError(t, err)
+	defer w.Close()
+	v.Expect(t, "ready")
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := w.Write(make([]byte, 1<<20))
+		done <- result{n, err}
+	}()
+	time.Sleep(20 * time.Millisecond) // the pipe is full: the writer waits
+	v.Kill9(t)
+	select {
+	case r := <-done:
+		assert.ErrorIs(t, r.err, syscall.EPIPE)
+		assert.Greater(t, r.n, 0, "the pipe took some before it filled")
+		assert.Less(t, r.n, 1<<20)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not see EPIPE after the reader's death")
+	}
+}
+
+// faultFlockHeld: the victim dies holding an exclusive flock that a Go
+// File waits for; the kernel releases it and the waiter gets it.
+func faultFlockHeld(t *testing.T, victim string) {
+	path := filepath.Join(t.TempDir(), "lock")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	v := start(t, victim, "flock-hold", path)
+	v.Expect(t, "ready")
+	f, err := flock.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	require.ErrorIs(t, f.TryLock(flock.Exclusive), syscall.EWOULDBLOCK)
+	done := make(chan error, 1)
+	go func() { done <- f.Lock(context.Background(), flock.Exclusive) }()
+	time.Sleep(20 * time.Millisecond)
+	v.Kill9(t)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter did not get the lock after the holder's death")
+	}
+	require.NoError(t, f.Unlock())
 }

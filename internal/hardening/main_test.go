@@ -17,6 +17,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/posixipc/posixipc/binding/fifo"
+	"github.com/posixipc/posixipc/binding/flock"
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/binding/pthread"
 	"github.com/posixipc/posixipc/binding/sem"
@@ -168,6 +170,37 @@ func helper(mode string, args []string) int {
 			return fail(err)
 		}
 		say(string(buf[:n]))
+	case "fifo-write": // FIFO N: write N bytes (i % 251), then wait to be killed
+		f, err := fifo.Open(ctx, args[0], os.O_WRONLY)
+		if err != nil {
+			return fail(err)
+		}
+		n, _ := strconv.Atoi(args[1])
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i % 251)
+		}
+		if _, err := f.Write(b); err != nil {
+			return fail(err)
+		}
+		say("ready")
+		return blockUntilKilled()
+	case "fifo-read": // FIFO: open for reading, read nothing, wait to be killed
+		if _, err := fifo.Open(ctx, args[0], os.O_RDONLY); err != nil {
+			return fail(err)
+		}
+		say("ready")
+		return blockUntilKilled()
+	case "flock-hold": // FILE: hold an exclusive flock until killed
+		f, err := flock.Open(args[0])
+		if err != nil {
+			return fail(err)
+		}
+		if err := f.Lock(ctx, flock.Exclusive); err != nil {
+			return fail(err)
+		}
+		say("ready")
+		return blockUntilKilled()
 	case "shm-create":
 		_, err := shm.CreateWith(args[0], 4096, 0o600, func(*shm.Segment) error {
 			say("ready") // inside the creation: the segment is not published yet
