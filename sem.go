@@ -96,10 +96,13 @@ func SemGetValue(s Sem) (int, error) {
 	return int(v), nil
 }
 
-// SemWaitCancel waits on s with sem_clockwait on CLOCK_MONOTONIC until it
-// takes a unit (nil), relNs nanoseconds pass (ETIMEDOUT; relNs < 0: no
-// deadline) or w is kicked (ECANCELED). EINTR is retried inside C. A wait
-// that returns an error took no unit.
+// SemWaitCancel (pi_sem_wait_cancel) waits on s until it takes a unit
+// (nil), relNs nanoseconds pass on CLOCK_MONOTONIC (ETIMEDOUT; relNs < 0:
+// no deadline) or w is kicked (ECANCELED): glibc's algorithm on the
+// sem_t's words with futex_waitv on the value and w's kick word, or, where
+// futex_waitv is missing, sem_clockwait (timed, so that the kick's signal
+// interrupts it). EINTR is retried inside C. A wait that returns an error
+// took no unit.
 func SemWaitCancel(s Sem, w Waiter, relNs int64) error {
 	return errnoErr(C.pi_sem_wait_cancel(s.p, w.w, C.int64_t(relNs)))
 }

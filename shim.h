@@ -50,13 +50,14 @@ struct pi_waiter {
 	int cancel;
 	int closed;
 	int tid;
+	unsigned int kword; /* bumped and woken by every kick: the futex_waitv waits watch it */
 };
 /* pi_waiter_new allocates a cleared waiter (calloc); NULL when C has no
  * memory. pi_waiter_free releases it; nobody may be inside. */
 struct pi_waiter *pi_waiter_new(void);
 void pi_waiter_free(struct pi_waiter *w);
-/* pi_waiter_kick sets w->cancel (closing: the sticky w->closed) and signals
- * the waiting thread, if any, with SIGURG. */
+/* pi_waiter_kick sets w->cancel (closing: the sticky w->closed), bumps and
+ * wakes w->kword, and signals the waiting thread, if any, with SIGURG. */
 void pi_waiter_kick(struct pi_waiter *w, int closing);
 
 /* ==== mq ==== */

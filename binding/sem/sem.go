@@ -13,19 +13,24 @@
 //
 // Waiting. Wait first tries sem_trywait. When it must block, it goes
 // through the module's waiter kit (internal/gate): at most one goroutine
-// per handle waits inside C (in sem_clockwait on CLOCK_MONOTONIC), the
-// others park in Go, where they cost no OS thread; and at most
+// per handle waits inside C, the others park in Go, where they cost no OS thread; and at most
 // gate.MaxInKernel (16) waiters of the whole process, over every handle and
 // facility, are inside C at once (the rest poll sem_trywait every 1 to
 // 25 ms), so thousands of blocked goroutines on thousands of handles cost a
-// bounded number of threads. The
-// goroutine inside C is reached by cancellation through flags in C memory
-// and a SIGURG sent to its thread (tgkill): Go's handler is installed with
-// SA_RESTART, but the timed futex wait under sem_clockwait returns EINTR on
-// a handled signal, and the loop in C then sees the flag. The kick is
-// repeated every millisecond until the waiter leaves, so a signal that lands
-// just before the futex sleep is not lost. SIGURG is Go's own preemption
-// signal: every thread of a Go process already receives it at any time.
+// bounded number of threads.
+//
+// The wait inside C is glibc's own semaphore algorithm on the sem_t's
+// words (registered in its waiter count, so any sem_post, C's too, wakes
+// it), with the futex sleep made by futex_waitv(2) on two words: the
+// semaphore's value and the waiter's kick word, which cancellation and
+// Close bump and wake. So a wait without a deadline arms no kernel timer
+// (a timer per wait cost about 0.5 µs of a 4 µs round trip on a VM) and is
+// still reachable. Without futex_waitv (Linux before 5.16) it waits in
+// sem_clockwait instead, timed so that a signal interrupts it: the kick
+// then also sends SIGURG to its thread (tgkill; Go's handler has
+// SA_RESTART, but a timed futex wait returns EINTR on a handled signal),
+// repeated every millisecond until the waiter leaves. SIGURG is Go's own
+// preemption signal: every thread of a Go process already receives it.
 // A cancellable Wait first waits 500µs in C without arming the canceller (so
 // short waits, like a ping-pong, cost no extra goroutine wake-up) and checks
 // its context when that expires; so a cancellation is seen within about
@@ -37,7 +42,8 @@
 // dropped.
 //
 // Deadlines come from the context and are measured on CLOCK_MONOTONIC
-// (sem_clockwait), so wall-clock jumps do not move them.
+// (futex_waitv's clock, or sem_clockwait's), so wall-clock jumps do not
+// move them.
 //
 // Close is idempotent and safe while other goroutines wait: they return an
 // error wrapping os.ErrClosed, and the sem_t is released only after the last
@@ -290,10 +296,10 @@ func (s *Sem) TryWait() error {
 // Wait takes a unit, blocking until one is available, ctx is done (an error
 // wrapping ctx.Err(); with a deadline also syscall.ETIMEDOUT) or the handle
 // is closed (an error wrapping os.ErrClosed). A Wait that returns an error
-// took no unit. The deadline of ctx is kept on CLOCK_MONOTONIC
-// (sem_clockwait). When no other Wait of the handle waits, it goes straight
-// to sem_clockwait, which takes an available unit without a system call
-// (the kit's Block: no sem_trywait first).
+// took no unit. The deadline of ctx is kept on CLOCK_MONOTONIC. When no
+// other Wait of the handle waits, it goes straight to the wait in C, which
+// takes an available unit without a system call (the kit's Block: no
+// sem_trywait first).
 func (s *Sem) Wait(ctx context.Context) error {
 	err := s.k.Block(ctx, 0, s.try, s.wait)
 	if err == nil {
@@ -308,7 +314,8 @@ func (s *Sem) Wait(ctx context.Context) error {
 // try is Wait's fast path (sem_trywait).
 func (s *Sem) try() error { return posixipc.SemTryWait(s.raw) }
 
-// wait is Wait's wait in C (sem_clockwait, kicked by a signal).
+// wait is Wait's wait in C (posixipc.SemWaitCancel: futex_waitv on the
+// value and the kick word, or sem_clockwait kicked by a signal).
 func (s *Sem) wait(w posixipc.Waiter, rel int64) error { return posixipc.SemWaitCancel(s.raw, w, rel) }
 
 // Value returns the semaphore's value (sem_getvalue): a snapshot that may be

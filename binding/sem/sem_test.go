@@ -557,3 +557,43 @@ func TestZeroAllocsBlocking(t *testing.T) {
 	require.False(t, failed.Load())
 	require.Zero(t, allocs)
 }
+
+// TestCancelRacingPostWithCWaiter: a Go waiter is cancelled just as a unit
+// is posted, while a C waiter sleeps on the same semaphore. Whichever way
+// each race goes, no unit is lost or doubled and no wake-up is lost: the
+// unit goes to the Go waiter (its Wait succeeds) or to the C waiter, which
+// must take it promptly (a wake-up the cancelled wait took is passed on).
+func TestCancelRacingPostWithCWaiter(t *testing.T) {
+	s, n := newNamed(t, 0)
+	const rounds = 200
+	c, err := peer.Command("sempeer", "wait", n, fmt.Sprint(rounds), "5000")
+	require.NoError(t, err)
+	var out bytes.Buffer
+	c.Stdout = &out
+	require.NoError(t, c.Start())
+	goTook := 0
+	for i := 0; i < rounds; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Wait(ctx) }()
+		time.Sleep(time.Duration(100+i%7*50) * time.Microsecond)
+		go cancel()
+		require.NoError(t, s.Post())
+		if err := <-done; err == nil {
+			goTook++
+			require.NoError(t, s.Post()) // the C waiter's unit
+		} else {
+			require.ErrorIs(t, err, context.Canceled)
+		}
+		cancel()
+		// The C waiter takes its unit promptly, whatever the race did.
+		ok := testutil.Eventually(2*time.Second, func() bool {
+			v, err := s.Value()
+			return err == nil && v == 0
+		})
+		require.True(t, ok, "round %d: the unit stays posted while the C waiter sleeps", i)
+	}
+	require.NoError(t, c.Wait())
+	assert.Equal(t, "ok", strings.TrimSpace(out.String()))
+	t.Logf("%d rounds: the Go waiter took %d units, the C waiter %d", rounds, goTook, rounds)
+}
