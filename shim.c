@@ -1094,8 +1094,9 @@ int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf
  * VM, about 0.5 µs of a 4 µs round trip); the kick word ends this one
  * without either. sem_post (C's too) wakes it as it wakes glibc's own
  * waiters. ENOSYS: no futex_waitv (Linux before 5.16); the caller falls
- * back to the timed loop. */
-#if defined(__x86_64__) || defined(__aarch64__)
+ * back to the timed loop, as on architectures where glibc keeps the value
+ * elsewhere (32-bit atomics, big-endian). */
+#if (defined(__x86_64__) || defined(__aarch64__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
