@@ -216,16 +216,9 @@ func (m *Mutex) Lock(ctx context.Context) error {
 		return m.errClosed("pthread_mutex_lock")
 	}
 	// The fast try comes before the kit (a free mutex costs no more than
-	// TryLock); the kit's Block then waits in C at once when the point is
-	// free, and tries again only when it must park or poll.
-	var err error = gate.WouldBlock
-	if !gate.Done(ctx) {
-		err = m.tryLock()
-	}
-	if err == gate.WouldBlock {
-		err = m.k.Block(ctx, 0, m.try, m.wait)
-	}
-	switch err {
+	// TryLock); the kit then waits in C at once when the point is free,
+	// and tries again only when it must park or poll.
+	switch err := m.k.TryBlock(ctx, 0, m.try, m.wait); err {
 	case nil:
 		return nil
 	case syscall.EOWNERDEAD: // the lock is held: the thread and the reference stay
@@ -233,9 +226,10 @@ func (m *Mutex) Lock(ctx context.Context) error {
 	case os.ErrClosed:
 		m.release()
 		return m.errClosed("pthread_mutex_lock")
+	default:
+		m.release()
+		return m.err("pthread_mutex_lock", err)
 	}
-	m.release()
-	return m.err("pthread_mutex_lock", err)
 }
 
 // tryLock is Lock's try: pthread_mutex_trylock on the calling goroutine's

@@ -178,14 +178,7 @@ func (rw *RWMutex) RLock(ctx context.Context) error {
 	if !rw.acquire() {
 		return rw.errClosed("pthread_rwlock_rdlock")
 	}
-	var err error = gate.WouldBlock
-	if !gate.Done(ctx) {
-		err = rw.tryRLock()
-	}
-	if err == gate.WouldBlock {
-		err = rw.rk.Block(ctx, 0, rw.tryR, rw.waitR)
-	}
-	if err != nil {
+	if err := rw.rk.TryBlock(ctx, 0, rw.tryR, rw.waitR); err != nil {
 		rw.release()
 		return rw.lockErr("pthread_rwlock_rdlock", err)
 	}
@@ -266,14 +259,7 @@ func (rw *RWMutex) Lock(ctx context.Context) error {
 	if !rw.acquire() {
 		return rw.errClosed("pthread_rwlock_wrlock")
 	}
-	var err error = gate.WouldBlock
-	if !gate.Done(ctx) {
-		err = rw.tryLock()
-	}
-	if err == gate.WouldBlock {
-		err = rw.wk.Block(ctx, 0, rw.tryW, rw.waitW)
-	}
-	if err != nil {
+	if err := rw.wk.TryBlock(ctx, 0, rw.tryW, rw.waitW); err != nil {
 		rw.release()
 		return rw.lockErr("pthread_rwlock_wrlock", err)
 	}

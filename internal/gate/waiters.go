@@ -170,15 +170,14 @@ func (k *Kit[W]) Each(f func(W)) {
 // wait.
 var WouldBlock = syscall.EAGAIN
 
-// Done reports whether ctx is done, without the lock that ctx.Err takes:
-// for a fast try made before Do or Block (they check ctx themselves).
-func Done(ctx context.Context) bool {
-	done := ctx.Done()
-	if done == nil {
+// done reports whether ctx is done, without the lock that ctx.Err takes.
+func done(ctx context.Context) bool {
+	d := ctx.Done()
+	if d == nil {
 		return false
 	}
 	select {
-	case <-done:
+	case <-d:
 		return true
 	default:
 		return false
@@ -203,6 +202,19 @@ func (k *Kit[W]) Do(ctx context.Context, key uint64, try func() error, wait func
 // must park behind another waiter or poll for a slot.
 func (k *Kit[W]) Block(ctx context.Context, key uint64, try func() error, wait func(w W, rel int64) error) error {
 	return k.run(ctx, key, false, try, wait)
+}
+
+// TryBlock is Block after a first try outside the kit (no Acquire: the
+// caller's own reference keeps the handle's C state alive, as a lock
+// handle's does), so that a call that succeeds at once costs no more than
+// its try; a done context skips it (Block then handles it as Do would).
+func (k *Kit[W]) TryBlock(ctx context.Context, key uint64, try func() error, wait func(w W, rel int64) error) error {
+	if !done(ctx) {
+		if err := try(); err != WouldBlock {
+			return err
+		}
+	}
+	return k.Block(ctx, key, try, wait)
 }
 
 // Call runs a blocking call as Do or as Block, by how the recent calls of
