@@ -80,9 +80,9 @@ func (d *deadline) Err() error {
 // whether its next call should go straight to the wait in C.
 type direction struct {
 	dl atomic.Pointer[deadline]
-	// pollFirst: the last wait slept in C, so the next call goes straight to
-	// C (a round trip's reply is seldom there already: the non-blocking try
-	// would be a wasted system call).
+	// pollFirst: the last wait in C says the next call goes straight to C
+	// (waiter.io: a round trip's reply is seldom there already, so the
+	// non-blocking try would be a wasted system call).
 	pollFirst atomic.Bool
 }
 

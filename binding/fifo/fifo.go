@@ -258,6 +258,20 @@ func (w *waiter) Reset() {
 	w.swapped = false
 }
 
+// io is the wait of a direction inside C: in the blocking mode one read(2)
+// or write(2) of buf on the waiter's own description, else the poll of fd
+// and the eventfd, then the call. straight reports whether the next call
+// should go straight to the wait: after a blocking wait always, after a
+// poll that slept unless a read filled buf (more may be there: try first).
+func (w *waiter) io(fd int, write bool, buf []byte, rel int64) (n int, straight bool, err error) {
+	if w.block.Load() {
+		n, err = posixipc.FifoBlockIO(w.pw, w.bfd, write, buf)
+		return n, true, err
+	}
+	n, slept, err := posixipc.FifoWaitIO(fd, w.evfd, write, buf, rel)
+	return n, slept && (write || n < len(buf)), err
+}
+
 // Free closes the waiter's descriptors and frees its C waiter.
 func (w *waiter) Free() {
 	unix.Close(w.evfd)
@@ -305,17 +319,10 @@ func (f *File) Read(b []byte) (int, error) {
 		return err
 	}
 	wait := func(w *waiter, rel int64) error {
+		var straight bool
 		var err error
-		if w.block.Load() {
-			// One read(2) is the try and the wait: go straight to it.
-			if n, err = posixipc.FifoBlockIO(w.pw, w.bfd, false, b); err == nil {
-				f.rd.pollFirst.Store(true)
-			}
-			return err
-		}
-		var slept bool
-		if n, slept, err = posixipc.FifoWaitIO(f.fd, w.evfd, false, b, rel); err == nil {
-			f.rd.pollFirst.Store(slept && n < len(b)) // a full b leaves more: try first next time
+		if n, straight, err = w.io(f.fd, false, b, rel); err == nil {
+			f.rd.pollFirst.Store(straight)
 		}
 		return err
 	}
@@ -388,16 +395,10 @@ func (f *File) Write(b []byte) (int, error) {
 			return err
 		}
 		wait := func(w *waiter, rel int64) error {
+			var straight bool
 			var err error
-			if w.block.Load() {
-				if n, err = posixipc.FifoBlockIO(w.pw, w.bfd, true, chunk); err == nil {
-					f.wr.pollFirst.Store(true)
-				}
-				return err
-			}
-			var slept bool
-			if n, slept, err = posixipc.FifoWaitIO(f.fd, w.evfd, true, chunk, rel); err == nil {
-				f.wr.pollFirst.Store(slept)
+			if n, straight, err = w.io(f.fd, true, chunk, rel); err == nil {
+				f.wr.pollFirst.Store(straight)
 			}
 			return err
 		}
