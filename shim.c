@@ -1173,9 +1173,14 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
 	int64_t deadline = wait_deadline(rel_ns);
 	waiter_enter(w);
 	int r;
-	if (!sem_waitv_missing && (r = pi_sem_sane(sem)) == 0 && (r = sem_wait_v(sem, w, deadline)) != ENOSYS) {
-		waiter_leave(w);
-		return r;
+	if (!sem_waitv_missing && pi_sem_sane(sem) == 0) {
+		/* sane before sem_wait_v registers in the waiter count (an insane
+		 * semaphore is refused by the loop below, after its kick check) */
+		r = sem_wait_v(sem, w, deadline);
+		if (r != ENOSYS) {
+			waiter_leave(w);
+			return r;
+		}
 	}
 	for (;;) {
 		if (waiter_kicked(w)) {
