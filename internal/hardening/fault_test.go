@@ -95,6 +95,14 @@ func TestFaultMatrix(t *testing.T) {
 	t.Logf("faults injected and survived: %d", faults.Load())
 }
 
+// otherLang is the language that is not victim's ("C" or "Go").
+func otherLang(victim string) string {
+	if victim == "C" {
+		return "Go"
+	}
+	return "C"
+}
+
 // faultMutexHeld: the victim dies holding the robust mutex with its data
 // half updated (a != b). The next holder gets ErrOwnerDead with the lock,
 // repairs, marks consistent; afterwards both languages lock normally.
@@ -173,7 +181,7 @@ func faultCondWait(t *testing.T, victim string) {
 	t.Cleanup(func() { c.Close() })
 
 	// A new waiter of the other language is woken normally.
-	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	other := otherLang(victim)
 	w := start(t, other, "cond-wait", s.name)
 	w.Expect(t, "waiting")
 	require.NoError(t, s.m.Lock(ctx))
@@ -506,7 +514,7 @@ func faultMsgReceive(t *testing.T, victim string) {
 	p.WaitInSyscall(t, sysMsgrcv, sysSemtimedop, sysFutex, sysPpoll, sysPoll)
 	p.Kill9(t)
 
-	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	other := otherLang(victim)
 	w := start(t, other, "msg-recv", id)
 	w.Expect(t, "receiving")
 	require.NoError(t, q.Send(context.Background(), 1, []byte("after the death")))
@@ -702,7 +710,7 @@ func faultRingReceive(t *testing.T, victim string) {
 		}
 	}
 	assert.Equal(t, 1, dead, "the victim shows as dead: %+v", st.Participants)
-	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	other := otherLang(victim)
 	w := startRing(t, other, "recv-one", name)
 	w.Expect(t, "receiving")
 	require.NoError(t, p.Send(context.Background(), []byte("after the death")))
@@ -744,7 +752,7 @@ func faultFifoWriter(t *testing.T, victim string) {
 		}
 	}
 	// A new writer: the same File reads on.
-	other := map[string]string{"C": "Go", "Go": "C"}[victim]
+	other := otherLang(victim)
 	w := start(t, other, "fifo-write", path, "10")
 	w.Expect(t, "ready")
 	buf := make([]byte, 10)
