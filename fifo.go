@@ -22,16 +22,3 @@ func FifoWaitIO(fd, evfd int, write bool, buf []byte, timeout int64) (n int, sle
 	}
 	return int(r & (C.PI_FIFO_WAITED - 1)), r&C.PI_FIFO_WAITED != 0, nil
 }
-
-// FifoBlockIO is the wait of a FIFO direction in the blocking mode
-// (pi_fifo_block_io: one read(2) or write(2) of buf on fd, the waiter's own
-// blocking open file description, on the signal-kicked waiter w). It
-// returns ECANCELED after a kick (which swaps a sentinel over fd before it
-// signals). buf must not be empty. It does not allocate.
-func FifoBlockIO(w Waiter, fd int, write bool, buf []byte) (int, error) {
-	r := C.pi_fifo_block_io(w.w, C.int(fd), cbool(write), bufPtr(buf), C.size_t(len(buf)))
-	if r < 0 {
-		return 0, errnoErr(C.int(-r))
-	}
-	return int(r), nil
-}

@@ -9,7 +9,6 @@ package posixipc
 import "C"
 
 import (
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -161,15 +160,12 @@ func (w MqWaiter) Kick(closing bool) { C.pi_mq_kick(w.w, cbool(closing)) }
 
 // Kicked reports whether a Kick reached w since the last Rearm (its cancel
 // or closed flag is set): reading the flags costs no call into C.
-func (w MqWaiter) Kicked() bool {
-	return atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.cancel))) != 0 ||
-		atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.closed))) != 0
-}
+func (w MqWaiter) Kicked() bool { return Waiter{&w.w.w}.Kicked() }
 
-// Rearm undoes a cancelling Kick once the call it stopped has returned: the
-// waiter's descriptor is a duplicate of mqd again. Without a pending cancel
-// it does nothing.
-func (w MqWaiter) Rearm(mqd Mqd) error { return errnoErr(C.pi_mq_rearm(w.w, C.int(mqd))) }
+// Rearm undoes a cancelling Kick once the call it stopped has returned
+// (pi_mq_rearm): the waiter's descriptor is a duplicate of the queue's
+// again. Without a pending cancel it does nothing.
+func (w MqWaiter) Rearm() error { return errnoErr(C.pi_mq_rearm(w.w)) }
 
 // PollMode switches the waiter between blocking in mq_timed* (false) and
 // waiting in ppoll(2) on its descriptor and an eventfd (true), where a kick

@@ -19,6 +19,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sched.h>
 #include <gnu/libc-version.h>
 #include <sys/syscall.h>
 #include <sys/msg.h>
@@ -791,12 +793,74 @@ int pi_pclose(uintptr_t fp, int *status) {
 /* ---- the signal-kicked waiter ----
  * sem_clockwait, msgsnd, msgrcv and semtimedop return EINTR on a
  * handled signal: the loop publishes the thread, then checks the flags,
- * then calls, so a kick (flag, then SIGURG) always lands.
+ * then calls, so a kick (flag, then SIGURG) always lands. The calls on a
+ * descriptor that Go's SA_RESTART handlers restart (mq_timed*, flock,
+ * F_OFD_SETLKW, a FIFO's read and write) are made on the waiter's own
+ * descriptor, over which the kick first puts a sentinel: the restarted
+ * call fails with EBADF.
  */
 
-struct pi_waiter *pi_waiter_new(void) { return calloc(1, sizeof(struct pi_waiter)); }
+struct pi_waiter *pi_waiter_new(void) {
+	struct pi_waiter *w = calloc(1, sizeof(struct pi_waiter));
+	if (w)
+		w->fd = w->sentinel = -1;
+	return w;
+}
 
-void pi_waiter_free(struct pi_waiter *w) { free(w); }
+void pi_waiter_free(struct pi_waiter *w) {
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->sentinel >= 0)
+		close(w->sentinel);
+	free(w);
+}
+
+/* waiter_signal sends SIGURG to w's waiting thread, if one is published.
+ * A stale tid reaches a thread of this process that has left the wait:
+ * SIGURG is Go's preemption signal, which every thread tolerates. */
+static void waiter_signal(struct pi_waiter *w) {
+	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
+	if (tid != 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+}
+
+/* The swaps of fd (kick, rearm, mq's mode change) hold w->lock: a spin
+ * lock, held for one dup3. */
+static void waiter_lock(struct pi_waiter *w) {
+	while (__atomic_exchange_n(&w->lock, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void waiter_unlock(struct pi_waiter *w) { __atomic_store_n(&w->lock, 0, __ATOMIC_RELEASE); }
+
+int pi_waiter_set_fd(struct pi_waiter *w, int fd) {
+	int s = open("/", O_PATH | O_CLOEXEC);
+	if (s < 0) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
+	waiter_lock(w);
+	w->sentinel = s;
+	__atomic_store_n(&w->fd, fd, __ATOMIC_SEQ_CST);
+	waiter_unlock(w);
+	return 0;
+}
+
+int pi_waiter_rearm(struct pi_waiter *w, int src) {
+	int e = 0;
+	waiter_lock(w);
+	if (!__atomic_load_n(&w->closed, __ATOMIC_SEQ_CST)) {
+		if (w->swapped && dup3(src, w->fd, O_CLOEXEC) < 0)
+			e = errno;
+		else {
+			w->swapped = 0;
+			__atomic_store_n(&w->cancel, 0, __ATOMIC_SEQ_CST);
+		}
+	}
+	waiter_unlock(w);
+	return e;
+}
 
 static __thread int waiter_tid;
 
@@ -841,11 +905,55 @@ void pi_waiter_kick(struct pi_waiter *w, int closing) {
 	 * reaches it if it sleeps (it loads kword before it checks the flags) */
 	__atomic_add_fetch(&w->kword, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &w->kword, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
-	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
-	/* A stale tid reaches a thread of this process that has left the wait:
-	 * SIGURG is Go's preemption signal, which every thread tolerates. */
-	if (tid != 0)
-		syscall(SYS_tgkill, getpid(), tid, SIGURG);
+	if (__atomic_load_n(&w->fd, __ATOMIC_SEQ_CST) >= 0) {
+		waiter_lock(w);
+		if (!w->swapped && (closing || !__atomic_load_n(&w->noswap, __ATOMIC_SEQ_CST)) &&
+		    dup3(w->sentinel, w->fd, O_CLOEXEC) >= 0)
+			w->swapped = 1;
+		waiter_unlock(w);
+	}
+	waiter_signal(w);
+}
+
+/* pi_fd_wait's call: the result of the system call, -1 with errno set. */
+static int64_t fd_call(int fd, int op, int how, int64_t start, int64_t len, char *buf, size_t n) {
+	switch (op) {
+	case PI_FD_FLOCK:
+		return flock(fd, how);
+	case PI_FD_OFD: {
+		struct flock lk = { .l_type = (short)how, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+		return fcntl(fd, F_OFD_SETLKW, &lk);
+	}
+	case PI_FD_READ:
+		return read(fd, buf, n);
+	case PI_FD_WRITE:
+		return write(fd, buf, n);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/* The blocking calls on the waiter's descriptor (flock's locks, a FIFO's
+ * blocking mode): Go's SA_RESTART handlers restart them after the kick's
+ * signal, and the restarted call, on the sentinel, fails with EBADF. */
+int64_t pi_fd_wait(struct pi_waiter *w, int op, int how, int64_t start, int64_t len, char *buf, size_t n) {
+	int64_t r;
+	waiter_enter(w);
+	for (;;) {
+		if (waiter_kicked(w)) {
+			r = -ECANCELED;
+			break;
+		}
+		r = fd_call(w->fd, op, how, start, len, buf, n);
+		if (r >= 0)
+			break;
+		if (errno != EINTR) {
+			r = errno == EBADF && waiter_kicked(w) ? -ECANCELED : -(int64_t)errno;
+			break;
+		}
+	}
+	waiter_leave(w);
+	return r;
 }
 
 /* ---- mq ----
@@ -867,7 +975,7 @@ void pi_waiter_kick(struct pi_waiter *w, int closing) {
  *
  * But on Linux any close of a queue descriptor by the process that holds
  * the queue's mq_notify registration removes that registration, and the
- * dup3 closes one. So while a registration may exist (w->poll, set by
+ * dup3 closes one. So while a registration may exist (w.noswap, set by
  * pi_mq_poll_mode before mq_notify), the waiter never blocks in mq_timed*:
  * it tries without waiting and sleeps in ppoll(2) on w->fd and w->evfd, and
  * a kick is a write to the eventfd. pi_mq_poll_mode first moves a waiter
@@ -881,24 +989,21 @@ void pi_waiter_kick(struct pi_waiter *w, int closing) {
  * there is taken).
  */
 
-static __thread int mq_tid;
-
 struct pi_mq_waiter *pi_mq_waiter_new(int mqd) {
 	struct pi_mq_waiter *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
+	w->w.fd = w->w.sentinel = -1;
 	w->mqd = mqd;
-	w->fd = fcntl(mqd, F_DUPFD_CLOEXEC, 0);
-	w->dummy = open("/", O_PATH | O_CLOEXEC);
 	w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->fd < 0 || w->dummy < 0 || w->evfd < 0) {
-		int e = errno;
-		if (w->fd >= 0)
-			close(w->fd);
-		if (w->dummy >= 0)
-			close(w->dummy);
-		if (w->evfd >= 0)
+	int e = errno;
+	if (w->evfd >= 0) {
+		int fd = fcntl(mqd, F_DUPFD_CLOEXEC, 0);
+		e = fd < 0 ? errno : pi_waiter_set_fd(&w->w, fd);
+		if (e)
 			close(w->evfd);
+	}
+	if (e) {
 		free(w);
 		errno = e;
 		return NULL;
@@ -907,53 +1012,43 @@ struct pi_mq_waiter *pi_mq_waiter_new(int mqd) {
 }
 
 void pi_mq_waiter_free(struct pi_mq_waiter *w) {
-	close(w->fd);
-	close(w->dummy);
+	close(w->w.fd);
+	close(w->w.sentinel);
 	close(w->evfd);
 	free(w);
 }
 
-static void mq_signal(struct pi_mq_waiter *w) {
-	int tid = __atomic_load_n(&w->tid, __ATOMIC_SEQ_CST);
-	/* A stale tid reaches a thread of this process that has left the wait:
-	 * SIGURG is Go's preemption signal, which every thread tolerates. */
-	if (tid != 0)
-		syscall(SYS_tgkill, getpid(), tid, SIGURG);
-}
-
 void pi_mq_kick(struct pi_mq_waiter *w, int closing) {
-	__atomic_store_n(closing ? &w->closed : &w->cancel, 1, __ATOMIC_SEQ_CST);
 	uint64_t one = 1;
 	if (write(w->evfd, &one, sizeof one) < 0) {
 		/* EAGAIN: a kick is pending already */
 	}
-	/* Closing ends a registration anyway; otherwise swap the descriptor
-	 * only while no registration can exist. */
-	if (closing || !__atomic_load_n(&w->poll, __ATOMIC_SEQ_CST)) {
-		if (dup3(w->dummy, w->fd, O_CLOEXEC) >= 0)
-			__atomic_store_n(&w->swapped, 1, __ATOMIC_SEQ_CST);
-	}
-	mq_signal(w);
+	/* Closing ends a registration anyway; a cancelling kick swaps the
+	 * descriptor only while no registration can exist (w.noswap) */
+	pi_waiter_kick(&w->w, closing);
 }
 
-int pi_mq_rearm(struct pi_mq_waiter *w, int mqd) {
+int pi_mq_rearm(struct pi_mq_waiter *w) {
 	uint64_t v;
 	if (read(w->evfd, &v, sizeof v) < 0) {
 		/* EAGAIN: nothing pending */
 	}
-	if (__atomic_load_n(&w->closed, __ATOMIC_SEQ_CST))
-		return 0;
-	if (__atomic_load_n(&w->swapped, __ATOMIC_SEQ_CST)) {
-		if (dup3(mqd, w->fd, O_CLOEXEC) < 0)
-			return errno;
-		__atomic_store_n(&w->swapped, 0, __ATOMIC_SEQ_CST);
-	}
-	__atomic_store_n(&w->cancel, 0, __ATOMIC_SEQ_CST);
-	return 0;
+	return pi_waiter_rearm(&w->w, w->mqd);
+}
+
+/* mq_remode swaps the sentinel over fd to move a waiter blocked in
+ * mq_timed* to ppoll (on) and, by that waiter (off), puts the queue back,
+ * unless a kick swapped it (that stays until pi_mq_rearm). */
+static void mq_remode(struct pi_mq_waiter *w, int on) {
+	waiter_lock(&w->w);
+	if (!w->w.swapped)
+		dup3(on ? w->w.sentinel : w->mqd, w->w.fd, O_CLOEXEC);
+	__atomic_store_n(&w->remode, on, __ATOMIC_SEQ_CST);
+	waiter_unlock(&w->w);
 }
 
 int pi_mq_poll_mode(struct pi_mq_waiter *w, int on) {
-	__atomic_store_n(&w->poll, on, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&w->w.noswap, on, __ATOMIC_SEQ_CST);
 	if (!on)
 		return 0;
 	/* a waiter blocked in mq_timed* moves to ppoll: kick it with the swap
@@ -961,20 +1056,14 @@ int pi_mq_poll_mode(struct pi_mq_waiter *w, int on) {
 	for (int i = 0; __atomic_load_n(&w->blocking, __ATOMIC_SEQ_CST) ||
 	                __atomic_load_n(&w->remode, __ATOMIC_SEQ_CST); i++) {
 		if (!__atomic_load_n(&w->remode, __ATOMIC_SEQ_CST) &&
-		    __atomic_load_n(&w->blocking, __ATOMIC_SEQ_CST)) {
-			__atomic_store_n(&w->remode, 1, __ATOMIC_SEQ_CST);
-			dup3(w->dummy, w->fd, O_CLOEXEC);
-		}
-		mq_signal(w);
+		    __atomic_load_n(&w->blocking, __ATOMIC_SEQ_CST))
+			mq_remode(w, 1);
+		waiter_signal(&w->w);
 		if (i > 20000)
 			return ETIMEDOUT;
 		usleep(50);
 	}
 	return 0;
-}
-
-static int mq_stopped(struct pi_mq_waiter *w) {
-	return __atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST) || __atomic_load_n(&w->closed, __ATOMIC_SEQ_CST);
 }
 
 /* mq_wait is the loop of both directions: wr selects mq_timedsend of
@@ -984,17 +1073,13 @@ static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const
                        size_t len, unsigned int prio) {
 	int64_t deadline = wait_deadline(timeout_ns);
 	int64_t r = 0;
-	if (mq_tid == 0)
-		mq_tid = (int)syscall(SYS_gettid);
-	__atomic_store_n(&w->tid, mq_tid, __ATOMIC_SEQ_CST);
+	waiter_enter(&w->w);
 	for (;;) {
-		/* checked after tid is published: a kick either sees the tid (and
-		 * signals) or set the flag before this load */
-		if (mq_stopped(w)) {
+		if (waiter_kicked(&w->w)) {
 			r = -ECANCELED;
 			break;
 		}
-		int poll_mode = __atomic_load_n(&w->poll, __ATOMIC_SEQ_CST);
+		int poll_mode = __atomic_load_n(&w->w.noswap, __ATOMIC_SEQ_CST);
 		int64_t left = deadline < 0 ? -1 : deadline - now_ns();
 		int last = deadline >= 0 && left <= 0; /* one attempt that does not wait */
 		struct timespec ts = { 0, 0 }, *tsp = NULL; /* no deadline: no timer in the kernel */
@@ -1011,20 +1096,20 @@ static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const
 			/* Dekker with pi_mq_poll_mode: it stores poll then loads
 			 * blocking; we store blocking then load poll */
 			__atomic_store_n(&w->blocking, 1, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&w->poll, __ATOMIC_SEQ_CST)) {
+			if (__atomic_load_n(&w->w.noswap, __ATOMIC_SEQ_CST)) {
 				__atomic_store_n(&w->blocking, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
 		}
 		int e = 0;
 		if (wr) {
-			if (mq_timedsend((mqd_t)w->fd, msg, len, prio, tsp) == 0)
+			if (mq_timedsend((mqd_t)w->w.fd, msg, len, prio, tsp) == 0)
 				r = 0;
 			else
 				e = errno;
 		} else {
 			unsigned p;
-			ssize_t n = mq_timedreceive((mqd_t)w->fd, buf, len, &p, tsp);
+			ssize_t n = mq_timedreceive((mqd_t)w->w.fd, buf, len, &p, tsp);
 			if (n >= 0)
 				r = (int64_t)p << 32 | (int64_t)n; /* taken: returned whatever the flags say */
 			else
@@ -1035,11 +1120,10 @@ static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const
 			break;
 		if (e == EBADF && __atomic_load_n(&w->remode, __ATOMIC_SEQ_CST)) {
 			/* moved to ppoll by pi_mq_poll_mode: restore the descriptor */
-			dup3(w->mqd, w->fd, O_CLOEXEC);
-			__atomic_store_n(&w->remode, 0, __ATOMIC_SEQ_CST);
+			mq_remode(w, 0);
 			continue;
 		}
-		if (e == EBADF && mq_stopped(w))
+		if (e == EBADF && waiter_kicked(&w->w))
 			continue;
 		if (e != ETIMEDOUT && e != EINTR && e != EAGAIN) {
 			r = -e;
@@ -1052,7 +1136,7 @@ static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const
 		if (!poll_mode)
 			continue;
 		struct pollfd pf[2] = {
-			{ .fd = w->fd, .events = wr ? POLLOUT : POLLIN },
+			{ .fd = w->w.fd, .events = wr ? POLLOUT : POLLIN },
 			{ .fd = w->evfd, .events = POLLIN },
 		};
 		struct timespec pts, *ptsp = NULL;
@@ -1068,7 +1152,7 @@ static int64_t mq_wait(struct pi_mq_waiter *w, int wr, int64_t timeout_ns, const
 			}
 		}
 	}
-	__atomic_store_n(&w->tid, 0, __ATOMIC_SEQ_CST);
+	waiter_leave(&w->w);
 	return r;
 }
 
@@ -1791,36 +1875,6 @@ int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_
  * ppoll on the descriptor and an eventfd: the kick is an eventfd write,
  * which closes nothing.
  */
-
-/*
- * The blocking mode: fd is the waiter's own open file description of the
- * FIFO (opened again through /proc/self/fd, O_NONBLOCK cleared on it only),
- * so one read(2) or write(2) is the whole wait, on the signal-kicked
- * waiter. Go restarts read and write after its SA_RESTART handlers, so a
- * kick first swaps a sentinel (an O_PATH descriptor) over fd with dup3, in
- * Go, then signals: the restarted call fails with EBADF.
- */
-int64_t pi_fifo_block_io(struct pi_waiter *w, int fd, int wr, char *buf, size_t len) {
-	int64_t r;
-	waiter_enter(w);
-	for (;;) {
-		if (waiter_kicked(w)) {
-			r = -ECANCELED;
-			break;
-		}
-		ssize_t n = wr ? write(fd, buf, len) : read(fd, buf, len);
-		if (n >= 0) {
-			r = n;
-			break;
-		}
-		if (errno != EINTR) {
-			r = errno == EBADF && waiter_kicked(w) ? -ECANCELED : -(int64_t)errno;
-			break;
-		}
-	}
-	waiter_leave(w);
-	return r;
-}
 
 /*
  * The FIFO's descriptor stays non-blocking (O_NONBLOCK belongs to the open

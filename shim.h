@@ -36,29 +36,59 @@ void pi_strerror(int e, char *buf, size_t len);
  * library the process runs on (not the one it was built against). */
 const char *pi_glibc_version(void);
 
-/* ==== the signal-kicked waiter (sem, sysvmsg, sysvsem, ring) ====
+/* ==== the signal-kicked waiter (every wait in C but pthread's) ====
  *
- * pi_waiter is the C-memory state of one goroutine that waits inside C in a
- * call a signal interrupts (EINTR): sem_clockwait, msgsnd, msgrcv,
- * semtimedop. cancel and closed are set by pi_waiter_kick from another
- * thread; tid is the waiting thread, 0 when nobody is inside. The wait loops
- * (pi_sem_wait_cancel, pi_msgsnd_wait, pi_msgrcv_wait, pi_semop_wait) publish
- * tid, then check the flags, then make the call; a kick sets a flag, then
- * signals tid (SIGURG, Go's preemption signal) if one is published.
+ * pi_waiter is the C-memory state of one goroutine that waits inside C.
+ * cancel and closed are set by pi_waiter_kick from another thread; tid is
+ * the waiting thread, 0 when nobody is inside. The wait loops publish tid,
+ * then check the flags, then make the call; a kick sets a flag, bumps and
+ * wakes kword (the futex_waitv waits watch it), swaps the sentinel over fd
+ * (the waits that Go's SA_RESTART handlers restart: mq, flock, FIFO), then
+ * signals tid (SIGURG, Go's preemption signal) if one is published. So a
+ * call that a signal interrupts (EINTR: sem_clockwait, msgsnd, msgrcv,
+ * semtimedop) ends, a restarted call on fd fails with EBADF, and a futex
+ * wait on kword wakes.
  */
 struct pi_waiter {
 	int cancel;
 	int closed;
 	int tid;
-	unsigned int kword; /* bumped and woken by every kick: the futex_waitv waits watch it */
+	unsigned int kword; /* bumped and woken by every kick */
+	/* the descriptor swap, for the waits that block on a descriptor: */
+	int fd;       /* the waiter's own descriptor, -1 until pi_waiter_set_fd */
+	int sentinel; /* an O_PATH descriptor: the calls on fd fail with EBADF once it is there */
+	int swapped;  /* fd holds the sentinel: pi_waiter_rearm restores it */
+	int noswap;   /* cancelling kicks leave fd alone (mq: a registration may exist) */
+	int lock;     /* orders the swaps of kicks, rearms and mq's mode changes */
 };
-/* pi_waiter_new allocates a cleared waiter (calloc); NULL when C has no
- * memory. pi_waiter_free releases it; nobody may be inside. */
+/* pi_waiter_new allocates a cleared waiter without a descriptor (fd -1);
+ * NULL when C has no memory. pi_waiter_free closes its descriptors and
+ * releases it; nobody may be inside. */
 struct pi_waiter *pi_waiter_new(void);
 void pi_waiter_free(struct pi_waiter *w);
 /* pi_waiter_kick sets w->cancel (closing: the sticky w->closed), bumps and
- * wakes w->kword, and signals the waiting thread, if any, with SIGURG. */
+ * wakes w->kword, puts the sentinel in w->fd's place (a closing kick
+ * always, a cancelling one unless w->noswap), and signals the waiting
+ * thread, if any, with SIGURG. */
 void pi_waiter_kick(struct pi_waiter *w, int closing);
+/* pi_waiter_set_fd gives w its descriptor: w owns fd from then on (also on
+ * failure: it is closed) and opens the sentinel; 0 or errno. Call it
+ * before the first wait on fd, while nobody is inside; a kick before it
+ * has set the flags, which the wait checks. */
+int pi_waiter_set_fd(struct pi_waiter *w, int fd);
+/* pi_waiter_rearm undoes a cancelling kick before a new wait (a closing
+ * one stays): it clears w->cancel and, if the kick swapped, puts a
+ * duplicate of src in w->fd's place (dup3); 0 or errno (the flag is then
+ * still set). */
+int pi_waiter_rearm(struct pi_waiter *w, int src);
+/* pi_fd_wait is one blocking call on w->fd, on the signal-kicked waiter:
+ * flock(2) with how (op PI_FD_FLOCK), fcntl(2) F_OFD_SETLKW of
+ * (type, start, len) from SEEK_SET (PI_FD_OFD), read(2) (PI_FD_READ) or
+ * write(2) (PI_FD_WRITE) of buf. It returns the byte count or 0 (a write
+ * interrupted part-way: what it wrote), or -errno: -ECANCELED after a
+ * kick. */
+enum { PI_FD_FLOCK, PI_FD_OFD, PI_FD_READ, PI_FD_WRITE };
+int64_t pi_fd_wait(struct pi_waiter *w, int op, int how, int64_t start, int64_t len, char *buf, size_t n);
 
 /* ==== mq ==== */
 int pi_mq_open(const char *name, int oflag, unsigned int mode, int has_attr,
@@ -74,23 +104,17 @@ int pi_mq_send(int mqd, const char *msg, size_t len, unsigned int prio);
 int64_t pi_mq_receive(int mqd, char *buf, size_t len);
 /*
  * pi_mq_waiter is the C-memory state of the one goroutine of a queue
- * direction that waits inside C: fd is its private duplicate of the queue
- * descriptor, dummy a descriptor that is not a queue (pi_mq_kick puts it in
- * fd's place), tid the waiting thread (0: nobody inside); cancel and closed
- * are set by pi_mq_kick from another thread.
+ * direction that waits inside C: the signal-kicked waiter w, whose fd is
+ * its private duplicate of the queue descriptor (w.noswap: a registration
+ * may exist, so the waiter waits in ppoll and a cancelling kick never
+ * swaps fd), and what the poll mode adds.
  */
 struct pi_mq_waiter {
-	int tid;
-	int cancel;
-	int closed;
-	int fd;
-	int dummy;
+	struct pi_waiter w;
 	int mqd;      /* the queue's own descriptor */
 	int evfd;     /* an eventfd: the kick of a waiter in ppoll */
-	int poll;     /* a registration may exist: wait in ppoll, never swap fd */
 	int blocking; /* the waiter is (about to be) blocked in mq_timed* */
 	int remode;   /* pi_mq_poll_mode swapped fd to move it to ppoll */
-	int swapped;  /* a cancel kick swapped fd: pi_mq_rearm restores it */
 };
 /* pi_mq_waiter_new returns a waiter for mqd, or NULL with errno set. */
 struct pi_mq_waiter *pi_mq_waiter_new(int mqd);
@@ -102,12 +126,12 @@ int pi_mq_send_wait(struct pi_mq_waiter *w, int64_t timeout_ns, const char *msg,
 /* pi_mq_receive_wait receives like mq_timedreceive on w->fd; it returns
  * priority<<32 | length, or -errno (-ECANCELED once kicked). */
 int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf, size_t len);
-/* pi_mq_kick stops the waiter: sets cancel (closing: closed), writes the
- * eventfd and, unless a registration may exist (w->poll), swaps w->fd for
- * w->dummy; then it signals the waiting thread with SIGURG. */
+/* pi_mq_kick stops the waiter: it writes the eventfd, then kicks w->w
+ * (pi_waiter_kick). */
 void pi_mq_kick(struct pi_mq_waiter *w, int closing);
-/* pi_mq_rearm undoes a cancel kick (not a closing one): w->fd is mqd again. */
-int pi_mq_rearm(struct pi_mq_waiter *w, int mqd);
+/* pi_mq_rearm undoes a cancel kick (not a closing one): it drains the
+ * eventfd, then rearms w->w from the queue's descriptor. */
+int pi_mq_rearm(struct pi_mq_waiter *w);
 /* pi_mq_poll_mode(w, 1) makes the waiter wait in ppoll from now on, moving
  * one blocked in mq_timed* there first (call it before mq_notify);
  * pi_mq_poll_mode(w, 0) lets it block in mq_timed* again (after the
@@ -390,12 +414,6 @@ int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_
 #define PI_FIFO_WAITED ((int64_t)1 << 32)
 int64_t pi_fifo_wait_io(int fd, int evfd, int wr, char *buf, size_t len, int64_t timeout_ns);
 
-/* pi_fifo_block_io is the wait of the blocking mode: one read(2) or write(2)
- * of buf on fd, the waiter's own blocking open file description of the FIFO,
- * on the signal-kicked waiter w (a kick swaps a sentinel over fd first). It
- * returns the byte count (a write interrupted part-way: what it wrote), or
- * -errno: -ECANCELED after a kick. */
-int64_t pi_fifo_block_io(struct pi_waiter *w, int fd, int wr, char *buf, size_t len);
 
 /* ==== popen ==== */
 /* pi_popen wraps popen(3): the FILE * comes back as an opaque handle, with its

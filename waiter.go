@@ -14,11 +14,13 @@ import (
 )
 
 // Waiter is the C-memory state (struct pi_waiter) through which another
-// goroutine reaches a goroutine waiting inside C in a call that a signal
-// interrupts: SemWaitCancel, MsgsndWait, MsgrcvWait, SemopWait. It holds a
-// cancel flag, a sticky closed flag and the waiting thread's id. It lives in
-// C memory (pi_waiter_new) and must be freed with Free once nobody is
-// inside.
+// goroutine reaches a goroutine waiting inside C: SemWaitCancel,
+// MsgsndWait, MsgrcvWait, SemopWait, RingWait, and, on the waiter's own
+// descriptor (SetFD), FlockWait, OFDLockWait, ReadWait and WriteWait. It
+// holds a cancel flag, a sticky closed flag, the waiting thread's id, a kick
+// counter that futex waits watch, and the descriptor a kick swaps an O_PATH
+// sentinel over. It lives in C memory (pi_waiter_new) and must be freed with
+// Free once nobody is inside. MqWaiter is this waiter plus mq's poll mode.
 type Waiter struct{ w *C.struct_pi_waiter }
 
 // NewWaiter allocates a Waiter (pi_waiter_new: calloc); ENOMEM when C has no
@@ -38,8 +40,65 @@ func (w Waiter) Valid() bool { return w.w != nil }
 func (w Waiter) Free() { C.pi_waiter_free(w.w) }
 
 // Reset clears the cancel flag before a new wait (the closed flag stays).
-// No kick may be in flight for an earlier wait.
+// No kick may be in flight for an earlier wait. A waiter with a descriptor
+// is reset with Rearm instead.
 func (w Waiter) Reset() { atomic.StoreInt32((*int32)(unsafe.Pointer(&w.w.cancel)), 0) }
+
+// SetFD gives w the descriptor its descriptor waits block on
+// (pi_waiter_set_fd): w owns fd from then on, also when SetFD fails (it is
+// closed then), and Free closes it. Call it before the first such wait,
+// while nobody is inside.
+func (w Waiter) SetFD(fd int) error { return errnoErr(C.pi_waiter_set_fd(w.w, C.int(fd))) }
+
+// Rearm undoes a cancelling kick before a new wait (pi_waiter_rearm): it
+// clears the cancel flag and, if the kick swapped the sentinel over the
+// waiter's descriptor, puts a duplicate of src there (dup3). After a closing
+// kick it does nothing. On an error the flag stays set.
+func (w Waiter) Rearm(src int) error { return errnoErr(C.pi_waiter_rearm(w.w, C.int(src))) }
+
+// FlockWait is flock(2) of how (LOCK_SH or LOCK_EX, no LOCK_NB) on w's
+// descriptor (pi_fd_wait PI_FD_FLOCK), waiting until it is granted or w is
+// kicked (ECANCELED). It does not allocate.
+func FlockWait(w Waiter, how int) error {
+	return fdErr(C.pi_fd_wait(w.w, C.PI_FD_FLOCK, C.int(how), 0, 0, nil, 0))
+}
+
+// OFDLockWait is fcntl(2) F_OFD_SETLKW of a lock of typ (F_RDLCK, F_WRLCK)
+// on [start, start+length) (length 0: to the end of the file, as in struct
+// flock) on w's descriptor (pi_fd_wait PI_FD_OFD), waiting until it is
+// granted or w is kicked (ECANCELED). It does not allocate.
+func OFDLockWait(w Waiter, typ int, start, length int64) error {
+	return fdErr(C.pi_fd_wait(w.w, C.PI_FD_OFD, C.int(typ), C.int64_t(start), C.int64_t(length), nil, 0))
+}
+
+// ReadWait is one read(2) into buf on w's descriptor, a blocking one
+// (pi_fd_wait PI_FD_READ); ECANCELED once w is kicked. It does not
+// allocate.
+func ReadWait(w Waiter, buf []byte) (int, error) {
+	r := C.pi_fd_wait(w.w, C.PI_FD_READ, 0, 0, 0, bufPtr(buf), C.size_t(len(buf)))
+	if r < 0 {
+		return 0, errnoErr(C.int(-r))
+	}
+	return int(r), nil
+}
+
+// WriteWait is one write(2) of buf on w's descriptor, a blocking one
+// (pi_fd_wait PI_FD_WRITE): a write interrupted part-way returns what it
+// wrote; ECANCELED once w is kicked before any byte. It does not allocate.
+func WriteWait(w Waiter, buf []byte) (int, error) {
+	r := C.pi_fd_wait(w.w, C.PI_FD_WRITE, 0, 0, 0, bufPtr(buf), C.size_t(len(buf)))
+	if r < 0 {
+		return 0, errnoErr(C.int(-r))
+	}
+	return int(r), nil
+}
+
+func fdErr(r C.int64_t) error {
+	if r < 0 {
+		return errnoErr(C.int(-r))
+	}
+	return nil
+}
 
 // Kicked reports whether w's cancel or closed flag is set, as the waits
 // in C check them.

@@ -40,7 +40,7 @@
 // the process-wide bound of waits in C). The wait inside C is one blocking
 // read(2) or write(2) on the waiter's own open file description of the
 // FIFO (opened again through /proc/self/fd by its first wait, O_NONBLOCK
-// cleared on it alone; posixipc.FifoBlockIO), as a plain blocking call
+// cleared on it alone; posixipc.ReadWait, WriteWait), as a plain blocking call
 // makes it; so the process holds one more reader or writer end of the FIFO
 // per waiting direction until Close, which no peer can tell from the
 // File's own. A kick (the deadline passing or changing, Close) swaps an
@@ -136,12 +136,13 @@ const (
 )
 
 // A waiter is the C waiter of a direction. In the blocking mode (block)
-// it has its own open file description of the FIFO at bfd, opened again
-// through /proc/self/fd with O_NONBLOCK cleared on it alone (the File's own
-// description, which dups share, stays non-blocking), and the wait is one
-// read(2) or write(2) on it (posixipc.FifoBlockIO); a kick swaps sentinel
-// (an O_PATH descriptor) over bfd and signals the waiting thread (pw), and
-// the next Reset opens the FIFO again. Without it (no /proc, no reader to
+// its signal-kicked waiter pw has its own open file description of the
+// FIFO as its descriptor, opened again through /proc/self/fd with
+// O_NONBLOCK cleared on it alone (the File's own description, which dups
+// share, stays non-blocking), and the wait is one read(2) or write(2) on it
+// (posixipc.ReadWait, WriteWait); a kick swaps the waiter's O_PATH sentinel
+// over it and signals the waiting thread, and the next Reset opens the
+// FIFO again. Without it (no /proc, no reader to
 // open a write end beside), the wait polls the File's descriptor and the
 // eventfd (posixipc.FifoWaitIO), which a kick makes readable.
 type waiter struct {
@@ -149,14 +150,11 @@ type waiter struct {
 	kicked  atomic.Bool // a cancelling kick may be pending
 	closing atomic.Bool
 
-	block    atomic.Bool
-	mu       sync.Mutex // orders Kick and Reset on bfd
-	fifo     int        // the File's descriptor, to open again
-	acc      int        // its access mode
-	bfd      int
-	sentinel int
-	swapped  bool // under mu: sentinel is in bfd
-	pw       posixipc.Waiter
+	block atomic.Bool
+	mu    sync.Mutex // orders Kick and Reset on the blocking mode
+	fifo  int        // the File's descriptor, to open again
+	acc   int        // its access mode
+	pw    posixipc.Waiter
 }
 
 // pollOnly makes new waiters poll (the tests of that mode set it).
@@ -167,18 +165,17 @@ func newWaiter(fd, acc int) (*waiter, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	w := &waiter{evfd: efd, fifo: fd, acc: acc, bfd: -1, sentinel: -1}
+	w := &waiter{evfd: efd, fifo: fd, acc: acc}
 	if pollOnly.Load() {
 		return w, nil
 	}
 	if bfd, err := reopen(fd, acc); err == nil {
-		if sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+		if pw, err := posixipc.NewWaiter(); err != nil {
 			unix.Close(bfd)
-		} else if pw, err := posixipc.NewWaiter(); err != nil {
-			unix.Close(bfd)
-			unix.Close(sfd)
+		} else if err := pw.SetFD(bfd); err != nil { // (bfd is closed)
+			pw.Free()
 		} else {
-			w.bfd, w.sentinel, w.pw = bfd, sfd, pw
+			w.pw = pw
 			w.block.Store(true)
 		}
 	}
@@ -219,9 +216,6 @@ func (w *waiter) Kick(closing bool) {
 	unix.Write(w.evfd, one[:])
 	w.mu.Lock()
 	if w.block.Load() {
-		if !w.swapped && unix.Dup3(w.sentinel, w.bfd, unix.O_CLOEXEC) == nil {
-			w.swapped = true
-		}
 		w.pw.Kick(closing)
 	}
 	w.mu.Unlock()
@@ -239,23 +233,17 @@ func (w *waiter) Reset() {
 	unix.Read(w.evfd, v[:])
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.block.Load() {
-		return
-	}
-	w.pw.Reset()
-	if !w.swapped {
+	if !w.block.Load() || !w.pw.Kicked() {
 		return
 	}
 	nfd, err := reopen(w.fifo, w.acc)
 	if err == nil {
-		err = unix.Dup3(nfd, w.bfd, unix.O_CLOEXEC)
+		err = w.pw.Rearm(nfd)
 		unix.Close(nfd)
 	}
 	if err != nil {
 		w.block.Store(false)
-		return
 	}
-	w.swapped = false
 }
 
 // io is the wait of a direction inside C: in the blocking mode one read(2)
@@ -265,7 +253,11 @@ func (w *waiter) Reset() {
 // poll that slept unless a read filled buf (more may be there: try first).
 func (w *waiter) io(fd int, write bool, buf []byte, rel int64) (n int, straight bool, err error) {
 	if w.block.Load() {
-		n, err = posixipc.FifoBlockIO(w.pw, w.bfd, write, buf)
+		if write {
+			n, err = posixipc.WriteWait(w.pw, buf)
+		} else {
+			n, err = posixipc.ReadWait(w.pw, buf)
+		}
 		return n, true, err
 	}
 	n, slept, err := posixipc.FifoWaitIO(fd, w.evfd, write, buf, rel)
@@ -276,9 +268,7 @@ func (w *waiter) io(fd int, write bool, buf []byte, rel int64) (n int, straight 
 func (w *waiter) Free() {
 	unix.Close(w.evfd)
 	if w.pw.Valid() {
-		unix.Close(w.bfd)
-		unix.Close(w.sentinel)
-		w.pw.Free()
+		w.pw.Free() // (and its descriptors)
 	}
 }
 

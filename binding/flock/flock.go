@@ -41,7 +41,8 @@
 // non-blocking call (flock LOCK_NB, F_OFD_SETLK). While it fails with
 // EWOULDBLOCK, one goroutine per File waits in the kernel, in the blocking
 // call (flock, F_OFD_SETLKW) on its own duplicate of the File's
-// descriptor, on an OS thread locked for the call; the others park in Go
+// descriptor, made inside C on the module's signal-kicked waiter
+// (posixipc.Waiter, the one mq, FIFOs and semaphores use); the others park in Go
 // on the kit's gate until it is their turn, their context is done or the
 // File is closed. So a File with waiters holds
 // one OS thread, whatever the number of waiting goroutines, and a process
@@ -54,10 +55,11 @@
 //
 // Cancellation (the context, or Close) reaches the waiter in the kernel like
 // this: the waiter's duplicate descriptor is atomically replaced (dup3) by
-// the File's O_PATH descriptor, then its thread gets SIGURG. The Go runtime
+// the waiter's O_PATH sentinel, then its thread gets SIGURG. The Go runtime
 // installs its handlers with SA_RESTART, so the kernel restarts the
 // interrupted call, which now fails at once with EBADF on the O_PATH
-// descriptor (and a call not yet made finds it too). Closing the duplicate does not release the File's
+// descriptor (and a call not yet made sees the cancel flag the kick set
+// first). Closing the duplicate does not release the File's
 // locks: they belong to the open file description, which the File still has
 // open. SIGURG is the signal the Go runtime itself sends for preemption; a
 // program that ignores it (signal.Ignore(syscall.SIGURG)) cannot cancel a
@@ -83,6 +85,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/errs"
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
@@ -114,8 +117,8 @@ type File struct {
 	closed bool // under fdmu
 
 	// k is the File's waiter kit: Lock and LockRange wait through it, one
-	// goroutine per File in the kernel on the kit's waiter (waiterFDs).
-	k *gate.Kit[*waiterFDs]
+	// goroutine per File in the kernel on the kit's waiter (fdWaiter).
+	k *gate.Kit[*fdWaiter]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -144,11 +147,11 @@ func OpenFile(path string, flag int, perm os.FileMode) (*File, error) {
 	lf := &File{f: f, path: path}
 	rc.Control(func(fd uintptr) { lf.fd = int(fd) })
 	fd := lf.fd
-	lf.k = gate.NewKit(false, func() (*waiterFDs, error) { return newWaiter(fd) })
+	lf.k = gate.NewKit(false, func() (*fdWaiter, error) { return newWaiter(fd) })
 	// A File dropped without Close: *os.File closes the descriptor (and so
 	// releases the locks) by itself; the kit's Close here closes the
 	// waiter's two and ends its canceller's goroutine.
-	lf.cleanup = runtime.AddCleanup(lf, func(k *gate.Kit[*waiterFDs]) { k.Close() }, lf.k)
+	lf.cleanup = runtime.AddCleanup(lf, func(k *gate.Kit[*fdWaiter]) { k.Close() }, lf.k)
 	return lf, nil
 }
 
@@ -213,14 +216,8 @@ func (f *File) Lock(ctx context.Context, m Mode) error {
 	}
 	return f.pathErr("flock", f.k.Call(ctx, 0,
 		func() error { return f.flock(how | unix.LOCK_NB) },
-		func(w *waiterFDs, _ int64) error {
-			return f.waitIn(w, func(fd int) error {
-				for {
-					if err := unix.Flock(fd, how); err != unix.EINTR {
-						return err
-					}
-				}
-			})
+		func(w *fdWaiter, _ int64) error {
+			return f.waitIn(w, func(w posixipc.Waiter) error { return posixipc.FlockWait(w, how) })
 		}))
 }
 
@@ -256,10 +253,9 @@ func (f *File) LockRange(ctx context.Context, r Range, m Mode) error {
 			lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
 			return f.ofd(unix.F_OFD_SETLK, &lk)
 		},
-		func(w *waiterFDs, _ int64) error {
-			return f.waitIn(w, func(fd int) error {
-				lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: r.Start, Len: r.Len}
-				return ofdCall(fd, unix.F_OFD_SETLKW, &lk)
+		func(w *fdWaiter, _ int64) error {
+			return f.waitIn(w, func(w posixipc.Waiter) error {
+				return posixipc.OFDLockWait(w, int(typ), r.Start, r.Len)
 			})
 		}))
 }

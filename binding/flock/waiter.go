@@ -4,15 +4,15 @@ package flock
 
 // The waiter: the File's C waiter for the module's waiter kit. One
 // goroutine per File blocks in the kernel (flock, F_OFD_SETLKW) on the
-// waiter's duplicate descriptor; a kick swaps an O_PATH sentinel in and
-// signals the thread.
+// waiter's duplicate descriptor, inside C; a kick swaps an O_PATH sentinel
+// in and signals the thread.
 
 import (
 	"os"
-	"runtime"
-	"sync"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/gate"
 	"golang.org/x/sys/unix"
 )
@@ -25,115 +25,56 @@ import (
 // at most this many threads, not 1,000.
 const MaxKernelWaiters = gate.MaxInKernel
 
-// waiterFDs is the File's C waiter (a gate.CWaiter): wfd, its duplicate of
-// the File's descriptor fd, on which the blocking call waits, and sentinel,
-// an O_PATH descriptor on which flock and fcntl locking calls fail with
-// EBADF. A kick puts the sentinel in wfd's place (dup3) and sends the
-// waiting thread SIGURG; the sentinel is opened with wfd, so a kick needs
-// no new descriptor. The kit makes one at a File's first wait; its two
-// descriptors are opened by its first wait in the kernel (the waiters
-// that poll for a slot open none: 1,000 waiting Files cost no 2,000
-// descriptors and no storm of system calls).
-type waiterFDs struct {
-	fd, wfd, sentinel int
-
-	mu      sync.Mutex
-	tid     int  // the waiter's OS thread while it is in the blocking call, else 0
-	kicked  bool // wfd is the sentinel
-	closing bool // a closing kick: it stays
+// fdWaiter is the File's C waiter (a gate.CWaiter): the module's
+// signal-kicked waiter (posixipc.Waiter), whose descriptor is a duplicate
+// of the File's; the blocking call (posixipc.FlockWait, OFDLockWait) is
+// made on it, and a kick swaps an O_PATH sentinel over it, on which the
+// call the kernel restarts after the kick's SIGURG fails. The kit makes one
+// at a File's first wait; its descriptor is made by its first wait in the
+// kernel (the waiters that poll for a slot make none: 1,000 waiting Files
+// cost no 2,000 descriptors and no storm of system calls).
+type fdWaiter struct {
+	posixipc.Waiter
+	fd    int         // the File's descriptor
+	hasFD atomic.Bool // the waiter has its duplicate
 }
 
 // newWaiter makes the waiter of the File whose descriptor is fd.
-func newWaiter(fd int) (*waiterFDs, error) {
-	return &waiterFDs{fd: fd, wfd: -1, sentinel: -1}, nil
-}
-
-// open opens the waiter's descriptors (under w.mu): the sentinel in wfd's
-// place if a kick came first.
-func (w *waiterFDs) open() error {
-	sfd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+func newWaiter(fd int) (*fdWaiter, error) {
+	w, err := posixipc.NewWaiter()
 	if err != nil {
-		return os.NewSyscallError("open O_PATH", err)
+		return nil, err
 	}
-	src := w.fd
-	if w.kicked {
-		src = sfd
-	}
-	wfd, err := unix.FcntlInt(uintptr(src), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(sfd)
-		return os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
-	}
-	w.wfd, w.sentinel = wfd, sfd
-	return nil
+	return &fdWaiter{Waiter: w, fd: fd}, nil
 }
 
-// Kick cancels the blocking call in the kernel, or the next one: the
-// sentinel replaces wfd, so the call restarted after SIGURG (Go's handlers
-// use SA_RESTART), or one not yet made, fails with EBADF.
-func (w *waiterFDs) Kick(closing bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if closing {
-		w.closing = true
+// Reset undoes a cancelling kick: the waiter's descriptor is a duplicate
+// of the File's again. Without a kick it costs no call into C.
+func (w *fdWaiter) Reset() {
+	if w.Kicked() {
+		w.Rearm(w.fd)
 	}
-	if !w.kicked {
-		if w.wfd >= 0 && unix.Dup3(w.sentinel, w.wfd, unix.O_CLOEXEC) != nil {
-			return
+}
+
+// waitIn is the kit's wait in the kernel: the blocking call on w's
+// descriptor (made by the first wait). A kicked call returns ECANCELED
+// (the kit maps it to the context's error or os.ErrClosed); a lock granted
+// as Close runs is released by it, so that call returns os.ErrClosed; one
+// granted just as the context is done is held (nil).
+func (f *File) waitIn(w *fdWaiter, call func(posixipc.Waiter) error) error {
+	if !w.hasFD.Load() {
+		fd, err := unix.FcntlInt(uintptr(w.fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
 		}
-		w.kicked = true // (no descriptors yet: open puts the sentinel in)
-	}
-	if w.tid != 0 {
-		unix.Tgkill(unix.Getpid(), w.tid, unix.SIGURG)
-	}
-}
-
-// Reset puts the File's descriptor back in wfd after a cancelling kick.
-func (w *waiterFDs) Reset() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.kicked && !w.closing && (w.wfd < 0 || unix.Dup3(w.fd, w.wfd, unix.O_CLOEXEC) == nil) {
-		w.kicked = false
-	}
-}
-
-// Free closes the waiter's descriptors (the File's locks stay: they
-// belong to its open file description).
-func (w *waiterFDs) Free() {
-	if w.wfd >= 0 {
-		unix.Close(w.wfd)
-		unix.Close(w.sentinel)
-	}
-}
-
-// waitIn is the kit's wait in the kernel: block on w's descriptor, on an
-// OS thread locked for the call (the one a kick signals). A kicked call
-// returns ECANCELED (the kit maps it to the context's error or
-// os.ErrClosed); a lock granted as Close runs is released by it, so that
-// call returns os.ErrClosed; one granted just as the context is done is
-// held (nil).
-func (f *File) waitIn(w *waiterFDs, block func(fd int) error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	w.mu.Lock()
-	if w.wfd < 0 {
-		if err := w.open(); err != nil {
-			w.mu.Unlock()
-			return err
+		if err := w.SetFD(fd); err != nil {
+			return os.NewSyscallError("open O_PATH", err)
 		}
+		w.hasFD.Store(true)
 	}
-	w.tid = unix.Gettid()
-	w.mu.Unlock()
-	err := block(w.wfd)
-	w.mu.Lock()
-	w.tid = 0
-	kicked := w.kicked
-	w.mu.Unlock()
-	switch {
-	case f.k.Closed() && (kicked || err == nil):
+	err := call(w.Waiter)
+	if f.k.Closed() && (err == nil || err == syscall.ECANCELED) {
 		return os.ErrClosed
-	case kicked && err == unix.EBADF:
-		return syscall.ECANCELED
 	}
 	return err
 }

@@ -85,17 +85,14 @@ const (
 // mqWaiter is the C waiter of one direction (posixipc.MqWaiter: a private
 // duplicate of the queue descriptor, which a kick swaps out from under a
 // blocked mq_timed* call), as the kit's gate.CWaiter.
-type mqWaiter struct {
-	posixipc.MqWaiter
-	mqd posixipc.Mqd
-}
+type mqWaiter struct{ posixipc.MqWaiter }
 
 // Reset undoes a cancelling kick that came after its call returned: the
 // waiter's descriptor is a duplicate of the queue's again. Without a kick
 // it costs no call into C.
 func (w mqWaiter) Reset() {
 	if w.Kicked() {
-		w.Rearm(w.mqd)
+		w.Rearm()
 	}
 }
 
@@ -115,7 +112,7 @@ func waiterMaker(mqd posixipc.Mqd, polling *atomic.Bool) func() (mqWaiter, error
 				return mqWaiter{}, fmt.Errorf("poll mode of a new waiter: %w", err)
 			}
 		}
-		return mqWaiter{w, mqd}, nil
+		return mqWaiter{w}, nil
 	}
 }
 

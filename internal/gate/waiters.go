@@ -60,8 +60,9 @@ const KickRepeat = time.Millisecond
 const Unarmed = int64(500 * time.Microsecond)
 
 // CWaiter is the C state of one goroutine waiting inside C that another
-// goroutine can reach: posixipc.Waiter (flags and a signal), or mq's
-// posixipc.MqWaiter (a descriptor swapped out from under the wait).
+// goroutine can reach: posixipc.Waiter (flags, a futex word, a signal and,
+// for the waits on a descriptor, a sentinel swapped over it), or mq's
+// posixipc.MqWaiter (that waiter plus mq's poll mode).
 type CWaiter interface {
 	// Reset undoes a cancelling kick before a new wait (a closing kick
 	// stays). No kick may be in flight for an earlier wait.
