@@ -45,7 +45,7 @@ const pureSpin = time.Microsecond
 const recoverSlice = 10 * time.Millisecond
 
 func futexWake(word *uint32) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), futexWakeOp, 1<<30, 0, 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), futexWakeOp, 1<<30, 0, 0, 0)
 }
 
 // wakeData wakes the consumers (or subscribers) that sleep.
@@ -117,7 +117,7 @@ func (r *Ring) spinOn(w *waitFor, kw *posixipc.Waiter) error {
 				return gate.WouldBlock
 			}
 			if d > pureSpin {
-				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 			}
 		}
 	}
