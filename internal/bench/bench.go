@@ -289,6 +289,27 @@ func Run(args []string) error {
 	return nil
 }
 
+// warmup is how long each block is preceded by unmeasured round trips of
+// its own set-up, so that the block measures a set-up that is running,
+// not one waking from idle: after the process was idle (while the other
+// set-ups ran), the Go runtime's sysmon thread polls every 20 µs for
+// about a millisecond before it backs off to 10 ms, and on a machine with
+// no idle CPU each poll preempts the pinned client (20–60 µs round trips
+// on this 2-CPU VM; the ring's 500-round-trip block lasts 0.35 ms, so that
+// start-up was its whole p99). The README reports the start-up apart.
+const warmup = 10 * time.Millisecond
+
+// warm runs round trips of c for at least d (in blocks of up to block).
+func warm(c benchConfig, block int, d time.Duration) error {
+	t0 := time.Now()
+	for k := min(block, 50); time.Since(t0) < d; k = min(2*k, block) {
+		if _, err := c.block(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func benchOne(p benchPrimitive, rounds, block int, quick bool) ([]Row, []ThroughputRow, error) {
 	configs, stream, cleanup, err := p.setup()
 	if err != nil {
@@ -304,6 +325,9 @@ func benchOne(p benchPrimitive, rounds, block int, quick bool) ([]Row, []Through
 	for r := 0; r < rounds; r++ {
 		for i, c := range configs {
 			fmt.Fprintf(Stderr, "\rbench %-11s round %2d/%d  %-6s", p.name, r+1, rounds, c.label)
+			if err := warm(c, block, warmup); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", c.label, err)
+			}
 			lats, err := c.block(block)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", c.label, err)
