@@ -33,8 +33,8 @@
 // to the open file description, shared with any dup) and Read and Write use
 // it directly, not through the runtime poller, whose epoll wake-up and
 // goroutine hand-off cost more than the round trip itself. Read and Write go
-// through the module's waiter kit (internal/gate), as every blocking call
-// of the module does: a non-blocking try; on EAGAIN one goroutine per File
+// through the module's waiter kit (internal/gate, by internal/stream, which
+// binding/pty shares), as every blocking call of the module does: a non-blocking try; on EAGAIN one goroutine per File
 // and direction waits inside C, and the others park in Go and hold no OS
 // thread, so thousands of blocked Reads cost one thread (and count toward
 // the process-wide bound of waits in C). The wait inside C is one blocking
@@ -76,7 +76,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -84,8 +83,7 @@ import (
 
 	"github.com/posixipc/posixipc/internal/errs"
 
-	"github.com/posixipc/posixipc"
-	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,14 +108,9 @@ type File struct {
 	fd   int // f's descriptor (never f.Fd(), which would make it blocking)
 	path string
 
-	// k is the File's waiter kit: one point per direction (keyRead,
-	// keyWrite), each with its C waiter (see waiter) made by its first
-	// wait.
-	k      *gate.Kit[*waiter]
-	rd, wr direction
-	// wgate admits one Write at a time, so that concurrent Writes are not
-	// interleaved (a Write may take several calls of the kit).
-	wgate *gate.Gate
+	// s reads and writes fd through the waiter kit (a waiter per
+	// direction, made by its first wait).
+	s *stream.Stream
 
 	closeOnce sync.Once
 	closeErr  error
@@ -129,158 +122,12 @@ type File struct {
 	pending    []byte
 }
 
-// The kit's keys of the two directions.
-const (
-	keyRead  = 1
-	keyWrite = 2
-)
-
-// A waiter is the C waiter of a direction. In the blocking mode (block)
-// its signal-kicked waiter pw has its own open file description of the
-// FIFO as its descriptor, opened again through /proc/self/fd with
-// O_NONBLOCK cleared on it alone (the File's own description, which dups
-// share, stays non-blocking), and the wait is one read(2) or write(2) on it
-// (posixipc.ReadWait, WriteWait); a kick swaps the waiter's O_PATH sentinel
-// over it and signals the waiting thread, and the next Reset opens the
-// FIFO again. Without it (no /proc, no reader to
-// open a write end beside), the wait polls the File's descriptor and the
-// eventfd (posixipc.FifoWaitIO), which a kick makes readable.
-type waiter struct {
-	evfd    int
-	kicked  atomic.Bool // a cancelling kick may be pending
-	closing atomic.Bool
-
-	block atomic.Bool
-	mu    sync.Mutex // orders Kick and Reset on the blocking mode
-	fifo  int        // the File's descriptor, to open again
-	acc   int        // its access mode
-	pw    posixipc.Waiter
-}
-
-// pollOnly makes new waiters poll (the tests of that mode set it).
-var pollOnly atomic.Bool
-
-func newWaiter(fd, acc int) (*waiter, error) {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	w := &waiter{evfd: efd, fifo: fd, acc: acc}
-	if pollOnly.Load() {
-		return w, nil
-	}
-	if bfd, err := reopen(fd, acc); err == nil {
-		if pw, err := posixipc.NewWaiter(); err != nil {
-			unix.Close(bfd)
-		} else if err := pw.SetFD(bfd); err != nil { // (bfd is closed)
-			pw.Free()
-		} else {
-			w.pw = pw
-			w.block.Store(true)
-		}
-	}
-	return w, nil
-}
-
-// reopen opens the FIFO of fd again as a new, blocking open file
-// description with access mode acc (O_NONBLOCK only for the open: a write
-// end opens only while a reader has the FIFO open, and never waits).
-func reopen(fd, acc int) (int, error) {
-	nfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), acc|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	var a, b unix.Stat_t
-	if unix.Fstat(fd, &a) != nil || unix.Fstat(nfd, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
-		unix.Close(nfd)
-		return -1, syscall.EINVAL
-	}
-	fl, err := unix.FcntlInt(uintptr(nfd), unix.F_GETFL, 0)
-	if err == nil {
-		_, err = unix.FcntlInt(uintptr(nfd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
-	}
-	if err != nil {
-		unix.Close(nfd)
-		return -1, err
-	}
-	return nfd, nil
-}
-
-// Kick makes the wait in C, or the next one, return ECANCELED.
-func (w *waiter) Kick(closing bool) {
-	if closing {
-		w.closing.Store(true)
-	}
-	w.kicked.Store(true)
-	one := [8]byte{1}
-	unix.Write(w.evfd, one[:])
-	w.mu.Lock()
-	if w.block.Load() {
-		w.pw.Kick(closing)
-	}
-	w.mu.Unlock()
-}
-
-// Reset undoes a cancelling kick that no wait took (a closing one stays):
-// it drains the eventfd and, in the blocking mode, opens the FIFO again
-// under the sentinel (failing that, the waiter polls from now on).
-func (w *waiter) Reset() {
-	if !w.kicked.Load() || w.closing.Load() {
-		return
-	}
-	w.kicked.Store(false)
-	var v [8]byte
-	unix.Read(w.evfd, v[:])
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.block.Load() || !w.pw.Kicked() {
-		return
-	}
-	nfd, err := reopen(w.fifo, w.acc)
-	if err == nil {
-		err = w.pw.Rearm(nfd)
-		unix.Close(nfd)
-	}
-	if err != nil {
-		w.block.Store(false)
-	}
-}
-
-// io is the wait of a direction inside C: in the blocking mode one read(2)
-// or write(2) of buf on the waiter's own description, else the poll of fd
-// and the eventfd, then the call. straight reports whether the next call
-// should go straight to the wait: after a blocking wait always, after a
-// poll that slept unless a read filled buf (more may be there: try first).
-func (w *waiter) io(fd int, write bool, buf []byte, rel int64) (n int, straight bool, err error) {
-	if w.block.Load() {
-		if write {
-			n, err = posixipc.WriteWait(w.pw, buf)
-		} else {
-			n, err = posixipc.ReadWait(w.pw, buf)
-		}
-		return n, true, err
-	}
-	n, slept, err := posixipc.FifoWaitIO(fd, w.evfd, write, buf, rel)
-	return n, slept && (write || n < len(buf)), err
-}
-
-// Free closes the waiter's descriptors and frees its C waiter.
-func (w *waiter) Free() {
-	unix.Close(w.evfd)
-	if w.pw.Valid() {
-		w.pw.Free() // (and its descriptors)
-	}
-}
-
-// maxRW caps one read(2) or write(2) (as package os does).
-const maxRW = 1 << 30
-
 // Read reads from the FIFO. It returns io.EOF once no writer has the FIFO
-// open and it is empty. It goes through the module's waiter kit: a try
-// (read(2), non-blocking); when there is no data, one goroutine per File
-// waits inside C (a blocking read(2), see the package doc) and other
-// readers park in Go, holding no OS thread; the read deadline is the
-// wait's context. It does not allocate.
+// open and it is empty. It goes through the module's waiter kit
+// (internal/stream): a try (read(2), non-blocking); when there is no data,
+// one goroutine per File waits inside C (a blocking read(2), see the
+// package doc) and other readers park in Go, holding no OS thread; the
+// read deadline is the wait's context. It does not allocate.
 func (f *File) Read(b []byte) (int, error) {
 	if f.hasPending.Load() && len(b) > 0 {
 		f.mu.Lock()
@@ -293,58 +140,11 @@ func (f *File) Read(b []byte) (int, error) {
 		}
 		f.mu.Unlock()
 	}
-	if len(b) > maxRW {
-		b = b[:maxRW]
+	n, err := f.s.Read(b)
+	if err != nil && err != io.EOF {
+		err = &fs.PathError{Op: "read", Path: f.path, Err: err}
 	}
-	var n int
-	try := func() error {
-		if len(b) == 0 {
-			n = 0
-			return nil
-		}
-		var err error
-		if n, err = unix.Read(f.fd, b); err == unix.EINTR {
-			return gate.WouldBlock // the kit's wait reads again
-		}
-		return err
-	}
-	wait := func(w *waiter, rel int64) error {
-		var straight bool
-		var err error
-		if n, straight, err = w.io(f.fd, false, b, rel); err == nil {
-			f.rd.pollFirst.Store(straight)
-		}
-		return err
-	}
-	for {
-		c := f.rd.dl.Load()
-		err := f.do(c, &f.rd, keyRead, try, wait)
-		switch {
-		case err == nil:
-			if n == 0 && len(b) > 0 {
-				return 0, io.EOF
-			}
-			return n, nil
-		case f.again(err, &f.rd, c):
-			continue
-		}
-		return 0, &fs.PathError{Op: "read", Path: f.path, Err: err}
-	}
-}
-
-// do runs one call of direction d through the kit under deadline c:
-// straight to the wait in C after a wait that slept, else try first.
-func (f *File) do(c *deadline, d *direction, key uint64, try func() error, wait func(*waiter, int64) error) error {
-	if d.pollFirst.Load() {
-		return f.k.Block(c, key, try, wait)
-	}
-	return f.k.Do(c, key, try, wait)
-}
-
-// again reports whether a call of d that failed with err under deadline c
-// must go on under d's new deadline (c was replaced while it waited).
-func (f *File) again(err error, d *direction, c *deadline) bool {
-	return err == errChanged || (err == errs.Deadline && d.dl.Load() != c)
+	return n, err
 }
 
 // Write writes b to the FIFO, all of it unless an error (a deadline, Close,
@@ -356,59 +156,38 @@ func (f *File) again(err error, d *direction, c *deadline) bool {
 // OS thread.
 // Concurrent Writes on one File are not interleaved. It does not allocate.
 func (f *File) Write(b []byte) (int, error) {
-	for {
-		c := f.wr.dl.Load()
-		err := f.wgate.Enter(c)
-		if err == nil {
-			break
-		}
-		if err != errChanged {
-			return 0, &fs.PathError{Op: "write", Path: f.path, Err: f.k.Result(c, err)}
-		}
+	n, err := f.s.Write(b)
+	if err != nil {
+		err = &fs.PathError{Op: "write", Path: f.path, Err: err}
 	}
-	defer f.wgate.Leave()
-	nn := 0
-	for {
-		chunk := b[nn:min(len(b), nn+maxRW)]
-		var n int
-		try := func() error {
-			if len(chunk) == 0 {
-				return nil
-			}
-			var err error
-			if n, err = unix.Write(f.fd, chunk); n < 0 {
-				n = 0
-			}
-			if err == unix.EINTR {
-				return gate.WouldBlock
-			}
-			return err
-		}
-		wait := func(w *waiter, rel int64) error {
-			var straight bool
-			var err error
-			if n, straight, err = w.io(f.fd, true, chunk, rel); err == nil {
-				f.wr.pollFirst.Store(straight)
-			}
-			return err
-		}
-		c := f.wr.dl.Load()
-		err := f.do(c, &f.wr, keyWrite, try, wait)
-		nn += n
-		switch {
-		case err == nil:
-			if nn == len(b) {
-				return nn, nil
-			}
-			if n == 0 {
-				return nn, &fs.PathError{Op: "write", Path: f.path, Err: io.ErrUnexpectedEOF}
-			}
-			continue
-		case f.again(err, &f.wr, c):
-			continue
-		}
-		return nn, &fs.PathError{Op: "write", Path: f.path, Err: err}
+	return n, err
+}
+
+// SetDeadline sets the read and write deadlines; an expired deadline makes
+// Read and Write fail with an error wrapping ErrDeadline (which matches
+// os.ErrDeadlineExceeded, context.DeadlineExceeded and syscall.ETIMEDOUT),
+// after one try (what is there already is still read or written, as with
+// every blocking call of the module). A zero t means no deadline. A change
+// takes effect in calls already waiting.
+func (f *File) SetDeadline(t time.Time) error {
+	return f.deadlineErr("SetDeadline", f.s.SetDeadline(t))
+}
+
+// SetReadDeadline sets the deadline of Read.
+func (f *File) SetReadDeadline(t time.Time) error {
+	return f.deadlineErr("SetReadDeadline", f.s.SetReadDeadline(t))
+}
+
+// SetWriteDeadline sets the deadline of Write.
+func (f *File) SetWriteDeadline(t time.Time) error {
+	return f.deadlineErr("SetWriteDeadline", f.s.SetWriteDeadline(t))
+}
+
+func (f *File) deadlineErr(op string, err error) error {
+	if err != nil {
+		return &fs.PathError{Op: op, Path: f.path, Err: err}
 	}
+	return nil
 }
 
 // SetPipeSize sets the capacity of the pipe (both ends share it) to at least
@@ -447,10 +226,7 @@ func (f *File) SyscallConn() (syscall.RawConn, error) { return f.f.SyscallConn()
 func (f *File) Close() error {
 	f.closeOnce.Do(func() {
 		f.cleanup.Stop()
-		f.wgate.Close()
-		f.k.Close() // kicks the waiters, waits for every call to leave, frees them
-		f.rd.dl.Load().stop()
-		f.wr.dl.Load().stop()
+		f.s.Close() // kicks the waiters, waits for every call to leave, frees them
 		f.closeErr = f.f.Close()
 	})
 	return f.closeErr

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/posixipc/posixipc/internal/errs"
-	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,16 +68,11 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	// An untimed kit: the blocking mode's read(2) or write(2) has no
-	// timeout, so the canceller watches every wait's deadline (a direction's
-	// deadline context has a Done channel, closed when it passes).
 	f := &File{fd: fd, path: path, pending: pending, f: os.NewFile(uintptr(fd), path),
-		k: gate.NewKit(false, func() (*waiter, error) { return newWaiter(fd, acc) }), wgate: gate.New()}
-	f.rd.dl.Store(newDeadline(time.Time{}))
-	f.wr.dl.Store(newDeadline(time.Time{}))
+		s: stream.New(fd, acc, true)}
 	// A File dropped without Close: os.File's cleanup closes the FIFO; this
 	// one frees the waiters (their descriptors and C waiters).
-	f.cleanup = runtime.AddCleanup(f, func(k *gate.Kit[*waiter]) { k.Close() }, f.k)
+	f.cleanup = runtime.AddCleanup(f, func(s *stream.Stream) { s.Close() }, f.s)
 	f.hasPending.Store(len(pending) > 0)
 	return f, nil
 }
