@@ -12,11 +12,21 @@
 // the slave end (Name, OpenSlave) is what a program sees as its terminal.
 // Start runs a program with the slave as its controlling terminal (a new
 // session) and its standard streams. Reads and writes of the master go
-// through the Go runtime's poller: a blocked Read costs no OS thread, takes
+// through the module's waiter kit, as every blocking call of the module
+// waits (internal/stream, which binding/fifo shares): a non-blocking try;
+// when there is nothing to read (or the terminal's input is full), one
+// goroutine per PTY and direction waits inside C, in ppoll(2) of the master
+// and an eventfd, then the call (a master cannot be opened again, so the
+// FIFO's blocking mode is not used), and the others park in Go, holding no
+// OS thread (the waits in C count toward the process-wide bound,
+// gate.MaxInKernel). Not the Go runtime's poller: its wake-up hands the
+// goroutine from one thread to another, which made a round trip through
+// the terminal twice the blocking baseline's. Reads and writes take
 // deadlines (SetReadDeadline) and, with ReadContext, a context. Close is
-// idempotent and wakes blocked readers and writers with an error wrapping
-// os.ErrClosed; a PTY dropped without Close is closed by the os.File
-// finalizer.
+// idempotent, wakes blocked readers and writers with an error wrapping
+// os.ErrClosed and waits until they have left; a PTY dropped without Close
+// is cleaned up (its descriptor by the os.File cleanup, its waiters by
+// its own).
 //
 // End of output: when every process has closed the slave (the child
 // exited), Linux makes a master read fail with EIO once the output is
@@ -45,12 +55,14 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/errs"
-	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,7 +77,11 @@ var ErrDeadline = errs.Deadline
 type PTY struct {
 	f     *os.File
 	slave string
-	rd    *gate.Gate // one ReadContext at a time owns the read deadline
+	s     *stream.Stream // Read, Write and their deadlines, through the waiter kit
+
+	closeOnce sync.Once
+	closeErr  error
+	cleanup   runtime.Cleanup
 }
 
 // Size is a terminal's window size (struct winsize).
@@ -99,7 +115,9 @@ func Open() (*PTY, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return fail("fcntl O_NONBLOCK", err)
 	}
-	return &PTY{f: os.NewFile(uintptr(fd), "/dev/ptmx"), slave: name, rd: gate.New()}, nil
+	p := &PTY{f: os.NewFile(uintptr(fd), "/dev/ptmx"), slave: name, s: stream.New(fd, os.O_RDWR, false)}
+	p.cleanup = runtime.AddCleanup(p, func(s *stream.Stream) { s.Close() }, p.s)
+	return p, nil
 }
 
 // Name returns the slave's path, e.g. "/dev/pts/3".
@@ -119,7 +137,7 @@ func (p *PTY) OpenSlave() (*os.File, error) {
 
 // Control runs f with the master's descriptor, which stays open while f
 // runs (as syscall.RawConn.Control; unlike os.File.Fd it leaves the master
-// in non-blocking mode, so Read keeps its deadlines).
+// in non-blocking mode, which Read and Write rely on: do not clear it).
 func (p *PTY) Control(f func(fd int)) error {
 	rc, err := p.f.SyscallConn()
 	if err != nil {
@@ -137,58 +155,80 @@ func (p *PTY) ctl(f func(fd int) error) error {
 	return err
 }
 
-// Read reads what the program on the slave wrote. Once every process has
-// closed the slave and the output is drained it returns io.EOF.
+// Read reads what the program on the slave wrote, waiting (under the read
+// deadline) while there is nothing. Once every process has closed the
+// slave and the output is drained it returns io.EOF. It does not allocate.
 func (p *PTY) Read(b []byte) (int, error) {
-	n, err := p.f.Read(b)
-	return n, eof(err)
+	n, err := p.s.Read(b)
+	return n, p.ioErr("read", err)
 }
 
-// eof reports the master's EIO (the slave is closed, nothing is left) as
-// io.EOF.
-func eof(err error) error {
-	if errors.Is(err, syscall.EIO) {
+// ioErr maps an error of Read or Write: the master's EIO (the slave is
+// closed, nothing is left) is io.EOF, the others are wrapped in a
+// *fs.PathError naming the slave.
+func (p *PTY) ioErr(op string, err error) error {
+	switch {
+	case err == nil || err == io.EOF:
+		return err
+	case errors.Is(err, syscall.EIO):
 		return io.EOF
 	}
-	return err
+	return &fs.PathError{Op: op, Path: p.slave, Err: err}
 }
 
-// ReadContext is Read that also returns when ctx is done (an error wrapping
-// ctx.Err(); a passed deadline also matches syscall.ETIMEDOUT, as in every
-// package; nothing is lost: bytes not read stay for the next Read). It
-// uses the read deadline, so it replaces one set with SetReadDeadline; one
-// ReadContext runs at a time, others wait for it (or for their ctx).
+// ReadContext is Read under ctx instead of the read deadline: when ctx is
+// done first it returns an error wrapping ctx.Err() (a passed deadline also
+// matches syscall.ETIMEDOUT, as in every package); nothing is lost: bytes
+// not read stay for the next Read. It does not allocate.
 func (p *PTY) ReadContext(ctx context.Context, b []byte) (int, error) {
-	n, err := gate.ReadContext(ctx, p.rd, p.f, func() (int, error) { return p.f.Read(b) })
-	var pe *fs.PathError
-	if err != nil && !errors.As(err, &pe) {
-		err = &fs.PathError{Op: "read", Path: p.slave, Err: err}
-	}
-	return n, eof(err)
+	n, err := p.s.ReadContext(ctx, b)
+	return n, p.ioErr("read", err)
 }
 
-// Write writes to the program's input.
-func (p *PTY) Write(b []byte) (int, error) { return p.f.Write(b) }
+// Write writes b to the program's input, all of it unless an error (the
+// write deadline, Close) stops it, waiting while the terminal's input
+// queue is full. Concurrent Writes are not interleaved. It does not
+// allocate.
+func (p *PTY) Write(b []byte) (int, error) {
+	n, err := p.s.Write(b)
+	if err != nil {
+		err = &fs.PathError{Op: "write", Path: p.slave, Err: err}
+	}
+	return n, err
+}
 
-// SetDeadline, SetReadDeadline and SetWriteDeadline set the master's
-// deadlines (os.File's: an expired one fails with os.ErrDeadlineExceeded).
-func (p *PTY) SetDeadline(t time.Time) error { return p.f.SetDeadline(t) }
+// SetDeadline sets the read and write deadlines: an expired one makes Read
+// and Write fail with an error wrapping ErrDeadline (which matches
+// os.ErrDeadlineExceeded), after one try. A zero t means none; a change
+// takes effect in calls already waiting.
+func (p *PTY) SetDeadline(t time.Time) error { return p.deadlineErr(p.s.SetDeadline(t)) }
 
 // SetReadDeadline sets the deadline of Read.
-func (p *PTY) SetReadDeadline(t time.Time) error { return p.f.SetReadDeadline(t) }
+func (p *PTY) SetReadDeadline(t time.Time) error { return p.deadlineErr(p.s.SetReadDeadline(t)) }
 
 // SetWriteDeadline sets the deadline of Write.
-func (p *PTY) SetWriteDeadline(t time.Time) error { return p.f.SetWriteDeadline(t) }
+func (p *PTY) SetWriteDeadline(t time.Time) error { return p.deadlineErr(p.s.SetWriteDeadline(t)) }
+
+func (p *PTY) deadlineErr(err error) error {
+	if err != nil {
+		return &fs.PathError{Op: "set deadline", Path: p.slave, Err: err}
+	}
+	return nil
+}
 
 // Close closes the master: blocked Reads and Writes return an error
-// wrapping os.ErrClosed; the program on the slave gets a hangup (SIGHUP to
-// its session, EIO on its reads). It is idempotent.
+// wrapping os.ErrClosed, and Close waits until they have left; the program
+// on the slave gets a hangup (SIGHUP to its session, EIO on its reads). It
+// is idempotent: later calls return the first call's result.
 func (p *PTY) Close() error {
-	if err := p.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
-	}
-	p.rd.Close()
-	return nil
+	p.closeOnce.Do(func() {
+		p.cleanup.Stop()
+		p.s.Close()
+		if err := p.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			p.closeErr = err
+		}
+	})
+	return p.closeErr
 }
 
 // GetSize returns the window size (ioctl TIOCGWINSZ).

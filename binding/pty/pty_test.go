@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -321,4 +322,137 @@ func TestFollowSize(t *testing.T) {
 		return s == pty.Size{Rows: 40, Cols: 120}
 	}), "followed on SIGWINCH")
 	cancel()
+}
+
+// TestManyBlockedReadersHoldNoThreads: Read and ReadContext wait through
+// the waiter kit: 200 goroutines blocked on one master add a bounded
+// number of threads, several ReadContexts wait at once (each under its
+// own context), and Close ends them all with os.ErrClosed.
+func TestManyBlockedReadersHoldNoThreads(t *testing.T) {
+	p, err := pty.Open()
+	require.NoError(t, err)
+	const n = 200
+	before := testutil.Threads()
+	errc := make(chan error, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < n; i++ {
+		go func() {
+			var err error
+			if i%2 == 0 {
+				_, err = p.Read(make([]byte, 8))
+			} else {
+				_, err = p.ReadContext(ctx, make([]byte, 8))
+			}
+			errc <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	grew := testutil.Threads() - before
+	assert.Less(t, grew, testutil.RuntimeThreads(), "%d blocked reads added %d threads", n, grew)
+	select {
+	case err := <-errc:
+		t.Fatalf("a read returned while nothing was written: %v", err)
+	default:
+	}
+	require.NoError(t, p.Close())
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errc:
+			require.ErrorIs(t, err, os.ErrClosed)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d reads still blocked after Close", n-i)
+		}
+	}
+}
+
+// TestReadContextsEachUnderTheirOwn: two ReadContexts wait at once; the
+// cancelled one returns its context's error and takes nothing, the other
+// gets the bytes.
+func TestReadContextsEachUnderTheirOwn(t *testing.T) {
+	p, tty := rawPair(t)
+
+	short, cancel := context.WithCancel(context.Background())
+	errShort := make(chan error, 1)
+	go func() { _, err := p.ReadContext(short, make([]byte, 8)); errShort <- err }()
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 8)
+		n, err := p.ReadContext(context.Background(), b)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(b[:n])
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errShort:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled ReadContext did not return")
+	}
+	_, err := tty.Write([]byte("hi"))
+	require.NoError(t, err)
+	select {
+	case s := <-got:
+		assert.Equal(t, "hi", s)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other ReadContext got nothing")
+	}
+}
+
+// rawPair opens a pseudoterminal and its slave in raw mode, closed at the
+// test's end.
+func rawPair(t *testing.T) (*pty.PTY, *os.File) {
+	p, err := pty.Open()
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	tty, err := p.OpenSlave()
+	require.NoError(t, err)
+	t.Cleanup(func() { tty.Close() })
+	_, err = pty.MakeRaw(int(mustFd(t, tty)))
+	require.NoError(t, err)
+	return p, tty
+}
+
+// mustFd returns f's descriptor without switching it to blocking mode.
+func mustFd(t *testing.T, f *os.File) uintptr {
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	var fd uintptr
+	require.NoError(t, rc.Control(func(d uintptr) { fd = d }))
+	return fd
+}
+
+// TestDroppedPTYCleanedUp: a PTY dropped without Close, after a wait made
+// its waiter (an eventfd), leaves no descriptor behind once collected.
+func TestDroppedPTYCleanedUp(t *testing.T) {
+	before := testutil.FDs()
+	for i := 0; i < 10; i++ {
+		p, err := pty.Open()
+		require.NoError(t, err)
+		require.NoError(t, p.SetReadDeadline(time.Now().Add(5*time.Millisecond)))
+		_, err = p.Read(make([]byte, 1)) // waits in C: the waiter exists
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	}
+	ok := testutil.Eventually(5*time.Second, func() bool { runtime.GC(); return testutil.FDs() <= before })
+	assert.True(t, ok, "descriptors: %d before, %d after", before, testutil.FDs())
+}
+
+// TestReadWriteDoNotAllocate: a round trip through the terminal (raw mode)
+// allocates nothing.
+func TestReadWriteDoNotAllocate(t *testing.T) {
+	p, tty := rawPair(t)
+	msg, buf := []byte("12345678"), make([]byte, 8)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := tty.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(p, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
 }

@@ -13,8 +13,11 @@
 // SA_ONSTACK | SA_RESTART, as Go's os/signal documentation asks of
 // non-Go handlers in a cgo program) that writes one fixed-size record per
 // signal to a pipe with write(2), which is async-signal-safe; Receive reads
-// the records through the runtime poller, in the order the handler wrote
-// them. Realtime signals queue in the kernel (up to RLIMIT_SIGPENDING per
+// the records, in the order the handler wrote them, through the module's
+// waiter kit as every blocking call of the module waits (internal/stream:
+// one goroutine per Receiver waits inside C in a blocking read(2) of its
+// own open file description of the pipe, the others park in Go; the
+// context's end, or Close, kicks it). Realtime signals queue in the kernel (up to RLIMIT_SIGPENDING per
 // user), so none is lost between sender and handler; the pipe holds
 // about 43,000 records, and a record the handler cannot write (the pipe is
 // full because nobody Receives) is counted, not silently dropped (Lost).
@@ -66,9 +69,7 @@ package sig
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"runtime"
@@ -80,7 +81,7 @@ import (
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/internal/errs"
-	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -264,11 +265,18 @@ var (
 // concurrent use; Receives run one at a time.
 type Receiver struct {
 	sig  syscall.Signal
-	r    *os.File // a duplicate of the read end of the signal's pipe
-	rd   *gate.Gate
+	fd   int            // a duplicate of the read end of the signal's pipe
+	s    *stream.Stream // reads fd through the waiter kit
 	once sync.Once
 	buf  [posixipc.SigRecordSize]byte
 	cl   runtime.Cleanup
+}
+
+// dropped is what the cleanup of a Receiver dropped without Close needs.
+type dropped struct {
+	sig syscall.Signal
+	fd  int
+	s   *stream.Stream
 }
 
 // give gives sig back (a Receiver closed or dropped).
@@ -337,8 +345,12 @@ func Take(sig syscall.Signal) (*Receiver, error) {
 		return nil, os.NewSyscallError("sigaction", err)
 	}
 	taken[sig] = true
-	r := &Receiver{sig: sig, r: os.NewFile(uintptr(rfd), "sig:"+Name(sig)), rd: gate.New()}
-	r.cl = runtime.AddCleanup(r, give, sig) // the descriptor has os.File's own
+	r := &Receiver{sig: sig, fd: rfd, s: stream.New(rfd, os.O_RDONLY, true)}
+	r.cl = runtime.AddCleanup(r, func(r dropped) {
+		r.s.Close()
+		unix.Close(r.fd)
+		give(r.sig)
+	}, dropped{r.sig, r.fd, r.s})
 	return r, nil
 }
 
@@ -375,13 +387,14 @@ func (r *Receiver) Signal() syscall.Signal { return r.sig }
 // syscall.ETIMEDOUT) or the Receiver is closed (os.ErrClosed). See the
 // package doc for the order.
 func (r *Receiver) Receive(ctx context.Context) (Info, error) {
-	_, err := gate.ReadContext(ctx, r.rd, r.r, func() (int, error) { return io.ReadFull(r.r, r.buf[:]) })
+	// The handler writes whole records (less than PIPE_BUF: atomic), so a
+	// read of one record's size gets one whole record.
+	n, err := r.s.ReadContext(ctx, r.buf[:])
+	if err == nil && n != len(r.buf) {
+		err = fmt.Errorf("a %d-byte read of %d-byte records: %w", n, len(r.buf), syscall.EPROTO)
+	}
 	if err != nil {
-		var pe *fs.PathError
-		if !errors.As(err, &pe) {
-			err = &fs.PathError{Op: "read", Path: "sig:" + Name(r.sig), Err: err}
-		}
-		return Info{}, err
+		return Info{}, &fs.PathError{Op: "read", Path: "sig:" + Name(r.sig), Err: err}
 	}
 	e := binary.NativeEndian
 	b := r.buf[:]
@@ -403,8 +416,8 @@ func (r *Receiver) Close() error {
 	r.once.Do(func() {
 		r.cl.Stop()
 		give(r.sig)
-		r.rd.Close()
-		r.r.Close()
+		r.s.Close() // kicks a waiting Receive, waits for it to leave
+		unix.Close(r.fd)
 	})
 	return nil
 }
