@@ -116,19 +116,17 @@ const maxRW = 1 << 30
 // data). A read(2) that returns 0 (a FIFO without writers) is io.EOF.
 // Errors are bare: os.ErrClosed, errs.Deadline, the call's errno. It does
 // not allocate.
-func (s *Stream) Read(b []byte) (int, error) { return s.read(nil, b) }
+func (s *Stream) Read(b []byte) (int, error) { return s.read(context.Background(), true, b) }
 
 // ReadContext is Read under ctx instead of the read deadline: when ctx is
 // done first it returns the context's error (errs.Deadline for a passed
 // deadline); nothing is lost (bytes not read stay for the next read).
 func (s *Stream) ReadContext(ctx context.Context, b []byte) (int, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return s.read(ctx, b)
+	return s.read(ctx, false, b)
 }
 
-func (s *Stream) read(ctx context.Context, b []byte) (int, error) {
+// read reads under the read deadline (byDeadline) or under ctx.
+func (s *Stream) read(ctx context.Context, byDeadline bool, b []byte) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
@@ -154,7 +152,7 @@ func (s *Stream) read(ctx context.Context, b []byte) (int, error) {
 	}
 	for {
 		var err error
-		if ctx != nil {
+		if !byDeadline {
 			err = s.do(ctx, &s.rd, keyRead, try, wait)
 		} else {
 			c := s.rd.dl.Load()
