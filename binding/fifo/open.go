@@ -68,8 +68,8 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	f := &File{fd: fd, path: path, pending: pending, f: os.NewFile(uintptr(fd), path),
-		s: stream.New(fd, acc, true)}
+	of := os.NewFile(uintptr(fd), path)
+	f := &File{fd: fd, path: path, pending: pending, f: of, s: stream.New(of, fd, acc, true)}
 	// A File dropped without Close: os.File's cleanup closes the FIFO; this
 	// one frees the waiters (their descriptors and C waiters).
 	f.cleanup = runtime.AddCleanup(f, func(s *stream.Stream) { s.Close() }, f.s)

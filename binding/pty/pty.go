@@ -19,9 +19,11 @@
 // and an eventfd, then the call (a master cannot be opened again, so the
 // FIFO's blocking mode is not used), and the others park in Go, holding no
 // OS thread (the waits in C count toward the process-wide bound,
-// gate.MaxInKernel). Not the Go runtime's poller: its wake-up hands the
-// goroutine from one thread to another, which made a round trip through
-// the terminal twice the blocking baseline's. Reads and writes take
+// gate.MaxInKernel; a read or write that finds no free slot waits in the
+// Go runtime's poller, as an os.File's would). The poller is not the first
+// choice: its wake-up hands the goroutine from one thread to another,
+// which made a round trip through the terminal twice the blocking
+// baseline's. Reads and writes take
 // deadlines (SetReadDeadline) and, with ReadContext, a context. Close is
 // idempotent, wakes blocked readers and writers with an error wrapping
 // os.ErrClosed and waits until they have left; a PTY dropped without Close
@@ -115,7 +117,8 @@ func Open() (*PTY, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return fail("fcntl O_NONBLOCK", err)
 	}
-	p := &PTY{f: os.NewFile(uintptr(fd), "/dev/ptmx"), slave: name, s: stream.New(fd, os.O_RDWR, false)}
+	f := os.NewFile(uintptr(fd), "/dev/ptmx")
+	p := &PTY{f: f, slave: name, s: stream.New(f, fd, os.O_RDWR, false)}
 	p.cleanup = runtime.AddCleanup(p, func(s *stream.Stream) { s.Close() }, p.s)
 	return p, nil
 }

@@ -265,8 +265,8 @@ var (
 // concurrent use; Receives run one at a time.
 type Receiver struct {
 	sig  syscall.Signal
-	fd   int            // a duplicate of the read end of the signal's pipe
-	s    *stream.Stream // reads fd through the waiter kit
+	f    *os.File       // a duplicate of the read end of the signal's pipe
+	s    *stream.Stream // reads it through the waiter kit
 	once sync.Once
 	buf  [posixipc.SigRecordSize]byte
 	cl   runtime.Cleanup
@@ -275,7 +275,7 @@ type Receiver struct {
 // dropped is what the cleanup of a Receiver dropped without Close needs.
 type dropped struct {
 	sig syscall.Signal
-	fd  int
+	f   *os.File
 	s   *stream.Stream
 }
 
@@ -345,12 +345,13 @@ func Take(sig syscall.Signal) (*Receiver, error) {
 		return nil, os.NewSyscallError("sigaction", err)
 	}
 	taken[sig] = true
-	r := &Receiver{sig: sig, fd: rfd, s: stream.New(rfd, os.O_RDONLY, true)}
+	f := os.NewFile(uintptr(rfd), "sig:"+Name(sig))
+	r := &Receiver{sig: sig, f: f, s: stream.New(f, rfd, os.O_RDONLY, true)}
 	r.cl = runtime.AddCleanup(r, func(r dropped) {
 		r.s.Close()
-		unix.Close(r.fd)
+		r.f.Close()
 		give(r.sig)
-	}, dropped{r.sig, r.fd, r.s})
+	}, dropped{r.sig, r.f, r.s})
 	return r, nil
 }
 
@@ -417,7 +418,7 @@ func (r *Receiver) Close() error {
 		r.cl.Stop()
 		give(r.sig)
 		r.s.Close() // kicks a waiting Receive, waits for it to leave
-		unix.Close(r.fd)
+		r.f.Close()
 	})
 	return nil
 }

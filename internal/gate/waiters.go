@@ -139,6 +139,24 @@ type Kit[W CWaiter] struct {
 	hot    atomic.Pointer[point[W]] // the point taken last: take's lock-free path
 	closed chan struct{}
 	once   sync.Once
+
+	// idleWait and idleWake: see SetIdle.
+	idleWait func(ctx context.Context, key uint64) error
+	idleWake func()
+}
+
+// SetIdle makes the calls of the kit that find no free slot wait without a
+// thread, instead of polling their try with a 1 to 25 ms backoff: wait
+// returns nil once the call of key may have become possible (a descriptor
+// facility waits in the Go runtime's poller, and looks at the descriptor
+// after it has armed the poller's wait, so no readiness is lost), and an
+// error when ctx is done, when wake is called, or when it cannot wait (the
+// call then polls as without it). The kit then tries the call and waits
+// again. It is made by at most one call of a key at a time (the holder of
+// its point's gate); Close calls wake until every call has left. Set it
+// before the first call.
+func (k *Kit[W]) SetIdle(wait func(ctx context.Context, key uint64) error, wake func()) {
+	k.idleWait, k.idleWake = wait, wake
 }
 
 // Waiters is the kit of the signal-kicked C waiter (posixipc.Waiter).
@@ -304,7 +322,13 @@ func (k *Kit[W]) at(ctx context.Context, p *point[W], tried bool, try func() err
 		}
 	}
 	if !TakeSlot() {
-		if err := waitSlot(ctx, k.closed, try); err != WouldBlock {
+		var err error
+		if k.idleWait != nil {
+			err = k.idle(ctx, p.key.Load(), try)
+		} else {
+			err = waitSlot(ctx, k.closed, try)
+		}
+		if err != WouldBlock {
 			p.g.Leave()
 			return err
 		}
@@ -352,6 +376,34 @@ func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 			return WouldBlock
 		}
 		t.Reset(d)
+	}
+}
+
+// idle is waitSlot for a kit with an idle wait (SetIdle): wait until the
+// call may be possible, try, until the try gives a result (nil, or an
+// error other than WouldBlock) or a slot is free (WouldBlock: wait in C).
+func (k *Kit[W]) idle(ctx context.Context, key uint64, try func() error) error {
+	for {
+		werr := k.idleWait(ctx, key)
+		switch {
+		case k.Closed():
+			return os.ErrClosed
+		case ctx.Err() == context.DeadlineExceeded:
+			if err := try(); err != WouldBlock {
+				return err // there at the deadline: taken, as everywhere
+			}
+			return errs.Ctx(ctx)
+		case ctx.Err() != nil:
+			return errs.Ctx(ctx)
+		case werr != nil:
+			return waitSlot(ctx, k.closed, try) // it cannot wait here: poll
+		}
+		if err := try(); err != WouldBlock {
+			return err
+		}
+		if TakeSlot() {
+			return WouldBlock
+		}
 	}
 }
 
@@ -445,6 +497,9 @@ func (k *Kit[W]) Close() bool {
 			}
 		}
 		k.mu.Unlock()
+		if k.idleWake != nil {
+			k.idleWake()
+		}
 	})
 	k.mu.Lock()
 	defer k.mu.Unlock()

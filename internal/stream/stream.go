@@ -19,8 +19,11 @@
 // the thread (posixipc.ReadWait, WriteWait); otherwise (a pseudoterminal
 // master, which cannot be opened again; no /proc) a ppoll(2) of the
 // descriptor and an eventfd, then the call (posixipc.FifoWaitIO). After a
-// wait the next call goes straight to the wait. A direction's deadline
-// (SetDeadline) is its waits' context; a change, or Close, kicks the
+// wait the next call goes straight to the wait. A call that finds no free
+// slot in C (the process has gate.MaxInKernel) waits in the Go runtime's
+// poller instead, on the descriptor's os.File, without a thread and
+// without polling (gate.Kit.SetIdle), and tries again when the descriptor
+// is ready. A direction's deadline (SetDeadline) is its waits' context; a change, or Close, kicks the
 // waiter and wakes the parked callers, which go on under the new one.
 // ReadContext waits under a context instead.
 //
@@ -50,6 +53,8 @@ import (
 // waiter kit. Its methods are safe for concurrent use.
 type Stream struct {
 	fd int
+	f  *os.File        // fd's os.File, in the runtime poller: the calls that find no free slot wait there
+	rc syscall.RawConn // f's
 	// k is the Stream's waiter kit: one point per direction (keyRead,
 	// keyWrite), each with its C waiter (see waiter) made by its first
 	// wait. It is untimed: the blocking mode's read(2) or write(2) has no
@@ -62,17 +67,64 @@ type Stream struct {
 }
 
 // New makes the Stream of fd, a non-blocking descriptor opened with access
-// mode acc (os.O_RDONLY, O_WRONLY, O_RDWR); reopenable says whether it
-// may be opened again through /proc/self/fd for the blocking mode (a FIFO:
-// yes; a pseudoterminal master: no, that would make a new terminal). The
-// Stream does not own fd.
-func New(fd, acc int, reopenable bool) *Stream {
-	s := &Stream{fd: fd, wgate: gate.New(),
+// mode acc (os.O_RDONLY, O_WRONLY, O_RDWR), and f, the *os.File of fd
+// (os.NewFile of the non-blocking descriptor: in the runtime poller);
+// reopenable says whether it may be opened again through /proc/self/fd for
+// the blocking mode (a FIFO: yes; a pseudoterminal master: no, that would
+// make a new terminal). The Stream owns neither; f's deadlines are the
+// Stream's to set from now on.
+func New(f *os.File, fd, acc int, reopenable bool) *Stream {
+	s := &Stream{fd: fd, f: f, wgate: gate.New(),
 		k: gate.NewKit(false, func() (*waiter, error) { return newWaiter(fd, acc, reopenable) })}
+	s.rc, _ = f.SyscallConn() // (nil for a closed f: the idle wait then polls)
+	s.k.SetIdle(s.idle, s.wakeIdle)
 	s.rd.dl.Store(newDeadline(time.Time{}))
 	s.wr.dl.Store(newDeadline(time.Time{}))
 	return s
 }
+
+// idle is the kit's wait of a call that found no free slot in C: in the
+// runtime poller, on f, until the descriptor is readable (or writable),
+// which it looks at with poll(2) after the poller's wait is armed (so no
+// readiness is lost between the kit's try and the wait). ctx's deadline is
+// f's deadline of the direction, and ctx's end (or wakeIdle) sets it in
+// the past. The kit lets one call per direction in at a time, so the
+// direction's deadline of f is that call's.
+func (s *Stream) idle(ctx context.Context, key uint64) error {
+	if s.rc == nil {
+		return os.ErrInvalid
+	}
+	idleWaits.Add(1)
+	set, wait, ev := s.f.SetReadDeadline, s.rc.Read, int16(unix.POLLIN)
+	if key == keyWrite {
+		set, wait, ev = s.f.SetWriteDeadline, s.rc.Write, unix.POLLOUT
+	}
+	if dl, has := ctx.Deadline(); has {
+		set(dl)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { set(time.Unix(1, 0)); close(fired) })
+	err := wait(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: ev}}
+		n, err := unix.Poll(pfd, 0)
+		return err != nil || n > 0 // (an error: let the try report it)
+	})
+	if !stop() {
+		<-fired // its deadline is set: clear it only after
+	}
+	set(time.Time{})
+	return err
+}
+
+// idleWaits counts the idle waits of the process (IdleWaits).
+var idleWaits atomic.Int64
+
+// IdleWaits reports how many times a call of the process has waited in
+// the poller for want of a slot (for tests).
+func IdleWaits() int64 { return idleWaits.Load() }
+
+// wakeIdle ends the idle waits (Close).
+func (s *Stream) wakeIdle() { s.f.SetDeadline(time.Unix(1, 0)) }
 
 // Closed reports whether Close has begun.
 func (s *Stream) Closed() bool { return s.k.Closed() }
