@@ -116,9 +116,11 @@ func MqTimedreceive(mqd Mqd, buf []byte, absSec, absNsec int64) (n int, prio uin
 }
 
 // MqWaiter is the C state of the one goroutine of a queue direction that
-// waits inside C (see shim.c): a private duplicate of the queue descriptor
-// that MqKick can swap out from under a blocked mq_timedsend/mq_timedreceive.
-// It lives in C memory; the zero value is not usable.
+// waits inside C (struct pi_mq_waiter, see shim.c): the signal-kicked
+// waiter (Waiter's struct) whose descriptor is a private duplicate of the
+// queue's, which Kick swaps out from under a blocked
+// mq_timedsend/mq_timedreceive, plus the poll mode. It lives in C memory;
+// the zero value is not usable.
 type MqWaiter struct{ w *C.struct_pi_mq_waiter }
 
 // NewMqWaiter allocates a waiter for mqd (it duplicates the descriptor).
