@@ -105,10 +105,9 @@ const (
 // File is an open FIFO. Its methods are safe for concurrent use.
 type File struct {
 	f    *os.File
-	fd   int // f's descriptor (never f.Fd(), which would make it blocking)
 	path string
 
-	// s reads and writes fd through the waiter kit (a waiter per
+	// s reads and writes f's descriptor through the waiter kit (a waiter per
 	// direction, made by its first wait).
 	s *stream.Stream
 

@@ -69,7 +69,7 @@ func Open(ctx context.Context, path string, flag int) (*File, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	of := os.NewFile(uintptr(fd), path)
-	f := &File{fd: fd, path: path, pending: pending, f: of, s: stream.New(of, fd, acc, true)}
+	f := &File{path: path, pending: pending, f: of, s: stream.New(of, fd, acc, true)}
 	// A File dropped without Close: os.File's cleanup closes the FIFO; this
 	// one frees the waiters (their descriptors and C waiters).
 	f.cleanup = runtime.AddCleanup(f, func(s *stream.Stream) { s.Close() }, f.s)
