@@ -50,6 +50,10 @@ func (w Waiter) Reset() { atomic.StoreInt32((*int32)(unsafe.Pointer(&w.w.cancel)
 // while nobody is inside.
 func (w Waiter) SetFD(fd int) error { return errnoErr(C.pi_waiter_set_fd(w.w, C.int(fd))) }
 
+// HasFD reports whether SetFD gave w its descriptor (its fd field, read
+// without a call into C).
+func (w Waiter) HasFD() bool { return atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.fd))) >= 0 }
+
 // Rearm undoes a cancelling kick before a new wait (pi_waiter_rearm): it
 // clears the cancel flag and, if the kick swapped the sentinel over the
 // waiter's descriptor, puts a duplicate of src there (dup3). After a closing
@@ -60,7 +64,8 @@ func (w Waiter) Rearm(src int) error { return errnoErr(C.pi_waiter_rearm(w.w, C.
 // descriptor (pi_fd_wait PI_FD_FLOCK), waiting until it is granted or w is
 // kicked (ECANCELED). It does not allocate.
 func FlockWait(w Waiter, how int) error {
-	return fdErr(C.pi_fd_wait(w.w, C.PI_FD_FLOCK, C.int(how), 0, 0, nil, 0))
+	_, err := fdCount(C.pi_fd_wait(w.w, C.PI_FD_FLOCK, C.int(how), 0, 0, nil, 0))
+	return err
 }
 
 // OFDLockWait is fcntl(2) F_OFD_SETLKW of a lock of typ (F_RDLCK, F_WRLCK)
@@ -68,36 +73,30 @@ func FlockWait(w Waiter, how int) error {
 // flock) on w's descriptor (pi_fd_wait PI_FD_OFD), waiting until it is
 // granted or w is kicked (ECANCELED). It does not allocate.
 func OFDLockWait(w Waiter, typ int, start, length int64) error {
-	return fdErr(C.pi_fd_wait(w.w, C.PI_FD_OFD, C.int(typ), C.int64_t(start), C.int64_t(length), nil, 0))
+	_, err := fdCount(C.pi_fd_wait(w.w, C.PI_FD_OFD, C.int(typ), C.int64_t(start), C.int64_t(length), nil, 0))
+	return err
 }
 
 // ReadWait is one read(2) into buf on w's descriptor, a blocking one
 // (pi_fd_wait PI_FD_READ); ECANCELED once w is kicked. It does not
 // allocate.
 func ReadWait(w Waiter, buf []byte) (int, error) {
-	r := C.pi_fd_wait(w.w, C.PI_FD_READ, 0, 0, 0, bufPtr(buf), C.size_t(len(buf)))
-	if r < 0 {
-		return 0, errnoErr(C.int(-r))
-	}
-	return int(r), nil
+	return fdCount(C.pi_fd_wait(w.w, C.PI_FD_READ, 0, 0, 0, bufPtr(buf), C.size_t(len(buf))))
 }
 
 // WriteWait is one write(2) of buf on w's descriptor, a blocking one
 // (pi_fd_wait PI_FD_WRITE): a write interrupted part-way returns what it
 // wrote; ECANCELED once w is kicked before any byte. It does not allocate.
 func WriteWait(w Waiter, buf []byte) (int, error) {
-	r := C.pi_fd_wait(w.w, C.PI_FD_WRITE, 0, 0, 0, bufPtr(buf), C.size_t(len(buf)))
+	return fdCount(C.pi_fd_wait(w.w, C.PI_FD_WRITE, 0, 0, 0, bufPtr(buf), C.size_t(len(buf))))
+}
+
+// fdCount unpacks pi_fd_wait's result: a byte count, or -errno.
+func fdCount(r C.int64_t) (int, error) {
 	if r < 0 {
 		return 0, errnoErr(C.int(-r))
 	}
 	return int(r), nil
-}
-
-func fdErr(r C.int64_t) error {
-	if r < 0 {
-		return errnoErr(C.int(-r))
-	}
-	return nil
 }
 
 // Kicked reports whether w's cancel or closed flag is set, as the waits

@@ -9,7 +9,6 @@ package flock
 
 import (
 	"os"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/posixipc/posixipc"
@@ -35,8 +34,7 @@ const MaxKernelWaiters = gate.MaxInKernel
 // cost no 2,000 descriptors and no storm of system calls).
 type fdWaiter struct {
 	posixipc.Waiter
-	fd    int         // the File's descriptor
-	hasFD atomic.Bool // the waiter has its duplicate
+	fd int // the File's descriptor
 }
 
 // newWaiter makes the waiter of the File whose descriptor is fd.
@@ -62,7 +60,7 @@ func (w *fdWaiter) Reset() {
 // as Close runs is released by it, so that call returns os.ErrClosed; one
 // granted just as the context is done is held (nil).
 func (f *File) waitIn(w *fdWaiter, call func(posixipc.Waiter) error) error {
-	if !w.hasFD.Load() {
+	if !w.HasFD() {
 		fd, err := unix.FcntlInt(uintptr(w.fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
@@ -70,7 +68,6 @@ func (f *File) waitIn(w *fdWaiter, call func(posixipc.Waiter) error) error {
 		if err := w.SetFD(fd); err != nil {
 			return os.NewSyscallError("open O_PATH", err)
 		}
-		w.hasFD.Store(true)
 	}
 	err := call(w.Waiter)
 	if f.k.Closed() && (err == nil || err == syscall.ECANCELED) {
