@@ -360,12 +360,7 @@ func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				if err := try(); err != WouldBlock {
-					return err // there at the deadline: taken, as everywhere
-				}
-			}
-			return errs.Ctx(ctx)
+			return ended(ctx, try)
 		case <-closed:
 			return os.ErrClosed
 		}
@@ -379,6 +374,18 @@ func waitSlot(ctx context.Context, closed <-chan struct{}, try func() error) err
 	}
 }
 
+// ended is the result of a call waiting for a slot whose ctx is done:
+// after a passed deadline one last try (what is there at the deadline is
+// taken, as everywhere), then the context's error.
+func ended(ctx context.Context, try func() error) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		if err := try(); err != WouldBlock {
+			return err
+		}
+	}
+	return errs.Ctx(ctx)
+}
+
 // idle is waitSlot for a kit with an idle wait (SetIdle): wait until the
 // call may be possible, try, until the try gives a result (nil, or an
 // error other than WouldBlock) or a slot is free (WouldBlock: wait in C).
@@ -388,13 +395,8 @@ func (k *Kit[W]) idle(ctx context.Context, key uint64, try func() error) error {
 		switch {
 		case k.Closed():
 			return os.ErrClosed
-		case ctx.Err() == context.DeadlineExceeded:
-			if err := try(); err != WouldBlock {
-				return err // there at the deadline: taken, as everywhere
-			}
-			return errs.Ctx(ctx)
 		case ctx.Err() != nil:
-			return errs.Ctx(ctx)
+			return ended(ctx, try)
 		case werr != nil:
 			return waitSlot(ctx, k.closed, try) // it cannot wait here: poll
 		}
