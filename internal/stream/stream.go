@@ -182,33 +182,14 @@ func (s *Stream) read(ctx context.Context, byDeadline bool, b []byte) (int, erro
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
-	var n int
-	try := func() error {
-		if len(b) == 0 {
-			n = 0
-			return nil
-		}
-		var err error
-		if n, err = unix.Read(s.fd, b); err == unix.EINTR {
-			return gate.WouldBlock // the kit's wait reads again
-		}
-		return err
-	}
-	wait := func(w *waiter, rel int64) error {
-		var straight bool
-		var err error
-		if n, straight, err = w.io(s.fd, false, b, rel); err == nil {
-			s.rd.pollFirst.Store(straight)
-		}
-		return err
-	}
 	for {
+		var n int
 		var err error
 		if !byDeadline {
-			err = s.do(ctx, &s.rd, keyRead, try, wait)
+			n, err = s.call(ctx, &s.rd, keyRead, b)
 		} else {
 			c := s.rd.dl.Load()
-			if err = s.do(c, &s.rd, keyRead, try, wait); s.again(err, &s.rd, c) {
+			if n, err = s.call(c, &s.rd, keyRead, b); s.again(err, &s.rd, c) {
 				continue
 			}
 		}
@@ -222,14 +203,49 @@ func (s *Stream) read(ctx context.Context, byDeadline bool, b []byte) (int, erro
 	}
 }
 
-// do runs one call of direction d through the kit under c (its deadline,
-// or a caller's context): straight to the wait in C after a wait that
-// slept, else try first.
-func (s *Stream) do(c context.Context, d *direction, key uint64, try func() error, wait func(*waiter, int64) error) error {
-	if d.pollFirst.Load() {
-		return s.k.Block(c, key, try, wait)
+// call makes one read(2) (key keyRead) or write(2) (keyWrite) of buf on
+// direction d through the kit under c (its deadline, or a caller's
+// context): a non-blocking try on the descriptor, the wait in C on the
+// direction's waiter; straight to the wait after a wait that slept, else
+// the try first. It returns the byte count (a write the wait stopped
+// part-way: what it wrote).
+func (s *Stream) call(c context.Context, d *direction, key uint64, buf []byte) (int, error) {
+	write := key == keyWrite
+	var n int
+	try := func() error {
+		if len(buf) == 0 {
+			n = 0
+			return nil
+		}
+		var err error
+		if write {
+			n, err = unix.Write(s.fd, buf)
+		} else {
+			n, err = unix.Read(s.fd, buf)
+		}
+		if n < 0 {
+			n = 0
+		}
+		if err == unix.EINTR {
+			return gate.WouldBlock // the kit's wait makes the call again
+		}
+		return err
 	}
-	return s.k.Do(c, key, try, wait)
+	wait := func(w *waiter, rel int64) error {
+		var straight bool
+		var err error
+		if n, straight, err = w.io(s.fd, write, buf, rel); err == nil {
+			d.pollFirst.Store(straight)
+		}
+		return err
+	}
+	var err error
+	if d.pollFirst.Load() {
+		err = s.k.Block(c, key, try, wait)
+	} else {
+		err = s.k.Do(c, key, try, wait)
+	}
+	return n, err
 }
 
 // again reports whether a call of d that failed with err under deadline c
@@ -256,31 +272,8 @@ func (s *Stream) Write(b []byte) (int, error) {
 	defer s.wgate.Leave()
 	nn := 0
 	for {
-		chunk := b[nn:min(len(b), nn+maxRW)]
-		var n int
-		try := func() error {
-			if len(chunk) == 0 {
-				return nil
-			}
-			var err error
-			if n, err = unix.Write(s.fd, chunk); n < 0 {
-				n = 0
-			}
-			if err == unix.EINTR {
-				return gate.WouldBlock
-			}
-			return err
-		}
-		wait := func(w *waiter, rel int64) error {
-			var straight bool
-			var err error
-			if n, straight, err = w.io(s.fd, true, chunk, rel); err == nil {
-				s.wr.pollFirst.Store(straight)
-			}
-			return err
-		}
 		c := s.wr.dl.Load()
-		err := s.do(c, &s.wr, keyWrite, try, wait)
+		n, err := s.call(c, &s.wr, keyWrite, b[nn:min(len(b), nn+maxRW)])
 		nn += n
 		switch {
 		case err == nil:
