@@ -807,11 +807,16 @@ struct pi_waiter *pi_waiter_new(void) {
 	return w;
 }
 
-void pi_waiter_free(struct pi_waiter *w) {
+/* waiter_close closes w's descriptor and sentinel, if it has them. */
+static void waiter_close(struct pi_waiter *w) {
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->sentinel >= 0)
 		close(w->sentinel);
+}
+
+void pi_waiter_free(struct pi_waiter *w) {
+	waiter_close(w);
 	free(w);
 }
 
@@ -1012,8 +1017,7 @@ struct pi_mq_waiter *pi_mq_waiter_new(int mqd) {
 }
 
 void pi_mq_waiter_free(struct pi_mq_waiter *w) {
-	close(w->w.fd);
-	close(w->w.sentinel);
+	waiter_close(&w->w);
 	close(w->evfd);
 	free(w);
 }
