@@ -28,6 +28,12 @@
  *    hint's slot taken already moves it on by compare-and-swap and looks
  *    at the next (a slow taker may move a hint back; the next caller walks
  *    it forward, at most N slots).
+ *  - PIR_SPSC: the queue with one producer and one consumer at a time (a
+ *    second producer or consumer gets EBUSY while the first lives: the
+ *    header's producer and consumer words name them). Each side is the one
+ *    taker of its slots, so it claims them by a plain store instead of the
+ *    compare-and-swap: the fast path, with the queue's slots, seqs, claims
+ *    and recovery otherwise.
  *  - PIR_BROADCAST: one producer, subscribers that each see every record
  *    from the moment they join; the slot is a seqlock (seq = 2p+1 while
  *    being written, 2p+2 once committed); each subscriber has a cursor.
@@ -66,7 +72,8 @@
  *
  * Return values: 0, or an errno value (never -1): EAGAIN (full or empty
  * without waiting), ETIMEDOUT, EMSGSIZE, EINVAL, EBADF (wrong side),
- * EBUSY (a second broadcast producer, a second loan or view out), EUCLEAN
+ * EBUSY (a second broadcast or SPSC producer, a second SPSC consumer, a
+ * second broadcast loan or view out), EUCLEAN
  * (corrupt), EOWNERDEAD (the loan or view was taken over), EPROTO (another
  * layout version), EUSERS (participant table full), or what a system call
  * returned.
@@ -77,8 +84,8 @@
  *
  *   header            offset  type
  *     magic             0     u64  "PIRING\0\1" as little-endian, written last
- *     version           8     u32  2 (1: the protocol before claim-first)
- *     mode             12     u32  1 queue, 2 broadcast
+ *     version           8     u32  3 (2: no SPSC mode; 1: before claim-first)
+ *     mode             12     u32  1 queue, 2 broadcast, 3 spsc
  *     full             16     u32  0 block, 1 fail, 2 overwrite
  *     size             20     u32  payload bytes of a slot
  *     slots            24     u32  N, a power of two, 2..2^24
@@ -88,10 +95,11 @@
  *     tag              40     u64  the record type both sides agree on
  *     total            48     u64  hdr_size + slots*stride
  *     nonce            56     u64  random, names this object
- *     producer         64     u32  broadcast: entry+1 of the producer, 0 none
+ *     producer         64     u32  broadcast, spsc: entry+1 of the producer, 0 none
  *     sub_gen          68     u32  broadcast: bumped when subscribers come and go
+ *     consumer         72     u32  spsc: entry+1 of the consumer, 0 none
  *     tail            128     u64  next position to produce (queue: a hint)
- *     head            192     u64  queue: next position to consume (a hint)
+ *     head            192     u64  queue, spsc: next position to consume (a hint)
  *     data_word       256     u32  futex of consumers
  *     data_waiters    260     u32  consumers asleep on it
  *     room_word       320     u32  futex of producers
@@ -109,7 +117,7 @@
  *     count            48     u64  records committed or released
  *   slot of position p at hdr_size + (p & (N-1))*stride
  *     seq               0     u64
- *     claim             8     u64  queue: (u32)p << 32 | who, the taker of p;
+ *     claim             8     u64  queue, spsc: (u32)p << 32 | who, the taker of p;
  *                                  who = entry+1, | 1<<31 for a consumer,
  *                                  0x7fffffff: dead, 0: nobody (initial)
  *     len              16     u32
@@ -139,9 +147,9 @@
 #include <unistd.h>
 
 #define PIR_MAGIC 0x0100474E49524950ULL
-#define PIR_VERSION 2u
+#define PIR_VERSION 3u
 
-enum { PIR_QUEUE = 1, PIR_BROADCAST = 2 };
+enum { PIR_QUEUE = 1, PIR_BROADCAST = 2, PIR_SPSC = 3 };
 enum { PIR_BLOCK = 0, PIR_FAIL = 1, PIR_OVERWRITE = 2 };
 
 #define PIR_MAX_SLOTS (1u << 24)
@@ -155,7 +163,7 @@ enum { PIR_BLOCK = 0, PIR_FAIL = 1, PIR_OVERWRITE = 2 };
 enum {
 	PIR_O_MAGIC = 0, PIR_O_VERSION = 8, PIR_O_MODE = 12, PIR_O_FULL = 16, PIR_O_SIZE = 20,
 	PIR_O_SLOTS = 24, PIR_O_STRIDE = 28, PIR_O_PARTS = 32, PIR_O_HDRSIZE = 36, PIR_O_TAG = 40,
-	PIR_O_TOTAL = 48, PIR_O_NONCE = 56, PIR_O_PRODUCER = 64, PIR_O_SUBGEN = 68, PIR_O_TAIL = 128,
+	PIR_O_TOTAL = 48, PIR_O_NONCE = 56, PIR_O_PRODUCER = 64, PIR_O_SUBGEN = 68, PIR_O_CONSUMER = 72, PIR_O_TAIL = 128,
 	PIR_O_HEAD = 192, PIR_O_DATAWORD = 256, PIR_O_DATAWAIT = 260, PIR_O_ROOMWORD = 320,
 	PIR_O_ROOMWAIT = 324, PIR_O_RECLAIM = 384, PIR_O_ENTRIES = 512,
 	PIR_E_SIZE = 64, PIR_E_STATE = 0, PIR_E_PID = 4, PIR_E_ROLE = 8, PIR_E_WAITING = 12,
@@ -235,7 +243,7 @@ static inline uint64_t pir_align64(uint64_t n) { return (n + 63) & ~(uint64_t)63
 
 /* pir_shape checks a configuration and computes its geometry into r. */
 static inline int pir_shape(struct pir_ring *r, const struct pir_config *c) {
-	if (c->mode != PIR_QUEUE && c->mode != PIR_BROADCAST)
+	if (c->mode != PIR_QUEUE && c->mode != PIR_BROADCAST && c->mode != PIR_SPSC)
 		return EINVAL;
 	if (c->full > PIR_OVERWRITE || (c->full == PIR_OVERWRITE && c->mode != PIR_BROADCAST))
 		return EINVAL;
@@ -330,11 +338,14 @@ static inline void pir_reclaim_entry(struct pir_ring *r, uint32_t e) {
 	if (w & PIR_WAIT_ROOM)
 		atomic_fetch_sub(PIR_U32(r, PIR_O_ROOMWAIT), 1);
 	atomic_store(PIR_E32(r, e, PIR_E_WAITING), 0);
-	if (r->cfg.mode == PIR_BROADCAST) {
-		uint32_t p = e + 1;
+	uint32_t p = e + 1;
+	if (r->cfg.mode != PIR_QUEUE)
 		atomic_compare_exchange_strong(PIR_U32(r, PIR_O_PRODUCER), &p, 0);
+	if (r->cfg.mode == PIR_BROADCAST)
 		return;
-	}
+	p = e + 1;
+	if (r->cfg.mode == PIR_SPSC)
+		atomic_compare_exchange_strong(PIR_U32(r, PIR_O_CONSUMER), &p, 0);
 	for (uint64_t i = 0; i < r->cfg.slots; i++) {
 		unsigned char *s = r->base + r->hdr_size + i * r->stride;
 		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
@@ -370,6 +381,22 @@ static inline int pir_reap(struct pir_ring *r) {
 }
 
 /* ---- joining and leaving ---- */
+/* pir_claim_role makes r the one participant of the role whose header word
+ * is at off (entry+1 of its holder: the producer of a broadcast or SPSC
+ * ring, the consumer of an SPSC ring): EBUSY while a live one holds it, a
+ * dead one's is taken over. */
+static inline int pir_claim_role(struct pir_ring *r, size_t off) {
+	for (;;) {
+		uint32_t p = atomic_load(PIR_U32(r, off));
+		if (p > r->cfg.participants)
+			return EUCLEAN;
+		if (p != 0 && p != r->who && pir_alive(r, p - 1))
+			return EBUSY;
+		if (atomic_compare_exchange_strong(PIR_U32(r, off), &p, r->who))
+			return 0;
+	}
+}
+
 static inline int pir_join(struct pir_ring *r) {
 	for (uint32_t e = 0; e < r->cfg.participants; e++) {
 		int ok = pir_lock_entry(r->fd, e);
@@ -387,17 +414,19 @@ static inline int pir_join(struct pir_ring *r) {
 		atomic_store(PIR_E32(r, e, PIR_E_WAITING), 0);
 		atomic_store(PIR_E64(r, e, PIR_E_LOST), 0);
 		atomic_store(PIR_E64(r, e, PIR_E_COUNT), 0);
+		int err = 0;
+		if (r->cfg.mode != PIR_QUEUE && r->send)
+			err = pir_claim_role(r, PIR_O_PRODUCER);
+		if (err == 0 && r->cfg.mode == PIR_SPSC && r->recv && (err = pir_claim_role(r, PIR_O_CONSUMER)) != 0 && r->send) {
+			uint32_t p = r->who;
+			atomic_compare_exchange_strong(PIR_U32(r, PIR_O_PRODUCER), &p, 0);
+		}
+		if (err != 0) {
+			pir_unlock_entry(r->fd, e);
+			return err;
+		}
 		if (r->cfg.mode == PIR_BROADCAST) {
 			if (r->send) {
-				for (;;) {
-					uint32_t p = atomic_load(PIR_U32(r, PIR_O_PRODUCER));
-					if (p != 0 && p != r->who && (p > r->cfg.participants || pir_alive(r, p - 1))) {
-						pir_unlock_entry(r->fd, e);
-						return p > r->cfg.participants ? EUCLEAN : EBUSY;
-					}
-					if (atomic_compare_exchange_strong(PIR_U32(r, PIR_O_PRODUCER), &p, r->who))
-						break;
-				}
 				r->gen = atomic_load(PIR_U32(r, PIR_O_SUBGEN)) - 1;
 			} else {
 				atomic_store(PIR_E64(r, e, PIR_E_CURSOR), atomic_load(PIR_U64(r, PIR_O_TAIL)));
@@ -466,7 +495,7 @@ static inline int pir_create(struct pir_ring *r, const char *name, int oflag, mo
 	atomic_store(PIR_U64(r, PIR_O_TAG), r->cfg.tag);
 	atomic_store(PIR_U64(r, PIR_O_TOTAL), r->total);
 	atomic_store(PIR_U64(r, PIR_O_NONCE), nonce);
-	if (r->cfg.mode == PIR_QUEUE)
+	if (r->cfg.mode != PIR_BROADCAST)
 		for (uint64_t i = 0; i < r->cfg.slots; i++)
 			atomic_store(PIR_S64(r->base + r->hdr_size + i * r->stride, PIR_S_SEQ), i);
 	atomic_store(PIR_U64(r, PIR_O_MAGIC), PIR_MAGIC); /* ready */
@@ -609,7 +638,12 @@ static inline int pir_q_take(struct pir_ring *r, _Atomic uint64_t *hint, uint64_
 			atomic_compare_exchange_strong(hint, &p, pos + 1);
 			continue;
 		}
-		if (!atomic_compare_exchange_strong(cw, &c, pir_claim(pos, who)))
+		if (r->cfg.mode == PIR_SPSC)
+			/* the one taker of its side (a handle is used by one thread at
+			 * a time): nobody else takes this slot, and one who takes it
+			 * over from us does so only once we are dead */
+			PIR_SET(cw, pir_claim(pos, who));
+		else if (!atomic_compare_exchange_strong(cw, &c, pir_claim(pos, who)))
 			continue; /* another took it, or its state moved on */
 		if (atomic_load(hint) == pos)
 			PIR_SET(hint, pos + 1);
@@ -882,7 +916,7 @@ static inline int pir_try_loan(struct pir_ring *r, void *a) {
 	struct pir_loan *l = ((struct pir_loan_arg *)a)->l;
 	uint64_t pos;
 	int e;
-	if (r->cfg.mode == PIR_QUEUE) {
+	if (r->cfg.mode != PIR_BROADCAST) {
 		e = pir_q_loan(r, &pos);
 	} else {
 		if (r->loan_out)
@@ -898,14 +932,14 @@ static inline int pir_try_loan(struct pir_ring *r, void *a) {
 	return e;
 }
 static inline int pir_stuck_room(struct pir_ring *r, int recover) {
-	if (r->cfg.mode == PIR_QUEUE)
+	if (r->cfg.mode != PIR_BROADCAST)
 		return pir_q_stuck_producer(r, recover);
 	if (recover && pir_reap(r))
 		r->gen--;
 	return 1;
 }
 static inline int pir_stuck_data(struct pir_ring *r, int recover) {
-	return r->cfg.mode == PIR_QUEUE ? pir_q_stuck_consumer(r, recover) : 0;
+	return r->cfg.mode != PIR_BROADCAST ? pir_q_stuck_consumer(r, recover) : 0;
 }
 
 /* pir_loan lends the next slot (l->data, l->cap bytes) to fill. PIR_FAIL
@@ -921,7 +955,7 @@ static inline int pir_loan(struct pir_ring *r, int64_t timeout_ns, struct pir_lo
 static inline int pir_commit(struct pir_ring *r, struct pir_loan *l, uint32_t n) {
 	if (n > r->cfg.size)
 		return EINVAL;
-	if (r->cfg.mode == PIR_QUEUE)
+	if (r->cfg.mode != PIR_BROADCAST)
 		return pir_q_commit(r, l->seq, n, 0);
 	r->loan_out = 0;
 	return pir_b_commit(r, l->seq, n);
@@ -929,7 +963,7 @@ static inline int pir_commit(struct pir_ring *r, struct pir_loan *l, uint32_t n)
 
 /* pir_abort gives the loan up: no record (queue: a skipped slot). */
 static inline int pir_abort(struct pir_ring *r, struct pir_loan *l) {
-	if (r->cfg.mode == PIR_QUEUE)
+	if (r->cfg.mode != PIR_BROADCAST)
 		return pir_q_commit(r, l->seq, 0, PIR_FLAG_SKIP);
 	r->loan_out = 0;
 	unsigned char *s = pir_slot(r, l->seq);
@@ -944,7 +978,7 @@ static inline int pir_try_next(struct pir_ring *r, void *a) {
 	uint64_t pos, lost = 0;
 	uint32_t n;
 	int e;
-	if (r->cfg.mode == PIR_QUEUE) {
+	if (r->cfg.mode != PIR_BROADCAST) {
 		e = pir_q_next(r, &pos, &n);
 	} else {
 		if (r->view_out)
@@ -975,7 +1009,7 @@ static inline int pir_next(struct pir_ring *r, int64_t timeout_ns, struct pir_vi
 /* pir_release gives the record back; broadcast with PIR_OVERWRITE: EAGAIN
  * when it was overwritten while viewed (what it showed may be torn). */
 static inline int pir_release(struct pir_ring *r, struct pir_view *v) {
-	if (r->cfg.mode == PIR_QUEUE)
+	if (r->cfg.mode != PIR_BROADCAST)
 		return pir_q_release(r, v->seq);
 	if (!r->view_out)
 		return EINVAL;
@@ -990,7 +1024,7 @@ static inline int pir_try_send(struct pir_ring *r, void *a) {
 	struct pir_send_arg *s = a;
 	uint64_t pos;
 	int e;
-	if (r->cfg.mode == PIR_QUEUE) {
+	if (r->cfg.mode != PIR_BROADCAST) {
 		if ((e = pir_q_loan(r, &pos)) != 0)
 			return e;
 		memcpy(pir_slot(r, pos) + PIR_S_HEADER, s->p, s->n);
@@ -1021,7 +1055,7 @@ static inline int pir_try_receive(struct pir_ring *r, void *a) {
 	uint64_t pos;
 	uint32_t n;
 	int e;
-	if (r->cfg.mode == PIR_QUEUE) {
+	if (r->cfg.mode != PIR_BROADCAST) {
 		if ((e = pir_q_next(r, &pos, &n)) != 0)
 			return e;
 		memcpy(x->buf, pir_slot(r, pos) + PIR_S_HEADER, n);

@@ -2,7 +2,7 @@
  * ringpeer: the C side of the ring tests, demo and benchmarks. It uses
  * crt/posixipc_ring.h only, as any C program would.
  *
- *   ringpeer create NAME SLOTS SIZE MODE FULL    create (MODE queue|broadcast, FULL block|fail|overwrite), leave it
+ *   ringpeer create NAME SLOTS SIZE MODE FULL    create (MODE queue|broadcast|spsc, FULL block|fail|overwrite), leave it
  *   ringpeer send NAME COUNT [PREFIX]            send "PREFIX<i>" COUNT times (blocking); print "done"
  *   ringpeer recv NAME COUNT [TIMEOUT_MS]        print "ready", then COUNT records as "SEQ LOST TEXT"
  *   ringpeer loan-hold NAME                      loan a slot, write "held" into it, print "loaned SEQ", wait forever
@@ -45,7 +45,9 @@ int main(int argc, char **argv) {
 	const char *mode = argv[1], *name = argv[2];
 	if (strcmp(mode, "create") == 0 && argc == 7) {
 		struct pir_config c = { .slots = (uint32_t)atoi(argv[3]), .size = (uint32_t)atoi(argv[4]),
-		                        .mode = strcmp(argv[5], "broadcast") == 0 ? PIR_BROADCAST : PIR_QUEUE,
+		                        .mode = strcmp(argv[5], "broadcast") == 0 ? PIR_BROADCAST
+		                                : strcmp(argv[5], "spsc") == 0    ? PIR_SPSC
+		                                                                  : PIR_QUEUE,
 		                        .full = strcmp(argv[6], "fail") == 0        ? PIR_FAIL
 		                                : strcmp(argv[6], "overwrite") == 0 ? PIR_OVERWRITE
 		                                                                    : PIR_BLOCK };

@@ -134,7 +134,7 @@ func (r *Ring) loanTry() (pos uint64, err error) {
 
 // loan takes a slot (one attempt).
 func (r *Ring) loan() (uint64, error) {
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		return r.qLoan()
 	}
 	r.pmu.Lock()
@@ -191,7 +191,7 @@ func (r *Ring) commit(pos uint64, n int, abort bool) (err error) {
 		return r.pathErr(op, os.ErrClosed)
 	}
 	defer catch(&err, debug.SetPanicOnFault(true))
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		err = r.qCommit(pos, n, abort)
 	} else {
 		r.pmu.Lock()
@@ -247,7 +247,7 @@ func (r *Ring) checkSend(p []byte) error {
 // sendOnce is one attempt of Send.
 func (r *Ring) sendOnce(p []byte) (err error) {
 	defer catch(&err, debug.SetPanicOnFault(true))
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		pos, err := r.qLoan()
 		if err != nil {
 			return err
@@ -303,7 +303,7 @@ func (r *Ring) nextTry() (v View, err error) {
 
 // next takes a record (one attempt).
 func (r *Ring) next() (View, error) {
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		pos, n, err := r.qNext()
 		return View{r: r, pos: pos, n: n}, err
 	}
@@ -345,7 +345,7 @@ func (r *Ring) release(v View) (err error) {
 		return r.pathErr("ring_release", os.ErrClosed)
 	}
 	defer catch(&err, debug.SetPanicOnFault(true))
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		err = r.qRelease(v.pos)
 	} else {
 		r.cmu.Lock()
@@ -408,7 +408,7 @@ func (r *Ring) checkReceive(buf []byte) error {
 // receiveOnce is one attempt of Receive.
 func (r *Ring) receiveOnce(buf []byte, rec *Record) (err error) {
 	defer catch(&err, debug.SetPanicOnFault(true))
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		pos, n, err := r.qNext()
 		if err != nil {
 			return err

@@ -48,32 +48,38 @@ func sendReceive(b *testing.B, cfg ring.Config) {
 }
 
 func BenchmarkLoanCommitNextRelease(b *testing.B) {
-	for _, size := range []int{64, 4096} {
-		b.Run(sizeName(size), func(b *testing.B) {
-			name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: size})
-			c := open(b, name, os.O_RDONLY, nil)
-			src := make([]byte, size)
-			ctx := context.Background()
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				l, err := p.Loan(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				copy(l.Bytes(), src)
-				if err := l.Commit(size); err != nil {
-					b.Fatal(err)
-				}
-				v, err := c.Next(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := v.Release(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	for _, mode := range []ring.Mode{ring.Queue, ring.SPSC} {
+		for _, size := range []int{64, 4096} {
+			b.Run(mode.String()+"-"+sizeName(size), func(b *testing.B) { loanCommitNextRelease(b, mode, size) })
+		}
+	}
+}
+
+// loanCommitNextRelease is one record through Loan, copy, Commit, Next and
+// Release per op, in one goroutine.
+func loanCommitNextRelease(b *testing.B, mode ring.Mode, size int) {
+	name, p := create(b, os.O_WRONLY, ring.Config{Slots: 64, Size: size, Mode: mode})
+	c := open(b, name, os.O_RDONLY, nil)
+	src := make([]byte, size)
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		l, err := p.Loan(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		copy(l.Bytes(), src)
+		if err := l.Commit(size); err != nil {
+			b.Fatal(err)
+		}
+		v, err := c.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := v.Release(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -21,6 +21,19 @@
 //     per record one compare-and-swap (the slot's claim: tail and head are
 //     hints moved by plain stores) and one fenced store, never a lock, and
 //     a system call only to wake a sleeper. Goroutines may share a handle.
+//   - SPSC mode: the queue with one producer and one consumer at a time,
+//     the fast path for a stream between two processes: a second producer
+//     or consumer gets ErrBusy while the first lives (the header names
+//     both; a dead one's role passes to the next that opens). Each side is
+//     the one taker of its slots, so it claims them by a plain store
+//     instead of the compare-and-swap on the slot's line, which the other
+//     side is reading: in C (posixipc_ring.h) a 64-byte stream ran 42-79
+//     ns a record against the queue's 94-104 on this project's 2-CPU VM.
+//     Goroutines may still share a handle: they take turns at taking a
+//     slot by an atomic word of the handle (not of the segment), and each
+//     side may hold several loans or views. Everything else (slots,
+//     sequences, claims, recovery of a dead producer's loan or a dead
+//     consumer's view) is the queue's.
 //   - Broadcast mode: one producer (a second gets ErrBusy while the first
 //     lives) and subscribers that each see every record from the moment
 //     they join. A slot is a seqlock; with Overwrite a subscriber that
@@ -32,7 +45,8 @@
 //
 // A *Ring is one participant: Open's access mode says whether it produces
 // (os.O_WRONLY), consumes or subscribes (os.O_RDONLY) or both (os.O_RDWR,
-// Queue only). Zero copy: Loan lends a slot of the mapping as a []byte to
+// Queue and SPSC: an SPSC handle opened so is the ring's producer and
+// consumer). Zero copy: Loan lends a slot of the mapping as a []byte to
 // fill and Commit publishes it (Abort gives it up); Next lends a record
 // and View.Release gives it back. Send and Receive copy. Loans and views
 // are valid until Commit, Abort, Release or Close; a Queue handle may
@@ -115,7 +129,8 @@
 // others reclaim what it held). Remove unlinks the ring's name.
 //
 // Not supported: variable-size records larger than a slot (split them),
-// growing a ring, more than one producer in Broadcast mode, records that
+// growing a ring, more than one producer in Broadcast mode or more than one
+// producer or consumer in SPSC mode, records that
 // outlive the segment (it is memory: a reboot or Remove with no handle
 // open ends them), and rings on other hosts.
 package ring

@@ -26,6 +26,8 @@ func FuzzConfig(f *testing.F) {
 	f.Add(3, 8, uint32(1), uint32(0), 0)
 	f.Add(1<<24, 1<<30, uint32(1), uint32(0), 4096)
 	f.Add(-4, -1, uint32(9), uint32(7), -1)
+	f.Add(8, 32, uint32(3), uint32(1), 2) // SPSC
+	f.Add(8, 32, uint32(3), uint32(2), 0) // SPSC cannot overwrite
 	f.Fuzz(func(t *testing.T, slots, size int, mode, full uint32, parts int) {
 		if slots > 1<<12 || size > 1<<16 || parts > 256 { // stay within this machine's memory
 			return
@@ -54,7 +56,7 @@ func FuzzConfig(f *testing.F) {
 // slots, Open and every call either work or fail with an error, within
 // their deadlines; never a crash, a hang or a panic.
 func FuzzSegment(f *testing.F) {
-	for _, b := range []bool{false, true} {
+	for _, b := range []uint8{0, 1, 2} { // Queue, Broadcast, SPSC
 		f.Add(b, int64(0), uint64(0))
 		f.Add(b, int64(8), uint64(2))         // version
 		f.Add(b, int64(24), uint64(3))        // slots
@@ -64,13 +66,12 @@ func FuzzSegment(f *testing.F) {
 		f.Add(b, int64(4608+16), uint64(1e9)) // slot 0's length
 		f.Add(b, int64(4608), ^uint64(0))     // slot 0's sequence
 		f.Add(b, int64(260), ^uint64(0))      // the waiter counts
+		f.Add(b, int64(64), uint64(1e9))      // the producer and sub_gen words
+		f.Add(b, int64(72), uint64(5))        // the consumer word
 	}
 	{
-		f.Fuzz(func(t *testing.T, broadcast bool, off int64, v uint64) {
-			mode := ring.Queue
-			if broadcast {
-				mode = ring.Broadcast
-			}
+		f.Fuzz(func(t *testing.T, m uint8, off int64, v uint64) {
+			mode := []ring.Mode{ring.Queue, ring.Broadcast, ring.SPSC}[m%3]
 			name := testutil.Name("fuzz")
 			p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 4, Size: 64, Mode: mode})
 			require.NoError(t, err)

@@ -16,7 +16,7 @@ const (
 	// the creator writes it last.
 	Magic uint64 = 0x0100474E49524950
 	// Version is the layout version this package reads and writes.
-	Version = 2
+	Version = 3
 
 	// The header: static fields, then one cache line per hot word group.
 	offMagic    = 0   // u64
@@ -31,8 +31,9 @@ const (
 	offTag      = 40  // u64: the caller's type tag
 	offTotal    = 48  // u64: bytes the layout needs
 	offNonce    = 56  // u64: random, names this ring (Open checks its descriptor with it)
-	offProducer = 64  // u32: broadcast: entry+1 of the producer, 0 none
+	offProducer = 64  // u32: broadcast, SPSC: entry+1 of the producer, 0 none
 	offSubGen   = 68  // u32: broadcast: bumped when a subscriber joins or leaves
+	offConsumer = 72  // u32: SPSC: entry+1 of the consumer, 0 none
 	offTail     = 128 // u64: next position to produce
 	offHead     = 192 // u64: queue: next position to consume
 	offDataWord = 256 // u32: futex word of consumers (bumped by commits that see sleepers)
@@ -92,15 +93,16 @@ type geometry struct {
 	tag         uint64
 	mask        uint64
 	slotsOff    uint64
+	excl        bool // SPSC: one producer, one consumer
 }
 
 // shape computes and checks the geometry of a configuration.
 func shape(mode Mode, full Full, slots, size, parts int, tag uint64) (geometry, error) {
 	var g geometry
 	switch mode {
-	case Queue, Broadcast:
+	case Queue, Broadcast, SPSC:
 	default:
-		return g, fmt.Errorf("mode %d is neither Queue nor Broadcast: %w", mode, syscall.EINVAL)
+		return g, fmt.Errorf("mode %d is not Queue, Broadcast or SPSC: %w", mode, syscall.EINVAL)
 	}
 	switch full {
 	case Block, Fail:
@@ -131,6 +133,7 @@ func shape(mode Mode, full Full, slots, size, parts int, tag uint64) (geometry, 
 		return g, fmt.Errorf("%d slots of %d bytes need %d bytes, more than %d: %w", slots, size, g.total, uint64(maxTotal), syscall.EINVAL)
 	}
 	g.mask = uint64(g.slots) - 1
+	g.excl = mode == SPSC
 	g.slotsOff = uint64(g.hdrSize)
 	return g, nil
 }

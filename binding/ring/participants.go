@@ -104,8 +104,8 @@ func (r *Ring) join() (err error) {
 		Detail: fmt.Sprintf("all %d participant entries of the ring are held by live processes", r.g.parts)}
 }
 
-// fill writes this handle's entry and, for a broadcast producer, claims
-// the producer word.
+// fill writes this handle's entry and, for a broadcast producer and an
+// SPSC producer or consumer, claims the role's word.
 func (r *Ring) fill() error {
 	e := r.self
 	role := uint32(0)
@@ -120,19 +120,25 @@ func (r *Ring) fill() error {
 	mem.Store32(r.ent32(e, entWaiting), 0)
 	mem.Store64(r.ent64(e, entLost), 0)
 	mem.Store64(r.ent64(e, entCount), 0)
+	if r.g.excl {
+		if r.send {
+			if err := r.claimRole(offProducer, "producer"); err != nil {
+				return err
+			}
+		}
+		if r.recv {
+			if err := r.claimRole(offConsumer, "consumer"); err != nil {
+				if r.send {
+					mem.CAS32(r.hdr32(offProducer), r.who, 0)
+				}
+				return err
+			}
+		}
+	}
 	if r.g.mode == uint32(Broadcast) {
 		if r.send {
-			for {
-				p := mem.Load32(r.hdr32(offProducer))
-				if p != 0 && (p > r.g.parts || r.alive(p-1)) && p != r.who {
-					if p > r.g.parts {
-						return fmt.Errorf("producer word %d: %w", p, ErrCorrupt)
-					}
-					return fmt.Errorf("the ring has a live producer (pid %d): %w", mem.Load32(r.ent32(p-1, entPid)), ErrBusy)
-				}
-				if mem.CAS32(r.hdr32(offProducer), p, r.who) {
-					break
-				}
+			if err := r.claimRole(offProducer, "producer"); err != nil {
+				return err
 			}
 			r.gen = mem.Load32(r.hdr32(offSubGen)) - 1 // compute the limit at the first loan
 		} else {
@@ -146,6 +152,25 @@ func (r *Ring) fill() error {
 		mem.Store64(r.ent64(e, entCursor), mem.Load64(r.hdr64(offTail)))
 	}
 	return nil
+}
+
+// claimRole makes this handle the one participant of the role whose
+// header word is at off (it holds entry+1): ErrBusy while a live one holds
+// it; a dead one's is taken over (what it held is reclaimed by whoever
+// finds it stuck, or reaps it).
+func (r *Ring) claimRole(off uintptr, role string) error {
+	for {
+		p := mem.Load32(r.hdr32(off))
+		if p > r.g.parts {
+			return fmt.Errorf("%s word %d: %w", role, p, ErrCorrupt)
+		}
+		if p != 0 && p != r.who && r.alive(p-1) {
+			return fmt.Errorf("the ring has a live %s (pid %d): %w", role, mem.Load32(r.ent32(p-1, entPid)), ErrBusy)
+		}
+		if mem.CAS32(r.hdr32(off), p, r.who) {
+			return nil
+		}
+	}
 }
 
 // leave gives up this handle's loans and views and frees its entry; the
@@ -200,6 +225,10 @@ func (r *Ring) reclaimEntry(e uint32) {
 	if r.g.mode == uint32(Broadcast) {
 		mem.CAS32(r.hdr32(offProducer), e+1, 0)
 		return
+	}
+	if r.g.excl {
+		mem.CAS32(r.hdr32(offProducer), e+1, 0)
+		mem.CAS32(r.hdr32(offConsumer), e+1, 0)
 	}
 	for i := uint64(0); i < uint64(r.g.slots); i++ {
 		s := r.slotAt(i)

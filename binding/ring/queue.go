@@ -19,6 +19,7 @@ package ring
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/mem"
@@ -53,7 +54,12 @@ func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64
 			mem.CAS64(hint, pos, pos+1)
 			continue
 		}
-		if !mem.CAS64(cw, c, claim(pos, who)) {
+		if r.g.excl {
+			// SPSC: the one taker of its side, and the handle's turn is
+			// held (sTake): nobody else takes this slot, and one who takes
+			// it over from us does so only once we are dead.
+			mem.Set64(cw, claim(pos, who))
+		} else if !mem.CAS64(cw, c, claim(pos, who)) {
 			continue // another took it, or its state moved on
 		}
 		if mem.Load64(hint) == pos {
@@ -63,9 +69,25 @@ func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64
 	}
 }
 
+// sTake is qTake for an SPSC ring's one producer or consumer: the
+// handle's goroutines take turns at it (a word of the handle, not of the
+// segment), so qTake claims the slot by a plain store.
+func (r *Ring) sTake(turn *uint32, hint *uint64, want uint64, who uint32, what string) (uint64, error) {
+	for !mem.CAS32(turn, 0, 1) {
+		runtime.Gosched() // another goroutine of the handle is taking: a few loads and stores
+	}
+	defer mem.Set32(turn, 0) // a fault (a truncated segment) must not keep the turn
+	return r.qTake(hint, want, who, what)
+}
+
 // qLoan takes the position at the tail for a loan: WouldBlock when the
 // ring is full.
-func (r *Ring) qLoan() (uint64, error) { return r.qTake(r.hdr64(offTail), 0, r.who, "tail") }
+func (r *Ring) qLoan() (uint64, error) {
+	if r.g.excl {
+		return r.sTake(&r.turn[0], r.hdr64(offTail), 0, r.who, "tail")
+	}
+	return r.qTake(r.hdr64(offTail), 0, r.who, "tail")
+}
 
 // qCommit publishes the loan of position pos with n bytes (skip: as a
 // skipped slot).
@@ -97,7 +119,13 @@ func (r *Ring) counted() {
 // when none is committed there. Skipped slots are released on the way.
 func (r *Ring) qNext() (uint64, uint32, error) {
 	for {
-		pos, err := r.qTake(r.hdr64(offHead), 1, r.who|whoConsumer, "head")
+		var pos uint64
+		var err error
+		if r.g.excl {
+			pos, err = r.sTake(&r.turn[1], r.hdr64(offHead), 1, r.who|whoConsumer, "head")
+		} else {
+			pos, err = r.qTake(r.hdr64(offHead), 1, r.who|whoConsumer, "head")
+		}
 		if err != nil {
 			return 0, 0, err
 		}

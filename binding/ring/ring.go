@@ -34,6 +34,11 @@ const (
 	// Broadcast: one producer, subscribers that each see every record from
 	// the moment they join.
 	Broadcast Mode = 2
+	// SPSC: Queue with one producer and one consumer at a time (a second
+	// producer or consumer gets ErrBusy while the first lives): the fast
+	// path. Its producer and consumer take their slots by plain stores
+	// instead of the queue's compare-and-swap on the slot's shared line.
+	SPSC Mode = 3
 )
 
 func (m Mode) String() string {
@@ -42,6 +47,8 @@ func (m Mode) String() string {
 		return "queue"
 	case Broadcast:
 		return "broadcast"
+	case SPSC:
+		return "spsc"
 	}
 	return fmt.Sprintf("Mode(%d)", uint32(m))
 }
@@ -77,7 +84,7 @@ func (f Full) String() string {
 type Config struct {
 	Slots        int    // slot count: a power of two from 2 to MaxSlots
 	Size         int    // payload bytes per slot: 1 to MaxSize
-	Mode         Mode   // Queue (the zero value means Queue at creation) or Broadcast
+	Mode         Mode   // Queue (the zero value means Queue at creation), Broadcast or SPSC
 	Full         Full   // Block, Fail or Overwrite
 	Tag          uint64 // the record type both sides agree on
 	Participants int    // participant table size: 2 to MaxParticipants (0: DefaultParticipants)
@@ -101,7 +108,8 @@ var (
 	// it was released; what it showed may be torn.
 	ErrOverrun = errors.New("ring: the record was overwritten while it was viewed")
 	// ErrBusy: the operation needs what is already out (a broadcast
-	// subscriber's one view, the one producer of a broadcast ring).
+	// subscriber's one view, the one producer of a broadcast or SPSC ring,
+	// the one consumer of an SPSC ring).
 	ErrBusy error = busy{}
 )
 
@@ -134,6 +142,11 @@ type Ring struct {
 	k        *gate.Waiters
 	spin     time.Duration
 	spinning [2]uint32 // per direction (key-1): a goroutine spins outside the kit, through mem
+
+	// SPSC: the turn of this handle's goroutines at taking a slot, per
+	// direction (0 free, 1 taken): the one producer or consumer of the ring
+	// is the handle, so its claim needs no compare-and-swap.
+	turn [2]uint32
 
 	pmu sync.Mutex // broadcast producer: its one loan
 	cmu sync.Mutex // broadcast subscriber: its cursor and one view
@@ -289,7 +302,7 @@ func initialise(b []byte, g geometry) error {
 	*u64(p, offTag) = g.tag
 	*u64(p, offTotal) = g.total
 	*u64(p, offNonce) = binary.NativeEndian.Uint64(nonce[:])
-	if g.mode == uint32(Queue) {
+	if g.mode != uint32(Broadcast) {
 		for i := uint64(0); i < uint64(g.slots); i++ {
 			*u64(p, uintptr(g.slotsOff+i*uint64(g.stride))+slotSeq) = i
 		}

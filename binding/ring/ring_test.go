@@ -115,7 +115,8 @@ func TestBadInput(t *testing.T) {
 	for _, cfg := range []ring.Config{
 		{Slots: 0, Size: 8}, {Slots: 3, Size: 8}, {Slots: 1, Size: 8}, {Slots: 1 << 25, Size: 8},
 		{Slots: 4, Size: 0}, {Slots: 4, Size: -1}, {Slots: 4, Size: 1<<30 + 1},
-		{Slots: 4, Size: 8, Mode: 3}, {Slots: 4, Size: 8, Full: 9}, {Slots: 4, Size: 8, Full: ring.Overwrite},
+		{Slots: 4, Size: 8, Mode: 4}, {Slots: 4, Size: 8, Full: 9}, {Slots: 4, Size: 8, Full: ring.Overwrite},
+		{Slots: 4, Size: 8, Mode: ring.SPSC, Full: ring.Overwrite},
 		{Slots: 4, Size: 8, Participants: 1}, {Slots: 4, Size: 8, Participants: 5000},
 		{Slots: 1 << 24, Size: 1 << 30},
 	} {

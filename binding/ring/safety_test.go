@@ -19,6 +19,7 @@ import (
 // Offsets of the documented layout (crt/posixipc_ring.h).
 const (
 	offVersion = 8
+	offMode    = 12
 	offSlots   = 24
 	offParts   = 32
 	offTail    = 128
@@ -158,7 +159,9 @@ func TestCorruptHeader(t *testing.T) {
 		want error
 	}{
 		{offVersion, 1, syscall.EPROTO}, // the claim-window protocol, before claim-first
-		{offVersion, 3, syscall.EPROTO},
+		{offVersion, 2, syscall.EPROTO}, // before SPSC
+		{offVersion, 4, syscall.EPROTO},
+		{offMode, 4, syscall.EUCLEAN},
 		{offSlots, 3, syscall.EUCLEAN},
 		{offSlots, 1 << 30, syscall.EUCLEAN},
 		{offParts, 0, syscall.EUCLEAN},

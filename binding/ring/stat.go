@@ -98,7 +98,7 @@ func (r *Ring) snapshot() (st Stat, err error) {
 		}
 		st.Participants = append(st.Participants, p)
 	}
-	if r.g.mode == uint32(Queue) {
+	if r.g.mode != uint32(Broadcast) {
 		st.Head = mem.Load64(r.hdr64(offHead))
 		if st.Tail > st.Head {
 			st.Queued = min(st.Tail-st.Head, uint64(r.g.slots))

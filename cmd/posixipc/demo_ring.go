@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -24,13 +25,13 @@ func demoRing(log func(string, ...any)) error {
 	const size, n = 1024, 100000
 	name := fmt.Sprintf("/posixipc-demo-ring-%d", os.Getpid())
 	ring.Remove(name)
-	r, err := ring.Create(name, os.O_RDONLY, 0o600, ring.Config{Slots: 256, Size: size})
+	r, err := ring.Create(name, os.O_RDONLY, 0o600, ring.Config{Slots: 256, Size: size, Mode: ring.SPSC})
 	if err != nil {
 		return err
 	}
 	defer ring.Remove(name)
 	defer r.Close()
-	log("Go created ring %s: 256 slots of %d bytes, queue mode", name, size)
+	log("Go created ring %s: 256 slots of %d bytes, SPSC mode (one producer, one consumer)", name, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -117,19 +118,24 @@ func demoRing(log func(string, ...any)) error {
 		hold.Wait()
 		return fmt.Errorf("ringpeer loan-hold: %q", line)
 	}
-	w, err := ring.Open(name, os.O_WRONLY, 0, nil)
-	if err != nil {
+	if _, err := ring.Open(name, os.O_WRONLY, 0, nil); !errors.Is(err, ring.ErrBusy) {
 		hold.Process.Kill()
 		hold.Wait()
+		return fmt.Errorf("a second producer of an SPSC ring: %v, want ErrBusy", err)
+	}
+	log("Go  a second producer is refused while the C one lives: %v", ring.ErrBusy)
+	hold.Process.Kill()
+	hold.Wait()
+	log("C   the producer took a loan and was killed (SIGKILL) before committing it")
+	w, err := ring.Open(name, os.O_WRONLY, 0, nil)
+	if err != nil {
 		return err
 	}
 	defer w.Close()
 	if err := w.Send(ctx, []byte("after the loan")); err != nil {
 		return err
 	}
-	hold.Process.Kill()
-	hold.Wait()
-	log("C   a producer took a loan and was killed (SIGKILL) before committing it")
+	log("Go  took the dead producer's role and sent a record")
 	t0 = time.Now()
 	rec, err := r.Receive(ctx, buf)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/posixipc/posixipc/binding/ring"
 )
 
-const ringUsage = `posixipc ring create NAME --slots N --size B [--mode queue|broadcast] [--full block|fail|overwrite] [--tag T] [--participants N] [--perm 0600]
+const ringUsage = `posixipc ring create NAME --slots N --size B [--mode queue|spsc|broadcast] [--full block|fail|overwrite] [--tag T] [--participants N] [--perm 0600]
 posixipc ring send NAME [--nonblock] [--timeout DUR] [--tag T] TEXT   # exit 75: full (--nonblock) or timed out; exit 1: TEXT larger than a slot
 posixipc ring recv NAME [-n COUNT] [--timeout DUR] [--tag T] [--json]  # one record per line; --json: {"seq":..,"size":..,"text":".."}; exit 75 on timeout
          # a queue's records wait in the segment for the next recv; a broadcast subscriber sees those sent after it joined
@@ -45,7 +45,7 @@ func ringCreate(args []string) error {
 	fs := flag.NewFlagSet("ring create", flag.ContinueOnError)
 	slots := fs.Int("slots", 0, "slot count, a power of two (required)")
 	size := fs.String("size", "", "payload bytes per slot (units: K, M; required)")
-	mode := fs.String("mode", "queue", "queue (each record consumed once) or broadcast (every subscriber sees every record)")
+	mode := fs.String("mode", "queue", "queue (each record consumed once), spsc (a queue of one producer and one consumer: the fast path) or broadcast (every subscriber sees every record)")
 	full := fs.String("full", "block", "when full: block, fail, or overwrite (broadcast only)")
 	tag := tagFlag(fs)
 	parts := fs.Int("participants", 0, fmt.Sprintf("participant table size (default %d)", ring.DefaultParticipants))
@@ -68,8 +68,10 @@ func ringCreate(args []string) error {
 		cfg.Mode = ring.Queue
 	case "broadcast":
 		cfg.Mode = ring.Broadcast
+	case "spsc":
+		cfg.Mode = ring.SPSC
 	default:
-		return usagef("--mode %q: want queue or broadcast", *mode)
+		return usagef("--mode %q: want queue, spsc or broadcast", *mode)
 	}
 	switch *full {
 	case "block":

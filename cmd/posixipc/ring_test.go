@@ -103,3 +103,28 @@ func TestRingCLI(t *testing.T) {
 	_, err = ring.Inspect(name)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestRingSPSC: an SPSC ring made by the CLI carries records between
+// separate invocations; while a producer lives, `ring send` is refused
+// (the ring has one producer) with a message that says so.
+func TestRingSPSC(t *testing.T) {
+	name := fmt.Sprintf("/pit-cli-spsc-%d", os.Getpid())
+	t.Cleanup(func() { ring.Remove(name) })
+	r := cli(t, "", "ring", "create", name, "--slots", "4", "--size", "32", "--mode", "spsc")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 0, cli(t, "", "ring", "send", name, "one").code)
+	require.Equal(t, 0, cli(t, "", "ring", "send", name, "two").code)
+	r = cli(t, "", "ring", "recv", name, "-n", "2")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "one\ntwo\n", r.stdout)
+	r = cli(t, "", "ring", "stat", name, "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"mode": "spsc"`)
+
+	p, err := ring.Open(name, os.O_WRONLY, 0, nil)
+	require.NoError(t, err)
+	defer p.Close()
+	r = cli(t, "", "ring", "send", name, "three")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "live producer")
+}

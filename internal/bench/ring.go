@@ -94,7 +94,7 @@ func benchRingSetup() (configs []benchConfig, stream []benchThroughput, cleanup 
 			cl.run()
 		}
 	}()
-	cfg := ring.Config{Slots: 64, Size: benchMsg}
+	cfg := ring.Config{Slots: 64, Size: benchMsg, Mode: ring.SPSC}
 	spin := strconv.FormatInt(int64(ring.DefaultSpin), 10)
 	pair := func(tag string) (req, resp string, err error) {
 		if req, err = benchRing(cl, tag+"-req", cfg); err == nil {
@@ -204,7 +204,13 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 			cl.run()
 		}
 	}()
-	name, err := benchRing(cl, fmt.Sprint("stream-", size), ring.Config{Slots: 64, Size: size})
+	// The streams run on an SPSC ring (one producer, one consumer: the
+	// fast path); q-c-c is the same stream through a queue-mode ring.
+	name, err := benchRing(cl, fmt.Sprint("stream-", size), ring.Config{Slots: 64, Size: size, Mode: ring.SPSC})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	qname, err := benchRing(cl, fmt.Sprint("qstream-", size), ring.Config{Slots: 64, Size: size})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -223,11 +229,10 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 	recvC := func(k int, send func() error) (int64, time.Duration, error) {
 		return cStreamRecv("ringpeer", []string{"stream-recv", name, strconv.Itoa(k)}, true, k, size, send)
 	}
-	ctx := context.Background()
-	stream = []benchThroughput{
-		{label: "c-c", run: func(quick bool) (int64, time.Duration, error) {
+	cc := func(name string) func(quick bool) (int64, time.Duration, error) {
+		return func(quick bool) (int64, time.Duration, error) {
 			k := count(quick)
-			return recvC(k, func() error {
+			return cStreamRecv("ringpeer", []string{"stream-recv", name, strconv.Itoa(k)}, true, k, size, func() error {
 				cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
 				if err != nil {
 					return err
@@ -235,7 +240,12 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 				cmd.Stderr = os.Stderr
 				return cmd.Run()
 			})
-		}},
+		}
+	}
+	ctx := context.Background()
+	stream = []benchThroughput{
+		{label: "c-c", run: cc(name)},
+		{label: "q-c-c", run: cc(qname)},
 		{label: "go-c", run: func(quick bool) (int64, time.Duration, error) {
 			w, err := ring.Open(name, os.O_WRONLY, 0, nil)
 			if err != nil {

@@ -76,6 +76,8 @@ func TestFaultMatrix(t *testing.T) {
 		{"holding a ring loan", faultRingLoan},
 		{"holding a ring view", faultRingView},
 		{"asleep in a ring receive", faultRingReceive},
+		{"the one producer of an SPSC ring, holding a loan", faultSPSCLoan},
+		{"the one consumer of an SPSC ring, holding a view", faultSPSCView},
 		{"writing to a FIFO a Go reader waits on", faultFifoWriter},
 		{"reading a FIFO a Go writer is blocked on", faultFifoReader},
 		{"holding a file lock a Go waiter waits for", faultFlockHeld},
@@ -620,8 +622,13 @@ func faultSignal() syscall.Signal { return sig.RTMin() + 13 }
 
 // newRing creates a queue ring of 4 slots for a row; cleanup removes it.
 func newRing(t *testing.T) (string, *ring.Ring) {
+	return newRingAs(t, os.O_WRONLY, ring.Queue)
+}
+
+// newRingAs is newRing for a creator opened with flag, on a ring of mode.
+func newRingAs(t *testing.T, flag int, mode ring.Mode) (string, *ring.Ring) {
 	name := testutil.Name("fault-ring")
-	p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 4, Size: 64})
+	p, err := ring.Create(name, flag, 0o600, ring.Config{Slots: 4, Size: 64, Mode: mode})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close(); ring.Remove(name) })
 	return name, p
@@ -683,6 +690,74 @@ func faultRingView(t *testing.T, victim string) {
 	v := startRing(t, victim, "view-hold", name)
 	v.Expect(t, "ready")
 	v.Expect(t, "viewing 0 r0")
+	done := make(chan error, 1)
+	go func() { done <- p.Send(ctx, []byte("r4")) }()
+	time.Sleep(20 * time.Millisecond)
+	v.Kill9(t)
+	require.NoError(t, <-done, "the producer went on after the viewer died")
+	assert.Equal(t, []string{"r1", "r2", "r3", "r4"}, drain(t, name, 4))
+}
+
+// faultSPSCLoan: the victim is the one producer of an SPSC ring and dies
+// with a slot loaned and written, not committed, while the Go consumer
+// waits for it. Its role passes to the next producer, the consumer skips
+// the dead loan and gets every record the new one sends, in order.
+func faultSPSCLoan(t *testing.T, victim string) {
+	name, c := newRingAs(t, os.O_RDONLY, ring.SPSC)
+	v := startRing(t, victim, "loan-hold", name)
+	v.Expect(t, "loaned 0")
+	_, err := ring.Open(name, os.O_WRONLY, 0, nil)
+	require.ErrorIs(t, err, ring.ErrBusy, "the live victim is the producer")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		rec, err := c.Receive(ctx, buf)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(buf[:rec.N])
+	}()
+	time.Sleep(20 * time.Millisecond)
+	v.Kill9(t)
+	p, err := ring.Open(name, os.O_WRONLY, 0, nil)
+	require.NoError(t, err, "the dead producer's role is free")
+	defer p.Close()
+	for i := 0; i < 5; i++ { // the ring is whole again: 4 queued after the first
+		require.NoError(t, p.Send(ctx, []byte(fmt.Sprint("after", i))))
+		if i == 0 {
+			assert.Equal(t, "after0", <-got)
+		}
+	}
+	buf := make([]byte, 64)
+	for i := 1; i < 5; i++ {
+		rec, err := c.Receive(ctx, buf)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint("after", i), string(buf[:rec.N]))
+	}
+	st, err := ring.Inspect(name)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), st.Reclaimed)
+}
+
+// faultSPSCView: the victim is the one consumer of a full SPSC ring and
+// dies holding a view of its oldest record. The blocked Go producer goes
+// on, and the next consumer (its role is free) gets the records after the
+// viewed one, once each.
+func faultSPSCView(t *testing.T, victim string) {
+	name, p := newRingAs(t, os.O_WRONLY, ring.SPSC)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 4; i++ {
+		require.NoError(t, p.Send(ctx, []byte(fmt.Sprint("r", i))))
+	}
+	v := startRing(t, victim, "view-hold", name)
+	v.Expect(t, "ready")
+	v.Expect(t, "viewing 0 r0")
+	_, err := ring.Open(name, os.O_RDONLY, 0, nil)
+	require.ErrorIs(t, err, ring.ErrBusy, "the live victim is the consumer")
 	done := make(chan error, 1)
 	go func() { done <- p.Send(ctx, []byte("r4")) }()
 	time.Sleep(20 * time.Millisecond)

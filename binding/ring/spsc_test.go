@@ -1,0 +1,242 @@
+//go:build linux && cgo
+
+package ring_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/posixipc/posixipc/binding/ring"
+	"github.com/posixipc/posixipc/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSPSCOneOfEachSide: an SPSC ring has one producer and one consumer
+// at a time, in Go and in C; the role passes on at Close.
+func TestSPSCOneOfEachSide(t *testing.T) {
+	name, p := create(t, os.O_WRONLY, ring.Config{Slots: 4, Size: 16, Mode: ring.SPSC})
+	assert.Equal(t, ring.SPSC, p.Config().Mode)
+	c := open(t, name, os.O_RDONLY, nil)
+
+	_, err := ring.Open(name, os.O_WRONLY, 0, nil)
+	require.ErrorIs(t, err, ring.ErrBusy, "a second producer")
+	require.ErrorIs(t, err, syscall.EBUSY)
+	_, err = ring.Open(name, os.O_RDONLY, 0, nil)
+	require.ErrorIs(t, err, ring.ErrBusy, "a second consumer")
+	_, err = ring.Open(name, os.O_RDWR, 0, nil)
+	require.ErrorIs(t, err, ring.ErrBusy, "a handle that would be both")
+	cp := testutil.StartC(t, "ringpeer", "send", name, "1")
+	assert.Equal(t, 1, cp.Wait(t), "a C producer beside the Go one: pir_open is EBUSY")
+
+	require.NoError(t, p.Close())
+	q := open(t, name, os.O_WRONLY, nil) // the producer's role is free again
+	require.NoError(t, q.Send(context.Background(), []byte("one")))
+	buf := make([]byte, 16)
+	rec, err := c.Receive(context.Background(), buf)
+	require.NoError(t, err)
+	assert.Equal(t, "one", string(buf[:rec.N]))
+	st, err := c.Stat()
+	require.NoError(t, err)
+	require.Len(t, st.Participants, 2)
+
+	// O_RDWR takes both roles; undone when the second is taken.
+	require.NoError(t, q.Close())
+	_, err = ring.Open(name, os.O_RDWR, 0, nil)
+	require.ErrorIs(t, err, ring.ErrBusy, "the consumer's role is held")
+	r := open(t, name, os.O_WRONLY, nil) // and the producer's was given back
+	require.NoError(t, r.Close())
+}
+
+// TestSPSCHandleShared: the goroutines of one SPSC handle take turns at
+// taking slots; each side may hold several loans or views, and every
+// record arrives once.
+func TestSPSCHandleShared(t *testing.T) {
+	const workers, each = 8, 2000
+	name, p := create(t, os.O_WRONLY, ring.Config{Slots: 16, Size: 16, Mode: ring.SPSC})
+	c := open(t, name, os.O_RDONLY, nil)
+	ctx := context.Background()
+
+	l1, err := p.Loan(ctx)
+	require.NoError(t, err)
+	l2, err := p.Loan(ctx)
+	require.NoError(t, err, "a second loan of the one producer")
+	require.NoError(t, l2.Commit(copy(l2.Bytes(), "second")))
+	require.NoError(t, l1.Commit(copy(l1.Bytes(), "first")))
+	v1, err := c.Next(ctx)
+	require.NoError(t, err)
+	v2, err := c.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "first", string(v1.Bytes()))
+	assert.Equal(t, "second", string(v2.Bytes()))
+	require.NoError(t, v2.Release())
+	require.NoError(t, v1.Release())
+
+	// More Ps than CPUs: goroutines of the handle get preempted in the
+	// middle of a take, where two without turns would take one slot.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(8, runtime.NumCPU())))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := p.Send(ctx, []byte(fmt.Sprintf("%d.%d", w, i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	seen := make(map[string]bool)
+	var mu sync.Mutex
+	var cw sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			buf := make([]byte, 16)
+			for {
+				dl, cancel := context.WithTimeout(ctx, 2*time.Second)
+				rec, err := c.Receive(dl, buf)
+				cancel()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				s := string(buf[:rec.N])
+				if seen[s] {
+					t.Errorf("%s twice", s)
+				}
+				seen[s] = true
+				n := len(seen)
+				mu.Unlock()
+				if n == workers*each {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cw.Wait()
+	assert.Len(t, seen, workers*each)
+}
+
+// TestSPSCInterop: the SPSC ring between Go and C, both ways.
+func TestSPSCInterop(t *testing.T) {
+	ctx := context.Background()
+	t.Run("go-to-c", func(t *testing.T) {
+		name, p := create(t, os.O_WRONLY, ring.Config{Slots: 4, Size: 32, Mode: ring.SPSC})
+		c := testutil.StartC(t, "ringpeer", "recv", name, "500")
+		c.Expect(t, "ready")
+		for i := 0; i < 500; i++ {
+			require.NoError(t, p.Send(ctx, []byte(fmt.Sprint("go", i))))
+		}
+		for i, s := range records(t, c, 500) {
+			require.Equal(t, fmt.Sprint("go", i), s)
+		}
+		c.WaitOK(t)
+	})
+	t.Run("c-to-go", func(t *testing.T) {
+		name, r := create(t, os.O_RDONLY, ring.Config{Slots: 4, Size: 32, Mode: ring.SPSC})
+		c := testutil.StartC(t, "ringpeer", "send", name, "500")
+		buf := make([]byte, 32)
+		for i := 0; i < 500; i++ {
+			rec, err := r.Receive(ctx, buf)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint("c", i), string(buf[:rec.N]))
+			require.Equal(t, uint64(i), rec.Seq)
+		}
+		c.Expect(t, "done")
+		c.WaitOK(t)
+	})
+	t.Run("c-creates", func(t *testing.T) {
+		name := testutil.Name("ring")
+		testutil.StartC(t, "ringpeer", "create", name, "8", "24", "spsc", "block").WaitOK(t)
+		t.Cleanup(func() { ring.Remove(name) })
+		r := open(t, name, os.O_RDWR, &ring.Config{Mode: ring.SPSC})
+		assert.Equal(t, ring.Config{Slots: 8, Size: 24, Mode: ring.SPSC, Participants: ring.DefaultParticipants}, r.Config())
+		require.NoError(t, r.Send(ctx, []byte("self")))
+		buf := make([]byte, 24)
+		rec, err := r.Receive(ctx, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "self", string(buf[:rec.N]))
+	})
+}
+
+// TestSPSCDeadProducer: the one producer killed with a slot loaned: its
+// role passes to the next producer that opens, and the consumer skips the
+// dead loan and gets what the new producer sends.
+func TestSPSCDeadProducer(t *testing.T) {
+	for _, lang := range []string{"c", "go"} {
+		t.Run(lang, func(t *testing.T) {
+			name, c := create(t, os.O_RDONLY, ring.Config{Slots: 4, Size: 16, Mode: ring.SPSC})
+			ctx := context.Background()
+			v := victim(t, lang, "loan-hold", name)
+			require.Equal(t, "loaned 0", v.Next(t))
+			_, err := ring.Open(name, os.O_WRONLY, 0, nil)
+			require.ErrorIs(t, err, ring.ErrBusy, "the live producer holds the role")
+			buf := make([]byte, 16)
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			_, err = c.Receive(short, buf)
+			cancel()
+			require.ErrorIs(t, err, ring.ErrDeadline, "the live holder's loan holds the head back")
+			v.Kill9(t)
+			p := open(t, name, os.O_WRONLY, nil)
+			require.NoError(t, p.Send(ctx, []byte("after")))
+			rec, err := c.Receive(ctx, buf)
+			require.NoError(t, err)
+			assert.Equal(t, "after", string(buf[:rec.N]))
+			assert.Equal(t, uint64(1), rec.Seq)
+			st, err := c.Stat()
+			require.NoError(t, err)
+			assert.Equal(t, uint64(1), st.Reclaimed)
+		})
+	}
+}
+
+// TestSPSCDeadConsumer: the one consumer killed holding a view: the
+// blocked producer goes on, and the next consumer gets the records after
+// the dead one's.
+func TestSPSCDeadConsumer(t *testing.T) {
+	for _, lang := range []string{"c", "go"} {
+		t.Run(lang, func(t *testing.T) {
+			name, p := create(t, os.O_WRONLY, ring.Config{Slots: 2, Size: 16, Mode: ring.SPSC})
+			ctx := context.Background()
+			require.NoError(t, p.Send(ctx, []byte("r0")))
+			v := victim(t, lang, "view-hold", name)
+			v.Expect(t, "ready")
+			require.Equal(t, "viewing 0 r0", v.Next(t))
+			_, err := ring.Open(name, os.O_RDONLY, 0, nil)
+			require.ErrorIs(t, err, ring.ErrBusy, "the live consumer holds the role")
+			require.NoError(t, p.Send(ctx, []byte("r1")))
+			done := make(chan error, 1)
+			go func() { done <- p.Send(ctx, []byte("r2")) }()
+			select {
+			case err := <-done:
+				t.Fatalf("Send returned %v with the view still held", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			v.Kill9(t)
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the producer stayed blocked behind a dead consumer's view")
+			}
+			c := open(t, name, os.O_RDONLY, nil)
+			buf := make([]byte, 16)
+			for _, want := range []string{"r1", "r2"} {
+				rec, err := c.Receive(ctx, buf)
+				require.NoError(t, err)
+				assert.Equal(t, want, string(buf[:rec.N]))
+			}
+		})
+	}
+}
