@@ -31,9 +31,12 @@
  *  - PIR_SPSC: the queue with one producer and one consumer at a time (a
  *    second producer or consumer gets EBUSY while the first lives: the
  *    header's producer and consumer words name them). Each side is the one
- *    taker of its slots, so it claims them by a plain store instead of the
- *    compare-and-swap: the fast path, with the queue's slots, seqs, claims
- *    and recovery otherwise.
+ *    taker of its slots: the consumer claims a slot by a plain store
+ *    instead of the compare-and-swap, and the producer writes no claim at
+ *    all (its loan of p is the tail passing p while the slot's seq is still
+ *    p; whoever takes a dead producer's role, or frees it, passes those
+ *    loans on as skipped). The fast path; the queue's slots, seqs and
+ *    recovery otherwise.
  *  - PIR_BROADCAST: one producer, subscribers that each see every record
  *    from the moment they join; the slot is a seqlock (seq = 2p+1 while
  *    being written, 2p+2 once committed); each subscriber has a cursor.
@@ -117,7 +120,9 @@
  *     count            48     u64  records committed or released
  *   slot of position p at hdr_size + (p & (N-1))*stride
  *     seq               0     u64
- *     claim             8     u64  queue, spsc: (u32)p << 32 | who, the taker of p;
+ *     claim             8     u64  queue: (u32)p << 32 | who, the taker of p (spsc:
+ *                                  consumers only; the producer's loan of p is
+ *                                  the tail passing p while seq is still p);
  *                                  who = entry+1, | 1<<31 for a consumer,
  *                                  0x7fffffff: dead, 0: nobody (initial)
  *     len              16     u32
@@ -329,6 +334,21 @@ static inline int pir_take_view(struct pir_ring *r, uint64_t pos, uint64_t c) {
 	return 1;
 }
 
+/* pir_s_reclaim_loans passes an SPSC producer's uncommitted loans to the
+ * consumer as skipped: the positions of the last ring below tail whose
+ * slot's seq is still the position (an SPSC producer writes no claim: the
+ * tail passing a slot is its loan). Who took the role from a dead
+ * producer, or freed it, calls it. */
+static inline void pir_s_reclaim_loans(struct pir_ring *r, uint64_t tail) {
+	for (uint64_t k = 1; k <= r->cfg.slots && k <= tail; k++) {
+		uint64_t pos = tail - k;
+		unsigned char *s = pir_slot(r, pos);
+		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
+		if (atomic_load(PIR_S64(s, PIR_S_SEQ)) == pos)
+			pir_take_loan(r, pos, c);
+	}
+}
+
 /* pir_reclaim_entry takes back what entry e's owner held (it is dead, or
  * it is this handle closing). */
 static inline void pir_reclaim_entry(struct pir_ring *r, uint32_t e) {
@@ -339,13 +359,20 @@ static inline void pir_reclaim_entry(struct pir_ring *r, uint32_t e) {
 		atomic_fetch_sub(PIR_U32(r, PIR_O_ROOMWAIT), 1);
 	atomic_store(PIR_E32(r, e, PIR_E_WAITING), 0);
 	uint32_t p = e + 1;
-	if (r->cfg.mode != PIR_QUEUE)
+	if (r->cfg.mode == PIR_BROADCAST) {
 		atomic_compare_exchange_strong(PIR_U32(r, PIR_O_PRODUCER), &p, 0);
-	if (r->cfg.mode == PIR_BROADCAST)
 		return;
-	p = e + 1;
-	if (r->cfg.mode == PIR_SPSC)
+	}
+	if (r->cfg.mode == PIR_SPSC) {
+		/* The producer's loans go with its role: whoever frees the role
+		 * (a CAS) passes them on. The tail is read first: a producer that
+		 * takes the role after the CAS loans at or above it. */
+		uint64_t tail = atomic_load(PIR_U64(r, PIR_O_TAIL));
+		if (atomic_compare_exchange_strong(PIR_U32(r, PIR_O_PRODUCER), &p, 0))
+			pir_s_reclaim_loans(r, tail);
+		p = e + 1;
 		atomic_compare_exchange_strong(PIR_U32(r, PIR_O_CONSUMER), &p, 0);
+	}
 	for (uint64_t i = 0; i < r->cfg.slots; i++) {
 		unsigned char *s = r->base + r->hdr_size + i * r->stride;
 		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
@@ -385,15 +412,18 @@ static inline int pir_reap(struct pir_ring *r) {
  * is at off (entry+1 of its holder: the producer of a broadcast or SPSC
  * ring, the consumer of an SPSC ring): EBUSY while a live one holds it, a
  * dead one's is taken over. */
-static inline int pir_claim_role(struct pir_ring *r, size_t off) {
+static inline int pir_claim_role(struct pir_ring *r, size_t off, int *took) {
 	for (;;) {
 		uint32_t p = atomic_load(PIR_U32(r, off));
 		if (p > r->cfg.participants)
 			return EUCLEAN;
 		if (p != 0 && p != r->who && pir_alive(r, p - 1))
 			return EBUSY;
-		if (atomic_compare_exchange_strong(PIR_U32(r, off), &p, r->who))
+		uint32_t was = p;
+		if (atomic_compare_exchange_strong(PIR_U32(r, off), &p, r->who)) {
+			*took = was != 0 && was != r->who; /* a dead holder's */
 			return 0;
+		}
 	}
 }
 
@@ -414,10 +444,11 @@ static inline int pir_join(struct pir_ring *r) {
 		atomic_store(PIR_E32(r, e, PIR_E_WAITING), 0);
 		atomic_store(PIR_E64(r, e, PIR_E_LOST), 0);
 		atomic_store(PIR_E64(r, e, PIR_E_COUNT), 0);
-		int err = 0;
-		if (r->cfg.mode != PIR_QUEUE && r->send)
-			err = pir_claim_role(r, PIR_O_PRODUCER);
-		if (err == 0 && r->cfg.mode == PIR_SPSC && r->recv && (err = pir_claim_role(r, PIR_O_CONSUMER)) != 0 && r->send) {
+		int err = 0, took = 0;
+		if (r->cfg.mode != PIR_QUEUE && r->send && (err = pir_claim_role(r, PIR_O_PRODUCER, &took)) == 0 && took &&
+		    r->cfg.mode == PIR_SPSC)
+			pir_s_reclaim_loans(r, atomic_load(PIR_U64(r, PIR_O_TAIL))); /* the dead one's, before ours */
+		if (err == 0 && r->cfg.mode == PIR_SPSC && r->recv && (err = pir_claim_role(r, PIR_O_CONSUMER, &took)) != 0 && r->send) {
 			uint32_t p = r->who;
 			atomic_compare_exchange_strong(PIR_U32(r, PIR_O_PRODUCER), &p, 0);
 		}
@@ -639,9 +670,9 @@ static inline int pir_q_take(struct pir_ring *r, _Atomic uint64_t *hint, uint64_
 			continue;
 		}
 		if (r->cfg.mode == PIR_SPSC)
-			/* the one taker of its side (a handle is used by one thread at
-			 * a time): nobody else takes this slot, and one who takes it
-			 * over from us does so only once we are dead */
+			/* SPSC's consumer: the one taker of its side (a handle is used
+			 * by one thread at a time): nobody else takes this slot, and
+			 * one who takes it over from us does so only once we are dead */
 			PIR_SET(cw, pir_claim(pos, who));
 		else if (!atomic_compare_exchange_strong(cw, &c, pir_claim(pos, who)))
 			continue; /* another took it, or its state moved on */
@@ -652,14 +683,37 @@ static inline int pir_q_take(struct pir_ring *r, _Atomic uint64_t *hint, uint64_
 	}
 }
 
+/* pir_s_loan takes the position at the tail for the one producer of an
+ * SPSC ring: the tail is exact (only the producer moves it) and the loan is
+ * the move, with no claim on the slot's line, which the consumer reads. */
+static inline int pir_s_loan(struct pir_ring *r, uint64_t *out) {
+	_Atomic uint64_t *tail = PIR_U64(r, PIR_O_TAIL);
+	for (uint64_t walked = 0;; walked++) {
+		uint64_t pos = atomic_load_explicit(tail, memory_order_relaxed);
+		int64_t d = (int64_t)(atomic_load_explicit(PIR_S64(pir_slot(r, pos), PIR_S_SEQ), memory_order_acquire) - pos);
+		if (d < 0)
+			return EAGAIN;
+		PIR_SET(tail, pos + 1);
+		if (d == 0) {
+			*out = pos;
+			return 0;
+		}
+		if (walked > 2 * (uint64_t)r->cfg.slots)
+			return EUCLEAN; /* slots ahead of the tail: garbage; passed */
+	}
+}
+
 static inline int pir_q_loan(struct pir_ring *r, uint64_t *out) {
+	if (r->cfg.mode == PIR_SPSC)
+		return pir_s_loan(r, out);
 	return pir_q_take(r, PIR_U64(r, PIR_O_TAIL), 0, r->who, out);
 }
 
 static inline int pir_q_commit(struct pir_ring *r, uint64_t pos, uint32_t n, uint32_t flags) {
 	unsigned char *s = pir_slot(r, pos);
-	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos || atomic_load(PIR_S64(s, PIR_S_CLAIM)) != pir_claim(pos, r->who))
-		return EOWNERDEAD;
+	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos ||
+	    (r->cfg.mode != PIR_SPSC && atomic_load(PIR_S64(s, PIR_S_CLAIM)) != pir_claim(pos, r->who)))
+		return EOWNERDEAD; /* (SPSC: a loan taken over has seq pos+1) */
 	PIR_SET(PIR_S32(s, PIR_S_LEN), n);
 	PIR_SET(PIR_S32(s, PIR_S_FLAGS), flags);
 	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + 1); /* a fence, before the waiter count is read */
@@ -704,6 +758,21 @@ static inline int pir_q_next(struct pir_ring *r, uint64_t *out, uint32_t *len) {
 /* The stuck checks: does the slot waited for have a holder whose life is
  * in doubt? With recover, take it over when the holder is dead. */
 static inline int pir_q_stuck_consumer(struct pir_ring *r, int recover) {
+	if (r->cfg.mode == PIR_SPSC) {
+		/* the slot at the head is a loan when its seq is its position and
+		 * the tail has passed it: the loan of the producer that holds the
+		 * role (one that takes a dead one's role takes its loans over
+		 * first), taken over when no live producer holds the role */
+		uint64_t pos = atomic_load(PIR_U64(r, PIR_O_HEAD));
+		unsigned char *s = pir_slot(r, pos);
+		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
+		if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos || (int64_t)(atomic_load(PIR_U64(r, PIR_O_TAIL)) - pos) <= 0)
+			return 0;
+		uint32_t p = atomic_load(PIR_U32(r, PIR_O_PRODUCER));
+		if (recover && p <= r->cfg.participants && (p == 0 || !pir_alive(r, p - 1)))
+			pir_take_loan(r, pos, c);
+		return 1;
+	}
 	uint64_t pos = atomic_load(PIR_U64(r, PIR_O_HEAD));
 	unsigned char *s = pir_slot(r, pos);
 	uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));

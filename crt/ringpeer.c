@@ -6,6 +6,7 @@
  *   ringpeer send NAME COUNT [PREFIX]            send "PREFIX<i>" COUNT times (blocking); print "done"
  *   ringpeer recv NAME COUNT [TIMEOUT_MS]        print "ready", then COUNT records as "SEQ LOST TEXT"
  *   ringpeer loan-hold NAME                      loan a slot, write "held" into it, print "loaned SEQ", wait forever
+ *   ringpeer loan-close NAME                     loan two slots, close the handle, print "closed"
  *   ringpeer view-hold NAME                      print "ready", take a record, print "viewing SEQ TEXT", wait forever
  *   ringpeer recv-one NAME                       print "receiving", receive one record with no spin (asleep on the futex), print it
  *   ringpeer echo REQ RESP [SPIN_NS]             print "ready"; receive on REQ, send back on RESP; stop on an empty record
@@ -98,6 +99,15 @@ int main(int argc, char **argv) {
 		printf("loaned %llu\n", (unsigned long long)l.seq);
 		for (;;)
 			pause();
+	}
+	if (strcmp(mode, "loan-close") == 0) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		struct pir_loan a, b;
+		check("pir_loan", pir_loan(&r, -1, &a));
+		check("pir_loan", pir_loan(&r, -1, &b));
+		pir_close(&r);
+		printf("closed\n");
+		return 0;
 	}
 	if (strcmp(mode, "view-hold") == 0) {
 		struct pir_ring r = open_ring(name, O_RDONLY);

@@ -25,15 +25,15 @@
 //     the fast path for a stream between two processes: a second producer
 //     or consumer gets ErrBusy while the first lives (the header names
 //     both; a dead one's role passes to the next that opens). Each side is
-//     the one taker of its slots, so it claims them by a plain store
-//     instead of the compare-and-swap on the slot's line, which the other
-//     side is reading: in C (posixipc_ring.h) a 64-byte stream ran 42-79
-//     ns a record against the queue's 94-104 on this project's 2-CPU VM.
-//     Goroutines may still share a handle: they take turns at taking a
-//     slot by an atomic word of the handle (not of the segment), and each
-//     side may hold several loans or views. Everything else (slots,
-//     sequences, claims, recovery of a dead producer's loan or a dead
-//     consumer's view) is the queue's.
+//     the one taker of its slots: the consumer claims a slot by a plain
+//     store instead of the compare-and-swap, and the producer writes no
+//     claim on the slot's line, which the consumer is reading (its loan is
+//     the tail passing the slot; whoever takes a dead producer's role, or
+//     frees it, passes its loans to the consumer as skipped). Goroutines
+//     may still share a handle: they take turns at taking a slot by an
+//     atomic word of the handle (not of the segment), and each side may
+//     hold several loans or views. Slots, sequences, a consumer's claims
+//     and the recovery of a dead consumer's view are the queue's.
 //   - Broadcast mode: one producer (a second gets ErrBusy while the first
 //     lives) and subscribers that each see every record from the moment
 //     they join. A slot is a seqlock; with Overwrite a subscriber that

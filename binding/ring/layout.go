@@ -61,7 +61,7 @@ const (
 	// A slot: a header line, then the payload.
 	slotHeader = 64
 	slotSeq    = 0  // u64: queue: Vyukov sequence; broadcast: 2*pos+1 writing, 2*pos+2 committed
-	slotClaim  = 8  // u64: queue: uint32(pos)<<32 | who
+	slotClaim  = 8  // u64: queue: uint32(pos)<<32 | who (SPSC: the consumer's; a producer's loan is the tail passing pos)
 	slotLen    = 16 // u32: payload bytes committed
 	slotFlags  = 20 // u32: flagSkip
 	flagSkip   = 1  // a reclaimed slot: no record, consumers pass it

@@ -122,12 +122,16 @@ func (r *Ring) fill() error {
 	mem.Store64(r.ent64(e, entCount), 0)
 	if r.g.excl {
 		if r.send {
-			if err := r.claimRole(offProducer, "producer"); err != nil {
+			took, err := r.claimRole(offProducer, "producer")
+			if err != nil {
 				return err
+			}
+			if took { // before our first loan: what is loaned is the dead one's
+				r.sReclaimLoans(mem.Load64(r.hdr64(offTail)))
 			}
 		}
 		if r.recv {
-			if err := r.claimRole(offConsumer, "consumer"); err != nil {
+			if _, err := r.claimRole(offConsumer, "consumer"); err != nil {
 				if r.send {
 					mem.CAS32(r.hdr32(offProducer), r.who, 0)
 				}
@@ -137,7 +141,7 @@ func (r *Ring) fill() error {
 	}
 	if r.g.mode == uint32(Broadcast) {
 		if r.send {
-			if err := r.claimRole(offProducer, "producer"); err != nil {
+			if _, err := r.claimRole(offProducer, "producer"); err != nil {
 				return err
 			}
 			r.gen = mem.Load32(r.hdr32(offSubGen)) - 1 // compute the limit at the first loan
@@ -157,18 +161,33 @@ func (r *Ring) fill() error {
 // claimRole makes this handle the one participant of the role whose
 // header word is at off (it holds entry+1): ErrBusy while a live one holds
 // it; a dead one's is taken over (what it held is reclaimed by whoever
-// finds it stuck, or reaps it).
-func (r *Ring) claimRole(off uintptr, role string) error {
+// finds it stuck, or reaps it). took reports a dead holder's role taken.
+func (r *Ring) claimRole(off uintptr, role string) (took bool, err error) {
 	for {
 		p := mem.Load32(r.hdr32(off))
 		if p > r.g.parts {
-			return fmt.Errorf("%s word %d: %w", role, p, ErrCorrupt)
+			return false, fmt.Errorf("%s word %d: %w", role, p, ErrCorrupt)
 		}
 		if p != 0 && p != r.who && r.alive(p-1) {
-			return fmt.Errorf("the ring has a live %s (pid %d): %w", role, mem.Load32(r.ent32(p-1, entPid)), ErrBusy)
+			return false, fmt.Errorf("the ring has a live %s (pid %d): %w", role, mem.Load32(r.ent32(p-1, entPid)), ErrBusy)
 		}
 		if mem.CAS32(r.hdr32(off), p, r.who) {
-			return nil
+			return p != 0 && p != r.who, nil
+		}
+	}
+}
+
+// sReclaimLoans passes an SPSC producer's uncommitted loans to the
+// consumer as skipped: the positions of the last ring below tail whose
+// slot's seq is still the position. Who took the role from a dead
+// producer, or freed it, calls it.
+func (r *Ring) sReclaimLoans(tail uint64) {
+	for k := uint64(1); k <= uint64(r.g.slots) && k <= tail; k++ {
+		pos := tail - k
+		s := r.slot(pos)
+		c := mem.Load64(u64(s, slotClaim))
+		if mem.Load64(u64(s, slotSeq)) == pos {
+			r.takeLoan(pos, c)
 		}
 	}
 }
@@ -227,7 +246,14 @@ func (r *Ring) reclaimEntry(e uint32) {
 		return
 	}
 	if r.g.excl {
-		mem.CAS32(r.hdr32(offProducer), e+1, 0)
+		// The producer's loans go with its role: whoever frees the role
+		// (a CAS, so one of those who find it free or dead) passes them
+		// on. The tail is read first: a producer that takes the role
+		// after the CAS loans at or above it, never what is passed here.
+		tail := mem.Load64(r.hdr64(offTail))
+		if mem.CAS32(r.hdr32(offProducer), e+1, 0) {
+			r.sReclaimLoans(tail)
+		}
 		mem.CAS32(r.hdr32(offConsumer), e+1, 0)
 	}
 	for i := uint64(0); i < uint64(r.g.slots); i++ {

@@ -55,9 +55,10 @@ func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64
 			continue
 		}
 		if r.g.excl {
-			// SPSC: the one taker of its side, and the handle's turn is
-			// held (sTake): nobody else takes this slot, and one who takes
-			// it over from us does so only once we are dead.
+			// SPSC's consumer: the one taker of its side, and the
+			// handle's turn is held (sTake): nobody else takes this slot,
+			// and one who takes it over from us does so only once we are
+			// dead.
 			mem.Set64(cw, claim(pos, who))
 		} else if !mem.CAS64(cw, c, claim(pos, who)) {
 			continue // another took it, or its state moved on
@@ -80,11 +81,40 @@ func (r *Ring) sTake(turn *uint32, hint *uint64, want uint64, who uint32, what s
 	return r.qTake(hint, want, who, what)
 }
 
+// sLoan takes the position at the tail for the one producer of an SPSC
+// ring: the tail is exact (only the producer moves it) and the loan is
+// the move, with no claim on the slot's line, which the consumer is
+// reading: a slot below the tail whose seq is still its position is a loan
+// of the producer that holds the role. WouldBlock when the ring is full.
+func (r *Ring) sLoan() (uint64, error) {
+	for !mem.CAS32(&r.turn[0], 0, 1) {
+		runtime.Gosched()
+	}
+	defer mem.Set32(&r.turn[0], 0)
+	tail := r.hdr64(offTail)
+	for walked := uint32(0); ; walked++ {
+		pos := mem.Load64(tail)
+		d := int64(mem.Load64(u64(r.slot(pos), slotSeq)) - pos)
+		if d < 0 {
+			return 0, gate.WouldBlock
+		}
+		if d == 0 {
+			mem.Set64(tail, pos+1)
+			return pos, nil
+		}
+		// a slot ahead of the tail: only garbage puts it there; pass it
+		if walked > 2*r.g.slots {
+			return 0, fmt.Errorf("the slots after tail %d are all ahead of it: %w", pos, ErrCorrupt)
+		}
+		mem.Set64(tail, pos+1)
+	}
+}
+
 // qLoan takes the position at the tail for a loan: WouldBlock when the
 // ring is full.
 func (r *Ring) qLoan() (uint64, error) {
 	if r.g.excl {
-		return r.sTake(&r.turn[0], r.hdr64(offTail), 0, r.who, "tail")
+		return r.sLoan()
 	}
 	return r.qTake(r.hdr64(offTail), 0, r.who, "tail")
 }
@@ -93,8 +123,8 @@ func (r *Ring) qLoan() (uint64, error) {
 // skipped slot).
 func (r *Ring) qCommit(pos uint64, n int, skip bool) error {
 	s := r.slot(pos)
-	if mem.Load64(u64(s, slotSeq)) != pos || mem.Load64(u64(s, slotClaim)) != claim(pos, r.who) {
-		return ErrReclaimed
+	if mem.Load64(u64(s, slotSeq)) != pos || (!r.g.excl && mem.Load64(u64(s, slotClaim)) != claim(pos, r.who)) {
+		return ErrReclaimed // (SPSC: a loan taken over has seq pos+1)
 	}
 	mem.Set32(u32(s, slotLen), uint32(n))
 	f := uint32(0)
@@ -159,6 +189,9 @@ func (r *Ring) qRelease(pos uint64) error {
 // producer took and has not committed; after a wait slice it takes the
 // slot over when its holder is dead.
 func (r *Ring) qStuckConsumer(recover bool) bool {
+	if r.g.excl {
+		return r.sStuckConsumer(recover)
+	}
 	pos := mem.Load64(r.hdr64(offHead))
 	s := r.slot(pos)
 	c := mem.Load64(u64(s, slotClaim))
@@ -166,6 +199,24 @@ func (r *Ring) qStuckConsumer(recover bool) bool {
 		return false // empty (or a hint that lags: the next try walks it)
 	}
 	if who := uint32(c); recover && who != whoDead && who <= r.g.parts && !r.alive(who-1) {
+		r.takeLoan(pos, c)
+	}
+	return true
+}
+
+// sStuckConsumer is qStuckConsumer for SPSC: the slot at the head is a
+// loan when its seq is its position and the tail has passed it; it is the
+// loan of the producer that holds the role (one that takes the role over
+// from a dead one first takes over the dead one's loans), so it is taken
+// over when no live producer holds the role.
+func (r *Ring) sStuckConsumer(recover bool) bool {
+	pos := mem.Load64(r.hdr64(offHead))
+	s := r.slot(pos)
+	c := mem.Load64(u64(s, slotClaim))
+	if mem.Load64(u64(s, slotSeq)) != pos || int64(mem.Load64(r.hdr64(offTail))-pos) <= 0 {
+		return false // empty (or a head that lags: the next try walks it)
+	}
+	if p := mem.Load32(r.hdr32(offProducer)); recover && p <= r.g.parts && (p == 0 || !r.alive(p-1)) {
 		r.takeLoan(pos, c)
 	}
 	return true

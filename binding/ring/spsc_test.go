@@ -189,14 +189,101 @@ func TestSPSCDeadProducer(t *testing.T) {
 			require.ErrorIs(t, err, ring.ErrDeadline, "the live holder's loan holds the head back")
 			v.Kill9(t)
 			p := open(t, name, os.O_WRONLY, nil)
+			st, err := c.Stat()
+			require.NoError(t, err)
+			assert.Equal(t, uint64(1), st.Reclaimed, "the new producer took the dead one's loan over as it took its role")
 			require.NoError(t, p.Send(ctx, []byte("after")))
 			rec, err := c.Receive(ctx, buf)
 			require.NoError(t, err)
 			assert.Equal(t, "after", string(buf[:rec.N]))
 			assert.Equal(t, uint64(1), rec.Seq)
-			st, err := c.Stat()
+			st, err = c.Stat()
 			require.NoError(t, err)
 			assert.Equal(t, uint64(1), st.Reclaimed)
+		})
+	}
+}
+
+// TestSPSCDeadProducerOtherEntry: a new producer that joins at another
+// entry than the dead one's (which stays in the table) takes the dead
+// one's loans over as it takes its role.
+func TestSPSCDeadProducerOtherEntry(t *testing.T) {
+	for _, lang := range []string{"c", "go"} {
+		t.Run(lang, func(t *testing.T) {
+			name, c := create(t, os.O_RDONLY, ring.Config{Slots: 4, Size: 16, Mode: ring.SPSC}) // entry 0
+			v := victim(t, lang, "loan-hold", name)                                             // entry 1
+			require.Equal(t, "loaned 0", v.Next(t))
+			v.Kill9(t)
+			require.NoError(t, c.Close()) // entry 0 is free: the next producer joins there
+			p := open(t, name, os.O_WRONLY, nil)
+			st, err := ring.Inspect(name)
+			require.NoError(t, err)
+			assert.Equal(t, uint64(1), st.Reclaimed, "taken over with the role, not with the entry")
+			c2 := open(t, name, os.O_RDONLY, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			require.NoError(t, p.Send(ctx, []byte("after")))
+			buf := make([]byte, 16)
+			rec, err := c2.Receive(ctx, buf)
+			require.NoError(t, err)
+			assert.Equal(t, "after", string(buf[:rec.N]))
+			assert.Equal(t, uint64(1), rec.Seq)
+		})
+	}
+}
+
+// TestSPSCDeadProducerAlone: with no new producer, the consumer waiting
+// at a dead producer's loan takes it over itself (the role's holder is
+// dead), and the producer's role is free for the next.
+func TestSPSCDeadProducerAlone(t *testing.T) {
+	for _, lang := range []string{"c", "go"} {
+		t.Run(lang, func(t *testing.T) {
+			name, c := create(t, os.O_RDONLY, ring.Config{Slots: 4, Size: 16, Mode: ring.SPSC})
+			v := victim(t, lang, "loan-hold", name)
+			require.Equal(t, "loaned 0", v.Next(t))
+			v.Kill9(t)
+			short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			_, err := c.Receive(short, make([]byte, 16))
+			cancel()
+			require.ErrorIs(t, err, ring.ErrDeadline, "nothing was committed")
+			st, err := c.Stat()
+			require.NoError(t, err)
+			assert.Equal(t, uint64(1), st.Reclaimed, "the waiting consumer passed the dead loan")
+			assert.Equal(t, uint64(1), st.Head, "and is past it")
+		})
+	}
+}
+
+// TestSPSCCloseGivesUpLoans: a producer that closes with loans out (Go's
+// Close, C's pir_close) passes them to the consumer as skipped; the next
+// producer's records follow.
+func TestSPSCCloseGivesUpLoans(t *testing.T) {
+	ctx := context.Background()
+	for _, lang := range []string{"c", "go"} {
+		t.Run(lang, func(t *testing.T) {
+			name, c := create(t, os.O_RDONLY, ring.Config{Slots: 4, Size: 16, Mode: ring.SPSC})
+			if lang == "c" {
+				testutil.StartC(t, "ringpeer", "loan-close", name).Expect(t, "closed")
+			} else {
+				p := open(t, name, os.O_WRONLY, nil)
+				for i := 0; i < 2; i++ {
+					_, err := p.Loan(ctx)
+					require.NoError(t, err)
+				}
+				require.NoError(t, p.Close())
+			}
+			_, err := c.TryReceive(make([]byte, 16))
+			require.ErrorIs(t, err, syscall.EAGAIN, "both loans were passed, neither delivered")
+			st, err := c.Stat()
+			require.NoError(t, err)
+			assert.Equal(t, uint64(2), st.Reclaimed)
+			p := open(t, name, os.O_WRONLY, nil)
+			require.NoError(t, p.Send(ctx, []byte("next")))
+			buf := make([]byte, 16)
+			rec, err := c.Receive(ctx, buf)
+			require.NoError(t, err)
+			assert.Equal(t, "next", string(buf[:rec.N]))
+			assert.Equal(t, uint64(2), rec.Seq)
 		})
 	}
 }
