@@ -48,7 +48,9 @@
  *
  * Zero copy: pir_loan lends a slot to fill and pir_commit publishes it;
  * pir_next lends a record to read and pir_release gives it back.
- * pir_send/pir_receive copy.
+ * pir_send/pir_receive copy; pir_send_batch/pir_receive_batch copy many
+ * records per call, with one fence and at most one wake-up for the records
+ * that go at once (the way to stream small records).
  *
  * Waiting: spin for the handle's spin budget (spin_ns, 20 us by default),
  * then sleep on a futex word of the segment; a waker makes the FUTEX_WAKE
@@ -709,28 +711,51 @@ static inline int pir_q_loan(struct pir_ring *r, uint64_t *out) {
 	return pir_q_take(r, PIR_U64(r, PIR_O_TAIL), 0, r->who, out);
 }
 
-static inline int pir_q_commit(struct pir_ring *r, uint64_t pos, uint32_t n, uint32_t flags) {
+/* pir_q_put publishes the slot of pos; fenced: by a seq_cst store, which
+ * orders it before the waiter count is read (a batch puts unfenced and
+ * ends with one fence and one wake-up for all its records). */
+static inline int pir_q_put(struct pir_ring *r, uint64_t pos, uint32_t n, uint32_t flags, int fenced) {
 	unsigned char *s = pir_slot(r, pos);
 	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos ||
 	    (r->cfg.mode != PIR_SPSC && atomic_load(PIR_S64(s, PIR_S_CLAIM)) != pir_claim(pos, r->who)))
 		return EOWNERDEAD; /* (SPSC: a loan taken over has seq pos+1) */
 	PIR_SET(PIR_S32(s, PIR_S_LEN), n);
 	PIR_SET(PIR_S32(s, PIR_S_FLAGS), flags);
-	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + 1); /* a fence, before the waiter count is read */
+	if (fenced)
+		atomic_store(PIR_S64(s, PIR_S_SEQ), pos + 1);
+	else
+		PIR_SET(PIR_S64(s, PIR_S_SEQ), pos + 1);
 	pir_counted(r);
-	pir_wake_data(r);
 	return 0;
 }
 
-static inline int pir_q_release(struct pir_ring *r, uint64_t pos) {
+static inline int pir_q_commit(struct pir_ring *r, uint64_t pos, uint32_t n, uint32_t flags) {
+	int e = pir_q_put(r, pos, n, flags, 1);
+	if (e == 0)
+		pir_wake_data(r);
+	return e;
+}
+
+/* pir_q_give frees the slot of pos for the producers; fenced as in
+ * pir_q_put. */
+static inline int pir_q_give(struct pir_ring *r, uint64_t pos, int fenced) {
 	unsigned char *s = pir_slot(r, pos);
 	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos + 1 ||
 	    atomic_load(PIR_S64(s, PIR_S_CLAIM)) != pir_claim(pos, r->who | PIR_WHO_CONSUMER))
 		return EOWNERDEAD;
-	atomic_store(PIR_S64(s, PIR_S_SEQ), pos + r->cfg.slots); /* a fence */
+	if (fenced)
+		atomic_store(PIR_S64(s, PIR_S_SEQ), pos + r->cfg.slots);
+	else
+		PIR_SET(PIR_S64(s, PIR_S_SEQ), pos + r->cfg.slots);
 	pir_counted(r);
-	pir_wake_room(r);
 	return 0;
+}
+
+static inline int pir_q_release(struct pir_ring *r, uint64_t pos) {
+	int e = pir_q_give(r, pos, 1);
+	if (e == 0)
+		pir_wake_room(r);
+	return e;
 }
 
 static inline int pir_q_next(struct pir_ring *r, uint64_t *out, uint32_t *len) {
@@ -1167,6 +1192,123 @@ static inline int pir_receive(struct pir_ring *r, void *buf, size_t cap, int64_t
 	rec->data = buf;
 	struct pir_recv_arg a = { buf, rec };
 	return pir_wait(r, timeout_ns, 0, pir_try_receive, &a, pir_stuck_data);
+}
+
+/* ---- batches ---- */
+struct pir_batch_arg {
+	void *const *bufs;  /* send: the records; receive: the buffers */
+	const size_t *lens; /* send: their lengths */
+	struct pir_view *recs;
+	size_t count, done;
+};
+static inline int pir_try_send_batch(struct pir_ring *r, void *a) {
+	struct pir_batch_arg *b = a;
+	size_t start = b->done;
+	int e = 0;
+	while (b->done < b->count) {
+		if (r->cfg.mode == PIR_BROADCAST) {
+			struct pir_send_arg s = { b->bufs[b->done], (uint32_t)b->lens[b->done] };
+			if ((e = pir_try_send(r, &s)) != 0)
+				break;
+		} else {
+			uint64_t pos;
+			e = r->cfg.mode == PIR_SPSC ? pir_s_loan(r, &pos) : pir_q_take(r, PIR_U64(r, PIR_O_TAIL), 0, r->who, &pos);
+			if (e != 0)
+				break;
+			memcpy(pir_slot(r, pos) + PIR_S_HEADER, b->bufs[b->done], b->lens[b->done]);
+			if ((e = pir_q_put(r, pos, (uint32_t)b->lens[b->done], 0, 0)) != 0)
+				break;
+		}
+		b->done++;
+	}
+	if (b->done > start && r->cfg.mode != PIR_BROADCAST) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pir_wake_data(r);
+	}
+	return b->done > start && e == EAGAIN ? 0 : e;
+}
+
+/* pir_send_batch sends the count records recs[i] (lens[i] bytes each) in
+ * order, as a pir_send of each would; *sent gets how many went: all of
+ * them, or those before the error that stopped it (ETIMEDOUT, EAGAIN when
+ * a PIR_FAIL ring filled, ...). It waits (timeout_ns for the whole batch)
+ * only while the ring is full; the records it finds room for at once go in
+ * together, with one fence and at most one wake-up system call. A record
+ * larger than a slot is EMSGSIZE, and nothing is sent. */
+static inline int pir_send_batch(struct pir_ring *r, const void *const *recs, const size_t *lens, size_t count,
+                                 int64_t timeout_ns, size_t *sent) {
+	*sent = 0;
+	if (!r->send)
+		return EBADF;
+	for (size_t i = 0; i < count; i++)
+		if (lens[i] > r->cfg.size)
+			return EMSGSIZE;
+	struct pir_batch_arg a = { (void *const *)recs, lens, NULL, count, 0 };
+	int64_t end = timeout_ns > 0 ? pir_now() + timeout_ns : 0;
+	int e = 0;
+	while (a.done < count) {
+		int64_t left = timeout_ns;
+		if (timeout_ns > 0 && (left = end - pir_now()) < 0)
+			left = 0;
+		if ((e = pir_wait(r, r->cfg.full == PIR_FAIL ? 0 : left, 1, pir_try_send_batch, &a, pir_stuck_room)) != 0)
+			break;
+	}
+	*sent = a.done;
+	return e;
+}
+
+static inline int pir_try_receive_batch(struct pir_ring *r, void *a) {
+	struct pir_batch_arg *b = a;
+	int e = 0, given = 0;
+	while (b->done < b->count) {
+		struct pir_view *v = &b->recs[b->done];
+		if (r->cfg.mode == PIR_BROADCAST) {
+			v->lost = 0;
+			struct pir_recv_arg x = { b->bufs[b->done], v };
+			if ((e = pir_try_receive(r, &x)) != 0)
+				break;
+			v->data = b->bufs[b->done];
+		} else {
+			uint64_t pos;
+			uint32_t n;
+			if ((e = pir_q_next(r, &pos, &n)) != 0)
+				break;
+			memcpy(b->bufs[b->done], pir_slot(r, pos) + PIR_S_HEADER, n);
+			v->seq = pos;
+			v->len = n;
+			v->lost = 0;
+			v->data = b->bufs[b->done];
+			if ((e = pir_q_give(r, pos, 0)) != 0)
+				break;
+			given = 1;
+		}
+		b->done++;
+	}
+	if (given) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pir_wake_room(r);
+	}
+	return b->done > 0 && e == EAGAIN ? 0 : e;
+}
+
+/* pir_receive_batch copies records into the count buffers bufs (each
+ * must hold a slot: EMSGSIZE otherwise, cap bytes each), in order, as a
+ * pir_receive into each would: it waits (timeout_ns) for the first, then
+ * takes as many more as are there, with one fence and at most one wake-up.
+ * *got gets how many; recs[i] describes bufs[i]. */
+static inline int pir_receive_batch(struct pir_ring *r, void *const *bufs, size_t cap, struct pir_view *recs, size_t count,
+                                    int64_t timeout_ns, size_t *got) {
+	*got = 0;
+	if (!r->recv)
+		return EBADF;
+	if (cap < r->cfg.size)
+		return EMSGSIZE;
+	if (count == 0)
+		return 0;
+	struct pir_batch_arg a = { bufs, NULL, recs, count, 0 };
+	int e = pir_wait(r, timeout_ns, 0, pir_try_receive_batch, &a, pir_stuck_data);
+	*got = a.done;
+	return e;
 }
 
 #endif

@@ -6,6 +6,8 @@
  *   ringpeer send NAME COUNT [PREFIX]            send "PREFIX<i>" COUNT times (blocking); print "done"
  *   ringpeer recv NAME COUNT [TIMEOUT_MS]        print "ready", then COUNT records as "SEQ LOST TEXT"
  *   ringpeer loan-hold NAME                      loan a slot, write "held" into it, print "loaned SEQ", wait forever
+ *   ringpeer send-batch NAME COUNT PER           send "cb<i>" COUNT times, PER a pir_send_batch; print "done"
+ *   ringpeer recv-batch NAME COUNT PER           print "ready", receive COUNT records by pir_receive_batch of PER, as recv
  *   ringpeer loan-close NAME                     loan two slots, close the handle, print "closed"
  *   ringpeer view-hold NAME                      print "ready", take a record, print "viewing SEQ TEXT", wait forever
  *   ringpeer recv-one NAME                       print "receiving", receive one record with no spin (asleep on the futex), print it
@@ -69,6 +71,46 @@ int main(int argc, char **argv) {
 		}
 		pir_close(&r);
 		printf("done\n");
+		return 0;
+	}
+	if (strcmp(mode, "send-batch") == 0 && argc == 5) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		long n = atol(argv[3]), per = atol(argv[4]);
+		char (*b)[32] = calloc((size_t)per, 32);
+		const void **recs = calloc((size_t)per, sizeof *recs);
+		size_t *lens = calloc((size_t)per, sizeof *lens);
+		for (long i = 0; i < n; i += per) {
+			long k = n - i < per ? n - i : per;
+			for (long j = 0; j < k; j++) {
+				lens[j] = (size_t)snprintf(b[j], 32, "cb%ld", i + j);
+				recs[j] = b[j];
+			}
+			size_t sent;
+			check("pir_send_batch", pir_send_batch(&r, recs, lens, (size_t)k, -1, &sent));
+			if (sent != (size_t)k)
+				die("pir_send_batch: short", EIO);
+		}
+		pir_close(&r);
+		printf("done\n");
+		return 0;
+	}
+	if (strcmp(mode, "recv-batch") == 0 && argc == 5) {
+		struct pir_ring r = open_ring(name, O_RDONLY);
+		long n = atol(argv[3]), per = atol(argv[4]);
+		void **bufs = calloc((size_t)per, sizeof *bufs);
+		for (long j = 0; j < per; j++)
+			bufs[j] = calloc(1, r.cfg.size);
+		struct pir_view *recs = calloc((size_t)per, sizeof *recs);
+		printf("ready\n");
+		for (long i = 0; i < n;) {
+			size_t got;
+			size_t want = (size_t)(n - i < per ? n - i : per);
+			check("pir_receive_batch", pir_receive_batch(&r, bufs, r.cfg.size, recs, want, -1, &got));
+			for (size_t j = 0; j < got; j++, i++)
+				printf("%llu %llu %.*s\n", (unsigned long long)recs[j].seq, (unsigned long long)recs[j].lost, (int)recs[j].len,
+				       (const char *)bufs[j]);
+		}
+		pir_close(&r);
 		return 0;
 	}
 	if (strcmp(mode, "recv") == 0 && argc >= 4) {

@@ -53,6 +53,15 @@
 // hold several at once, a broadcast producer or subscriber one. No Go
 // pointer is ever stored in the segment.
 //
+// Batches: SendBatch and ReceiveBatch (C: pir_send_batch,
+// pir_receive_batch) move many records per call, in order, as a Send or
+// Receive of each would: the records there is room for, or that are
+// there, at once go through under one fault guard and one turn of the
+// handle, with one fence and at most one wake-up system call for all of
+// them, instead of one of each per record. They are the way to stream
+// small records: a fence per record is what a record costs when the
+// other side keeps up (see the README's benchmark reading).
+//
 // # Waiting
 //
 // A call that cannot proceed spins on the shared words for the handle's

@@ -100,9 +100,11 @@ func FuzzSegment(f *testing.F) {
 				t0 := time.Now()
 				_, rerr := c.Receive(ctx, buf)
 				serr := p.Send(ctx, []byte("after"))
+				_, berr := p.SendBatch(ctx, [][]byte{[]byte("b1"), []byte("b2")})
+				_, cerr := c.ReceiveBatch(ctx, [][]byte{buf, make([]byte, 64)}, make([]ring.Record, 2))
 				cancel()
 				require.Less(t, time.Since(t0), 5*time.Second, "a call outlived its deadline")
-				for _, err := range []error{rerr, serr} {
+				for _, err := range []error{rerr, serr, berr, cerr} {
 					var pe interface{ Unwrap() error }
 					if err != nil && !errors.As(err, &pe) {
 						t.Fatalf("an error that is not a *fs.PathError: %v", err)

@@ -56,7 +56,7 @@ func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64
 		}
 		if r.g.excl {
 			// SPSC's consumer: the one taker of its side, and the
-			// handle's turn is held (sTake): nobody else takes this slot,
+			// handle's turn is held (takeTurn): nobody else takes this slot,
 			// and one who takes it over from us does so only once we are
 			// dead.
 			mem.Set64(cw, claim(pos, who))
@@ -70,27 +70,28 @@ func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64
 	}
 }
 
-// sTake is qTake for an SPSC ring's one producer or consumer: the
-// handle's goroutines take turns at it (a word of the handle, not of the
-// segment), so qTake claims the slot by a plain store.
-func (r *Ring) sTake(turn *uint32, hint *uint64, want uint64, who uint32, what string) (uint64, error) {
-	for !mem.CAS32(turn, 0, 1) {
-		runtime.Gosched() // another goroutine of the handle is taking: a few loads and stores
-	}
-	defer mem.Set32(turn, 0) // a fault (a truncated segment) must not keep the turn
-	return r.qTake(hint, want, who, what)
-}
-
 // sLoan takes the position at the tail for the one producer of an SPSC
 // ring: the tail is exact (only the producer moves it) and the loan is
 // the move, with no claim on the slot's line, which the consumer is
 // reading: a slot below the tail whose seq is still its position is a loan
 // of the producer that holds the role. WouldBlock when the ring is full.
 func (r *Ring) sLoan() (uint64, error) {
-	for !mem.CAS32(&r.turn[0], 0, 1) {
-		runtime.Gosched()
+	r.takeTurn(0)
+	defer r.giveTurn(0)
+	return r.sLoanTurn()
+}
+
+// takeTurn and giveTurn bracket an SPSC handle's taking of slots in
+// direction d (0 producer, 1 consumer): its goroutines take turns.
+func (r *Ring) takeTurn(d int) {
+	for !mem.CAS32(&r.turn[d], 0, 1) {
+		runtime.Gosched() // another goroutine of the handle is taking: a few loads and stores
 	}
-	defer mem.Set32(&r.turn[0], 0)
+}
+func (r *Ring) giveTurn(d int) { mem.Set32(&r.turn[d], 0) }
+
+// sLoanTurn is sLoan with the turn held.
+func (r *Ring) sLoanTurn() (uint64, error) {
 	tail := r.hdr64(offTail)
 	for walked := uint32(0); ; walked++ {
 		pos := mem.Load64(tail)
@@ -122,6 +123,23 @@ func (r *Ring) qLoan() (uint64, error) {
 // qCommit publishes the loan of position pos with n bytes (skip: as a
 // skipped slot).
 func (r *Ring) qCommit(pos uint64, n int, skip bool) error {
+	if err := r.qPut(pos, n, skip, true); err != nil {
+		return err
+	}
+	r.wakeData()
+	return nil
+}
+
+// fence is a full fence (an atomic add of 0 to a word of the handle): a
+// batch's unfenced seq stores before its read of a waiter count (the
+// waiters' side of the handshake fences between counting themselves in
+// and looking again).
+func (r *Ring) fence() { mem.Add32(&r.fenceWord, 0) }
+
+// qPut publishes the loan of position pos; fenced: by a sequentially
+// consistent store, ordered before the waiter count is read (a batch puts
+// unfenced and ends with one fence and one wake-up for all its records).
+func (r *Ring) qPut(pos uint64, n int, skip, fenced bool) error {
 	s := r.slot(pos)
 	if mem.Load64(u64(s, slotSeq)) != pos || (!r.g.excl && mem.Load64(u64(s, slotClaim)) != claim(pos, r.who)) {
 		return ErrReclaimed // (SPSC: a loan taken over has seq pos+1)
@@ -132,9 +150,12 @@ func (r *Ring) qCommit(pos uint64, n int, skip bool) error {
 		f = flagSkip
 	}
 	mem.Set32(u32(s, slotFlags), f)
-	mem.Store64(u64(s, slotSeq), pos+1) // a fence: before wakeData reads the waiter count
+	if fenced {
+		mem.Store64(u64(s, slotSeq), pos+1)
+	} else {
+		mem.Set64(u64(s, slotSeq), pos+1) // a release store (x86: every store is)
+	}
 	r.counted()
-	r.wakeData()
 	return nil
 }
 
@@ -148,14 +169,17 @@ func (r *Ring) counted() {
 // qNext takes the record at the head: its position and length; WouldBlock
 // when none is committed there. Skipped slots are released on the way.
 func (r *Ring) qNext() (uint64, uint32, error) {
+	if r.g.excl {
+		r.takeTurn(1)
+		defer r.giveTurn(1) // a fault (a truncated segment) must not keep the turn
+	}
+	return r.qNextTurn()
+}
+
+// qNextTurn is qNext with an SPSC handle's turn held.
+func (r *Ring) qNextTurn() (uint64, uint32, error) {
 	for {
-		var pos uint64
-		var err error
-		if r.g.excl {
-			pos, err = r.sTake(&r.turn[1], r.hdr64(offHead), 1, r.who|whoConsumer, "head")
-		} else {
-			pos, err = r.qTake(r.hdr64(offHead), 1, r.who|whoConsumer, "head")
-		}
+		pos, err := r.qTake(r.hdr64(offHead), 1, r.who|whoConsumer, "head")
 		if err != nil {
 			return 0, 0, err
 		}
@@ -175,13 +199,26 @@ func (r *Ring) qNext() (uint64, uint32, error) {
 
 // qRelease gives the slot of position pos back to the producers.
 func (r *Ring) qRelease(pos uint64) error {
+	if err := r.qGive(pos, true); err != nil {
+		return err
+	}
+	r.wakeRoom()
+	return nil
+}
+
+// qGive frees the slot of position pos for the producers; fenced as in
+// qPut.
+func (r *Ring) qGive(pos uint64, fenced bool) error {
 	s := r.slot(pos)
 	if mem.Load64(u64(s, slotSeq)) != pos+1 || mem.Load64(u64(s, slotClaim)) != claim(pos, r.who|whoConsumer) {
 		return ErrReclaimed
 	}
-	mem.Store64(u64(s, slotSeq), pos+uint64(r.g.slots)) // a fence, before wakeRoom
+	if fenced {
+		mem.Store64(u64(s, slotSeq), pos+uint64(r.g.slots))
+	} else {
+		mem.Set64(u64(s, slotSeq), pos+uint64(r.g.slots))
+	}
 	r.counted()
-	r.wakeRoom()
 	return nil
 }
 

@@ -146,7 +146,8 @@ type Ring struct {
 	// SPSC: the turn of this handle's goroutines at taking a slot, per
 	// direction (0 free, 1 taken): the one producer or consumer of the ring
 	// is the handle, so its claim needs no compare-and-swap.
-	turn [2]uint32
+	turn      [2]uint32
+	fenceWord uint32 // of the handle's full fences (Ring.fence)
 
 	pmu sync.Mutex // broadcast producer: its one loan
 	cmu sync.Mutex // broadcast subscriber: its cursor and one view

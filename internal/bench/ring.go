@@ -281,6 +281,38 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 			}
 			return int64(k-1) * int64(size), d, cmd.Wait()
 		}},
+		{label: "go-c-b", run: func(quick bool) (int64, time.Duration, error) {
+			w, err := ring.Open(name, os.O_WRONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer w.Close()
+			k := count(quick)
+			return recvC(k, func() error { return goStreamBatch(ctx, w, size, k) })
+		}},
+		{label: "c-go-b", run: func(quick bool) (int64, time.Duration, error) {
+			r, err := ring.Open(name, os.O_RDONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer r.Close()
+			k := count(quick)
+			cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+			if err != nil {
+				return 0, 0, err
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				return 0, 0, err
+			}
+			d, err := goDrainBatch(ctx, r, size, k)
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return 0, 0, err
+			}
+			return int64(k-1) * int64(size), d, cmd.Wait()
+		}},
 	}
 	if size >= 4096 {
 		qname := fmt.Sprintf("/posixipc-bench-%d-ring-mqstream", os.Getpid())
@@ -366,6 +398,50 @@ func goStream(ctx context.Context, w *ring.Ring, src []byte, k int) error {
 		}
 	}
 	return nil
+}
+
+// streamBatch is the batch of the -b stream rows (SendBatch, ReceiveBatch).
+const streamBatch = 32
+
+// goStreamBatch produces k records of size bytes through SendBatch, in
+// batches of streamBatch.
+func goStreamBatch(ctx context.Context, w *ring.Ring, size, k int) error {
+	recs := make([][]byte, streamBatch)
+	for i := range recs {
+		recs[i] = make([]byte, size)
+	}
+	for i := 0; i < k; i += streamBatch {
+		b := recs[:min(streamBatch, k-i)]
+		for j := range b {
+			b[j][0] = byte(i + j)
+		}
+		if _, err := w.SendBatch(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// goDrainBatch consumes k records through ReceiveBatch into streamBatch
+// buffers, and returns the time from the first.
+func goDrainBatch(ctx context.Context, r *ring.Ring, size, k int) (time.Duration, error) {
+	bufs := make([][]byte, streamBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	recs := make([]ring.Record, streamBatch)
+	var t0 time.Time
+	for got := 0; got < k; {
+		n, err := r.ReceiveBatch(ctx, bufs[:min(streamBatch, k-got)], recs)
+		if err != nil {
+			return 0, err
+		}
+		if got == 0 {
+			t0 = time.Now()
+		}
+		got += n
+	}
+	return time.Since(t0), nil
 }
 
 // goDrain consumes k records through Next, a read of the last byte,
