@@ -305,16 +305,7 @@ func (r *Ring) SendBatch(ctx context.Context, recs [][]byte) (int, error) {
 func (r *Ring) sendSome(recs [][]byte) (n int, err error) {
 	defer catch(&err, debug.SetPanicOnFault(true))
 	if r.g.mode == uint32(Broadcast) {
-		for n < len(recs) {
-			if err := r.sendOnce(recs[n]); err != nil {
-				if err == gate.WouldBlock && n > 0 {
-					err = nil
-				}
-				return n, err
-			}
-			n++
-		}
-		return n, nil
+		return eachUntilBlocked(len(recs), func(i int) error { return r.sendOnce(recs[i]) })
 	}
 	if r.g.excl {
 		r.takeTurn(0)
@@ -345,6 +336,22 @@ func (r *Ring) sendSome(recs [][]byte) (n int, err error) {
 		r.wakeData()
 	}
 	return n, err
+}
+
+// eachUntilBlocked calls one(0), one(1), ... up to count calls, until one
+// fails: it returns how many succeeded, and the error that stopped it
+// unless that is WouldBlock after at least one (a batch's broadcast path,
+// a record at a time).
+func eachUntilBlocked(count int, one func(i int) error) (int, error) {
+	for n := 0; n < count; n++ {
+		if err := one(n); err != nil {
+			if err == gate.WouldBlock && n > 0 {
+				err = nil
+			}
+			return n, err
+		}
+	}
+	return count, nil
 }
 
 // Next lends the consumer the next record, waiting for one within ctx. A
@@ -509,16 +516,7 @@ func (r *Ring) ReceiveBatch(ctx context.Context, bufs [][]byte, recs []Record) (
 func (r *Ring) receiveSome(bufs [][]byte, recs []Record) (n int, err error) {
 	defer catch(&err, debug.SetPanicOnFault(true))
 	if r.g.mode == uint32(Broadcast) {
-		for n < len(bufs) {
-			if err := r.receiveOnce(bufs[n], &recs[n]); err != nil {
-				if err == gate.WouldBlock && n > 0 {
-					err = nil
-				}
-				return n, err
-			}
-			n++
-		}
-		return n, nil
+		return eachUntilBlocked(len(bufs), func(i int) error { return r.receiveOnce(bufs[i], &recs[i]) })
 	}
 	if r.g.excl {
 		r.takeTurn(1)

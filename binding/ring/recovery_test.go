@@ -61,16 +61,25 @@ func TestDeadProducersLoan(t *testing.T) {
 
 // TestDeadConsumersView: a consumer killed holding a view does not wedge
 // the producers (the record counts as delivered), and the records after
-// it reach the other consumers.
+// it reach the other consumers; in SPSC mode, the one consumer's role
+// passes to the next that opens.
 func TestDeadConsumersView(t *testing.T) {
-	for _, lang := range []string{"c", "go"} {
-		t.Run(lang, func(t *testing.T) {
-			name, p := create(t, os.O_WRONLY, ring.Config{Slots: 2, Size: 16})
+	for _, tc := range []struct {
+		lang string
+		mode ring.Mode
+	}{{"c", ring.Queue}, {"go", ring.Queue}, {"c", ring.SPSC}, {"go", ring.SPSC}} {
+		lang := tc.lang
+		t.Run(tc.mode.String()+"/"+lang, func(t *testing.T) {
+			name, p := create(t, os.O_WRONLY, ring.Config{Slots: 2, Size: 16, Mode: tc.mode})
 			ctx := context.Background()
 			require.NoError(t, p.Send(ctx, []byte("r0")))
 			v := victim(t, lang, "view-hold", name)
 			v.Expect(t, "ready")
 			require.Equal(t, "viewing 0 r0", v.Next(t))
+			if tc.mode == ring.SPSC {
+				_, err := ring.Open(name, os.O_RDONLY, 0, nil)
+				require.ErrorIs(t, err, ring.ErrBusy, "the live consumer holds the role")
+			}
 			require.NoError(t, p.Send(ctx, []byte("r1")))
 			require.ErrorIs(t, p.TrySend([]byte("r2")), syscall.EAGAIN, "full: one slot viewed, one queued")
 			done := make(chan error, 1)

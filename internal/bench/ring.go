@@ -243,76 +243,51 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 		}
 	}
 	ctx := context.Background()
+	// goToC runs send on a Go producer of the ring into a C receiver;
+	// cToGo runs drain on a Go consumer of a C sender's records.
+	goToC := func(send func(w *ring.Ring, k int) error) func(quick bool) (int64, time.Duration, error) {
+		return func(quick bool) (int64, time.Duration, error) {
+			w, err := ring.Open(name, os.O_WRONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer w.Close()
+			k := count(quick)
+			return recvC(k, func() error { return send(w, k) })
+		}
+	}
+	cToGo := func(drain func(r *ring.Ring, k int) (time.Duration, error)) func(quick bool) (int64, time.Duration, error) {
+		return func(quick bool) (int64, time.Duration, error) {
+			r, err := ring.Open(name, os.O_RDONLY, 0, nil)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer r.Close()
+			k := count(quick)
+			cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
+			if err != nil {
+				return 0, 0, err
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				return 0, 0, err
+			}
+			d, err := drain(r, k)
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return 0, 0, err
+			}
+			return int64(k-1) * int64(size), d, cmd.Wait()
+		}
+	}
 	stream = []benchThroughput{
 		{label: "c-c", run: cc(name)},
 		{label: "q-c-c", run: cc(qname)},
-		{label: "go-c", run: func(quick bool) (int64, time.Duration, error) {
-			w, err := ring.Open(name, os.O_WRONLY, 0, nil)
-			if err != nil {
-				return 0, 0, err
-			}
-			defer w.Close()
-			k := count(quick)
-			src := make([]byte, size)
-			return recvC(k, func() error {
-				return goStream(ctx, w, src, k)
-			})
-		}},
-		{label: "c-go", run: func(quick bool) (int64, time.Duration, error) {
-			r, err := ring.Open(name, os.O_RDONLY, 0, nil)
-			if err != nil {
-				return 0, 0, err
-			}
-			defer r.Close()
-			k := count(quick)
-			cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
-			if err != nil {
-				return 0, 0, err
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				return 0, 0, err
-			}
-			d, err := goDrain(ctx, r, k)
-			if err != nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-				return 0, 0, err
-			}
-			return int64(k-1) * int64(size), d, cmd.Wait()
-		}},
-		{label: "go-c-b", run: func(quick bool) (int64, time.Duration, error) {
-			w, err := ring.Open(name, os.O_WRONLY, 0, nil)
-			if err != nil {
-				return 0, 0, err
-			}
-			defer w.Close()
-			k := count(quick)
-			return recvC(k, func() error { return goStreamBatch(ctx, w, size, k) })
-		}},
-		{label: "c-go-b", run: func(quick bool) (int64, time.Duration, error) {
-			r, err := ring.Open(name, os.O_RDONLY, 0, nil)
-			if err != nil {
-				return 0, 0, err
-			}
-			defer r.Close()
-			k := count(quick)
-			cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
-			if err != nil {
-				return 0, 0, err
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				return 0, 0, err
-			}
-			d, err := goDrainBatch(ctx, r, size, k)
-			if err != nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-				return 0, 0, err
-			}
-			return int64(k-1) * int64(size), d, cmd.Wait()
-		}},
+		{label: "go-c", run: goToC(func(w *ring.Ring, k int) error { return goStream(ctx, w, make([]byte, size), k) })},
+		{label: "c-go", run: cToGo(func(r *ring.Ring, k int) (time.Duration, error) { return goDrain(ctx, r, k) })},
+		{label: "go-c-b", run: goToC(func(w *ring.Ring, k int) error { return goStreamBatch(ctx, w, size, k) })},
+		{label: "c-go-b", run: cToGo(func(r *ring.Ring, k int) (time.Duration, error) { return goDrainBatch(ctx, r, size, k) })},
 	}
 	if size >= 4096 {
 		qname := fmt.Sprintf("/posixipc-bench-%d-ring-mqstream", os.Getpid())
