@@ -103,7 +103,7 @@
  *     producer         64     u32  broadcast, spsc: entry+1 of the producer, 0 none
  *     sub_gen          68     u32  broadcast: bumped when subscribers come and go
  *     consumer         72     u32  spsc: entry+1 of the consumer, 0 none
- *     tail            128     u64  next position to produce (queue: a hint)
+ *     tail            128     u64  next position to produce (queue: a hint; spsc: exact)
  *     head            192     u64  queue, spsc: next position to consume (a hint)
  *     data_word       256     u32  futex of consumers
  *     data_waiters    260     u32  consumers asleep on it

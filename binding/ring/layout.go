@@ -34,7 +34,7 @@ const (
 	offProducer = 64  // u32: broadcast, SPSC: entry+1 of the producer, 0 none
 	offSubGen   = 68  // u32: broadcast: bumped when a subscriber joins or leaves
 	offConsumer = 72  // u32: SPSC: entry+1 of the consumer, 0 none
-	offTail     = 128 // u64: next position to produce
+	offTail     = 128 // u64: next position to produce (Queue: a hint; SPSC: exact)
 	offHead     = 192 // u64: queue: next position to consume
 	offDataWord = 256 // u32: futex word of consumers (bumped by commits that see sleepers)
 	offDataWait = 260 // u32: consumers asleep on it
