@@ -27,10 +27,14 @@
 // (internal/gate, as every blocking call does): at most one goroutine per
 // queue and direction waits in C; the others wait in Go, where they cost no
 // thread, and take their turn; and at most gate.MaxInKernel such waiters
-// of the whole process are in C at once (the others poll with a backoff of
-// 1 to 25 ms). So 1,000 goroutines blocked in Receive on one queue cost one
-// thread, and 1,000 queues with a blocked receiver each cost a bounded
-// number. A direction's private descriptor is made by its first wait.
+// of the whole process are in C at once (the others wait in the Go
+// runtime's poller, on a second, non-blocking open file description of
+// their queue, opened through /proc/self/fd by the first such wait and
+// held until Close; without /proc they poll with a backoff of 1 to 25 ms).
+// So 1,000 goroutines blocked in Receive on one queue cost one thread, and
+// 1,000 queues with a blocked receiver each cost a bounded number, each
+// woken as soon as its queue has a message. A direction's private
+// descriptor is made by its first wait.
 //
 // The one in C blocks in mq_timedreceive (or mq_timedsend) itself, so the
 // kernel hands a message straight to it, as it does to a C receiver. It

@@ -53,6 +53,7 @@ type Queue struct {
 	// never closes a descriptor another goroutine is inside); its points,
 	// one per direction, each hold the C waiter of that direction.
 	k        *gate.Kit[mqWaiter]
+	idle     *idler       // the kit's wait for calls without a slot in C
 	polling  *atomic.Bool // a notification is registered: new waiters start in poll mode
 	nonblock atomic.Bool
 
@@ -64,8 +65,9 @@ type Queue struct {
 
 // queueRes is what a Queue dropped without Close leaves to release.
 type queueRes struct {
-	mqd posixipc.Mqd
-	k   *gate.Kit[mqWaiter]
+	mqd  posixipc.Mqd
+	k    *gate.Kit[mqWaiter]
+	idle *idler
 }
 
 // dropQueue releases a Queue that became unreachable without Close (no
@@ -73,7 +75,73 @@ type queueRes struct {
 // registration, whose callback refers to the Queue).
 func dropQueue(r queueRes) {
 	r.k.Close()
+	r.idle.close()
 	posixipc.MqClose(r.mqd)
+}
+
+// idler is a Queue's wait for the calls that find none of the process's
+// slots in C free (gate.Kit.SetIdle): in the Go runtime's poller, on a
+// second open file description of the queue, non-blocking (the queue's
+// own description is the C waiters', and blocking), opened through
+// /proc/self/fd at the first such wait. Where it cannot be opened (no
+// /proc) those calls poll with the kit's backoff instead. It holds no
+// reference to the Queue, so a dropped Queue can be cleaned up.
+type idler struct {
+	mqd posixipc.Mqd
+	acc int // the queue's access mode
+
+	mu     sync.Mutex
+	f      *os.File // nil until the first idle wait
+	rc     syscall.RawConn
+	failed bool // the open failed: poll
+	closed bool
+}
+
+// wait is the kit's idle wait: until the queue has a message to receive
+// (keyRecv) or room to send (keySend), ctx's end or wake.
+func (d *idler) wait(ctx context.Context, key uint64) error {
+	f, rc := d.file()
+	if f == nil {
+		return os.ErrInvalid // the kit polls
+	}
+	return gate.PollerWait(ctx, f, rc, key == keySend)
+}
+
+// file opens the idle wait's description once.
+func (d *idler) file() (*os.File, syscall.RawConn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f == nil && !d.failed && !d.closed {
+		fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", d.mqd), d.acc|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			d.failed = true
+			return nil, nil
+		}
+		d.f = os.NewFile(uintptr(fd), "mq")
+		d.rc, _ = d.f.SyscallConn()
+	}
+	return d.f, d.rc
+}
+
+// wake ends the idle waits (the kit calls it from Close until every call
+// has left).
+func (d *idler) wake() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f != nil {
+		gate.WakePoller(d.f)
+	}
+}
+
+// close closes the description, once no call is in the kit.
+func (d *idler) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.f != nil {
+		d.f.Close()
+		d.f = nil
+	}
 }
 
 // The kit's keys: one point per direction.
@@ -168,7 +236,9 @@ func Open(queueName string, flag int, perm os.FileMode, attr *Attr) (*Queue, err
 	// Not "timed": a first wait of gate.Unarmed would arm a kernel timer
 	// (mq_timed* with a time) where a wait without deadline needs none.
 	q.k = gate.NewKit(false, waiterMaker(mqd, q.polling))
-	q.cleanup = runtime.AddCleanup(q, dropQueue, queueRes{mqd, q.k})
+	q.idle = &idler{mqd: mqd, acc: flag & unix.O_ACCMODE}
+	q.k.SetIdle(q.idle.wait, q.idle.wake)
+	q.cleanup = runtime.AddCleanup(q, dropQueue, queueRes{mqd, q.k, q.idle})
 	return q, nil
 }
 
@@ -410,6 +480,7 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.cleanup.Stop()
+	q.idle.close()
 	q.dropNotify()
 	if err := posixipc.MqClose(q.mqd); err != nil {
 		return pathErr("mq_close", q.name, err)

@@ -84,47 +84,18 @@ func New(f *os.File, fd, acc int, reopenable bool) *Stream {
 }
 
 // idle is the kit's wait of a call that found no free slot in C: in the
-// runtime poller, on f, until the descriptor is readable (or writable),
-// which it looks at with poll(2) after the poller's wait is armed (so no
-// readiness is lost between the kit's try and the wait). ctx's deadline is
-// f's deadline of the direction, and ctx's end (or wakeIdle) sets it in
-// the past. The kit lets one call per direction in at a time, so the
-// direction's deadline of f is that call's.
+// runtime poller, on f, until the descriptor is readable (or writable):
+// gate.PollerWait.
 func (s *Stream) idle(ctx context.Context, key uint64) error {
-	if s.rc == nil {
-		return os.ErrInvalid
-	}
-	idleWaits.Add(1)
-	set, wait, ev := s.f.SetReadDeadline, s.rc.Read, int16(unix.POLLIN)
-	if key == keyWrite {
-		set, wait, ev = s.f.SetWriteDeadline, s.rc.Write, unix.POLLOUT
-	}
-	if dl, has := ctx.Deadline(); has {
-		set(dl)
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { set(time.Unix(1, 0)); close(fired) })
-	err := wait(func(fd uintptr) bool {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: ev}}
-		n, err := unix.Poll(pfd, 0)
-		return err != nil || n > 0 // (an error: let the try report it)
-	})
-	if !stop() {
-		<-fired // its deadline is set: clear it only after
-	}
-	set(time.Time{})
-	return err
+	return gate.PollerWait(ctx, s.f, s.rc, key == keyWrite)
 }
 
-// idleWaits counts the idle waits of the process (IdleWaits).
-var idleWaits atomic.Int64
-
 // IdleWaits reports how many times a call of the process has waited in
-// the poller for want of a slot (for tests).
-func IdleWaits() int64 { return idleWaits.Load() }
+// the poller for want of a slot (gate.IdleWaits; for tests).
+func IdleWaits() int64 { return gate.IdleWaits() }
 
 // wakeIdle ends the idle waits (Close).
-func (s *Stream) wakeIdle() { s.f.SetDeadline(time.Unix(1, 0)) }
+func (s *Stream) wakeIdle() { gate.WakePoller(s.f) }
 
 // Closed reports whether Close has begun.
 func (s *Stream) Closed() bool { return s.k.Closed() }
