@@ -40,8 +40,8 @@ func (l Loan) Seq() uint64 { return l.pos }
 // os.ErrClosed after Close.
 func (l Loan) Commit(n int) error { return l.r.commit(l.pos, n, false) }
 
-// Abort gives the loan up: no record is published (in Queue mode the slot
-// passes to the consumers as skipped).
+// Abort gives the loan up: no record is published (in Queue and SPSC mode
+// the slot passes to the consumers as skipped).
 func (l Loan) Abort() error { return l.r.commit(l.pos, 0, true) }
 
 // A View is a record lent to a consumer: read Bytes, then Release. Its
@@ -67,7 +67,7 @@ func (v View) Seq() uint64 { return v.pos }
 
 // Lost returns how many records this subscriber lost just before this one
 // (Broadcast with Overwrite: it fell more than a ring behind). Always 0
-// in Queue mode.
+// in Queue and SPSC mode.
 func (v View) Lost() uint64 { return v.lost }
 
 // Release gives the record back. In Broadcast mode with Overwrite it
@@ -101,7 +101,7 @@ var (
 // Loan lends the producer the next slot, waiting for one within ctx when
 // the ring is full and its policy is Block (Fail: an error wrapping
 // syscall.EAGAIN at once). A broadcast producer has one loan at a time; a
-// queue producer may hold several.
+// queue or SPSC producer may hold several.
 func (r *Ring) Loan(ctx context.Context) (Loan, error) {
 	if !r.send {
 		return Loan{}, r.pathErr("ring_loan", errNotProducer)
@@ -355,7 +355,7 @@ func eachUntilBlocked(count int, one func(i int) error) (int, error) {
 }
 
 // Next lends the consumer the next record, waiting for one within ctx. A
-// broadcast subscriber has one view at a time; a queue consumer may hold
+// broadcast subscriber has one view at a time; a queue or SPSC consumer may hold
 // several.
 func (r *Ring) Next(ctx context.Context) (View, error) {
 	if !r.recv {

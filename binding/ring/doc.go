@@ -49,7 +49,7 @@
 // consumer). Zero copy: Loan lends a slot of the mapping as a []byte to
 // fill and Commit publishes it (Abort gives it up); Next lends a record
 // and View.Release gives it back. Send and Receive copy. Loans and views
-// are valid until Commit, Abort, Release or Close; a Queue handle may
+// are valid until Commit, Abort, Release or Close; a Queue or SPSC handle may
 // hold several at once, a broadcast producer or subscriber one. No Go
 // pointer is ever stored in the segment.
 //

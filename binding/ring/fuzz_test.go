@@ -56,7 +56,6 @@ func FuzzConfig(f *testing.F) {
 // slots, Open and every call either work or fail with an error, within
 // their deadlines; never a crash, a hang or a panic.
 func FuzzSegment(f *testing.F) {
-	f.Add(uint8(0), int64(0), uint64(0)) // no magic: Open waits its second for a creator (once is enough)
 	for _, b := range []uint8{0, 1, 2} { // Queue, Broadcast, SPSC
 		f.Add(b, int64(8), uint64(2))         // version
 		f.Add(b, int64(24), uint64(3))        // slots
@@ -82,8 +81,8 @@ func FuzzSegment(f *testing.F) {
 			seg, err := shm.Open(name)
 			require.NoError(t, err)
 			defer seg.Close()
-			if off < 0 || off > int64(seg.Size())-8 {
-				return
+			if off < 0 || off > int64(seg.Size())-8 || (off < 8 && v == 0) {
+				return // (no magic: Open waits a second for a creator; TestUnfinishedCreator)
 			}
 			var b [8]byte
 			binary.NativeEndian.PutUint64(b[:], v)

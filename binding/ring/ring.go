@@ -126,7 +126,7 @@ type reclaimed struct{}
 type busy struct{}
 
 // Ring is one participant's handle on a ring: a producer (os.O_WRONLY), a
-// consumer or subscriber (os.O_RDONLY) or, in Queue mode, both
+// consumer or subscriber (os.O_RDONLY) or, in Queue and SPSC mode, both
 // (os.O_RDWR).
 type Ring struct {
 	name string
@@ -177,7 +177,7 @@ func Create(name string, flag int, perm os.FileMode, cfg Config) (*Ring, error) 
 }
 
 // Open opens the ring name: flag is os.O_RDONLY (consume, subscribe),
-// os.O_WRONLY (produce) or os.O_RDWR (both, Queue mode only), with
+// os.O_WRONLY (produce) or os.O_RDWR (both, Queue and SPSC mode), with
 // os.O_CREATE (create it with cfg and perm when it does not exist) and
 // os.O_EXCL (fail with EEXIST when it does). A ring that exists is checked
 // against cfg (nil: tag 0, any shape) and must be ready; one that a C

@@ -152,6 +152,27 @@ func TestLaggingHints(t *testing.T) {
 }
 
 // TestCorruptHeader: Open refuses a header that no creator writes.
+// TestUnfinishedCreator: a ring without its magic yet (a C creator that
+// has not finished) is waited for up to a second: Open succeeds when the
+// magic comes within it, and fails with EAGAIN when it does not.
+func TestUnfinishedCreator(t *testing.T) {
+	name, _ := create(t, os.O_WRONLY, ring.Config{Slots: 4, Size: 16})
+	seg := poke(t, name)
+	require.NoError(t, seg.StoreUint64(0, 0))
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		seg.StoreUint64(0, ring.Magic)
+	}()
+	r, err := ring.Open(name, os.O_RDONLY, 0, nil)
+	require.NoError(t, err, "the creator finished within the wait")
+	require.NoError(t, r.Close())
+	require.NoError(t, seg.StoreUint64(0, 0))
+	t0 := time.Now()
+	_, err = ring.Open(name, os.O_RDONLY, 0, nil)
+	require.ErrorIs(t, err, syscall.EAGAIN)
+	assert.GreaterOrEqual(t, time.Since(t0), time.Second)
+}
+
 func TestCorruptHeader(t *testing.T) {
 	for _, tc := range []struct {
 		off  int64
