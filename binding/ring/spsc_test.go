@@ -287,3 +287,109 @@ func TestSPSCCloseGivesUpLoans(t *testing.T) {
 		})
 	}
 }
+
+// TestSPSCProducerKillStorm: producers of an SPSC ring, C and Go by turns,
+// are killed (SIGKILL) at random moments of a stream while a Go consumer
+// reads on with Receive, ReceiveBatch and Next: each next producer takes
+// the role, and the consumer gets every record each one committed, in
+// order, once: from each, a run 0, 1, 2, ... with no gap, and nothing
+// after a death but the next producer's records.
+func TestSPSCProducerKillStorm(t *testing.T) {
+	const rounds = 12
+	name, c := create(t, os.O_RDONLY, ring.Config{Slots: 8, Size: 32, Mode: ring.SPSC})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := make(chan string, 1024)
+	var cerr error // why the consumer stopped
+	go func() {
+		defer close(got)
+		bufs, recs := buffers(4, 32)
+		for i := 0; ; i++ {
+			switch i % 3 {
+			case 0:
+				rec, err := c.Receive(ctx, bufs[0])
+				if err != nil {
+					cerr = err
+					return
+				}
+				got <- string(bufs[0][:rec.N])
+			case 1:
+				n, err := c.ReceiveBatch(ctx, bufs, recs)
+				if err != nil {
+					cerr = err
+					return
+				}
+				for j := 0; j < n; j++ {
+					got <- string(bufs[j][:recs[j].N])
+				}
+			case 2:
+				v, err := c.Next(ctx)
+				if err != nil {
+					cerr = err
+					return
+				}
+				got <- string(v.Bytes())
+				if err := v.Release(); err != nil {
+					cerr = err
+					return
+				}
+			}
+		}
+	}()
+	next := make(map[int]int) // producer round -> next index expected
+	last := -1
+	check := func(s string) bool {
+		if s == "end0" {
+			return true
+		}
+		var k, i int
+		_, err := fmt.Sscanf(s, "p%d-%d", &k, &i)
+		require.NoError(t, err, "%q", s)
+		require.GreaterOrEqual(t, k, last, "a record of an earlier producer after a later one's: %q", s)
+		require.Equal(t, next[k], i, "producer %d: %q out of turn", k, s)
+		next[k], last = i+1, k
+		return false
+	}
+	for k := 0; k < rounds; k++ {
+		prefix := fmt.Sprintf("p%d-", k)
+		var v *testutil.Proc // (Kill9 waits for the death: the role is free)
+		if k%2 == 0 {
+			v = testutil.StartC(t, "ringpeer", "send", name, "1000000", prefix)
+		} else {
+			v = testutil.StartGo(t, "send", name, "1000000", prefix)
+		}
+		var deadline <-chan time.Time // from the first record of this producer
+	drain:
+		for {
+			select {
+			case s, ok := <-got:
+				require.True(t, ok, "the consumer stopped: %v", cerr)
+				check(s)
+				if deadline == nil && last == k {
+					deadline = time.After(time.Duration(k%4*3) * time.Millisecond)
+				}
+			case <-deadline:
+				break drain
+			case <-ctx.Done():
+				t.Fatalf("producer %d: no record", k)
+			}
+		}
+		v.Kill9(t)
+	}
+	p := open(t, name, os.O_WRONLY, nil)
+	sent := make(chan error, 1)
+	go func() { sent <- p.Send(ctx, []byte("end0")) }()
+	for s := range got {
+		if check(s) {
+			break
+		}
+	}
+	require.NoError(t, <-sent)
+	cancel()
+	for k := 0; k < rounds; k++ {
+		assert.Greater(t, next[k], 0, "producer %d's records arrived", k)
+	}
+	st, err := ring.Inspect(name)
+	require.NoError(t, err)
+	t.Logf("records per producer %v; loans taken over: %d", next, st.Reclaimed)
+}

@@ -12,12 +12,50 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/posixipc/posixipc/binding/ring"
 )
 
 // Modes are the victims by mode name; each takes the ring's name.
 var Modes = map[string]func(args []string) int{
+	// send NAME COUNT PREFIX: send "PREFIX<i>" for i from 0 to COUNT-1,
+	// by Sends and SendBatches of three in turn; say "done" (ringpeer's
+	// send sends one at a time).
+	"send": func(args []string) int {
+		if len(args) != 3 {
+			return fail(fmt.Errorf("want NAME COUNT PREFIX; got %q", args))
+		}
+		n, err := strconv.Atoi(args[1])
+		if err != nil {
+			return fail(err)
+		}
+		r, err := ring.Open(args[0], os.O_WRONLY, 0, nil)
+		if err != nil {
+			return fail(err)
+		}
+		ctx := context.Background()
+		for i := 0; i < n; {
+			if i%2 == 0 {
+				if err := r.Send(ctx, []byte(fmt.Sprint(args[2], i))); err != nil {
+					return fail(err)
+				}
+				i++
+				continue
+			}
+			var b [][]byte
+			for j := i; j < min(i+3, n); j++ {
+				b = append(b, []byte(fmt.Sprint(args[2], j)))
+			}
+			k, err := r.SendBatch(ctx, b)
+			if err != nil {
+				return fail(err)
+			}
+			i += k
+		}
+		fmt.Println("done")
+		return 0
+	},
 	// loan-hold NAME: loan a slot, write "held" into it (never committed),
 	// say "loaned SEQ", wait to be killed.
 	"loan-hold": func(args []string) int {
