@@ -1184,12 +1184,12 @@ int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf
  * waiters. ENOSYS: no futex_waitv (Linux before 5.16); the caller falls
  * back to the timed loop, as on architectures where glibc keeps the value
  * elsewhere (32-bit atomics, big-endian). */
-#if (defined(__x86_64__) || defined(__aarch64__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
 #define PI_FUTEX2_U32 2        /* FUTEX2_SIZE_U32 (FUTEX_32 in older headers) */
 #define PI_FUTEX2_PRIVATE 128 /* FUTEX2_PRIVATE */
+#if (defined(__x86_64__) || defined(__aarch64__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define PI_SEM_WAITER ((uint64_t)1 << 32)
 static int sem_waitv_missing;
 
@@ -1844,16 +1844,60 @@ void pi_helper_kick(struct pi_helper *h, uintptr_t hv) {
 
 /* ---- ring ----
  * A futex wait on a word of a shared segment, on the signal-kicked waiter:
- * it is always timed (FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC
- * time), because the kernel restarts an untimed futex wait after Go's
- * SA_RESTART handlers but ends a timed one with EINTR, which lets a kick
- * land.
+ * futex_waitv on the word and the waiter's kick word, so a kick ends it
+ * and a wait without a deadline arms no kernel timer (as the semaphores'
+ * untimed wait). Without futex_waitv (Linux before 5.16) it is a timed
+ * FUTEX_WAIT_BITSET (an absolute CLOCK_MONOTONIC time, an hour when there
+ * is no deadline), because the kernel restarts an untimed futex wait after
+ * Go's SA_RESTART handlers but ends a timed one with EINTR, which lets the
+ * kick's signal land.
  */
+static int ring_waitv_missing;
+
+/* ring_wait_v is pi_ring_wait by futex_waitv: ENOSYS when the kernel has
+ * none (the caller falls back). */
+static int ring_wait_v(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t deadline) {
+	for (;;) {
+		unsigned kv = __atomic_load_n(&w->kword, __ATOMIC_SEQ_CST);
+		if (waiter_kicked(w))
+			return ECANCELED;
+		/* shared: the wakers are other processes */
+		struct futex_waitv v[2] = {
+			{ .val = val, .uaddr = (uintptr_t)word, .flags = PI_FUTEX2_U32 },
+			{ .val = kv, .uaddr = (uintptr_t)&w->kword, .flags = PI_FUTEX2_U32 | PI_FUTEX2_PRIVATE },
+		};
+		struct timespec ts, *tsp = NULL;
+		if (deadline >= 0) {
+			ts.tv_sec = deadline / 1000000000;
+			ts.tv_nsec = deadline % 1000000000;
+			tsp = &ts;
+		}
+		long n = syscall(SYS_futex_waitv, v, 2, 0, tsp, CLOCK_MONOTONIC);
+		if (n == 0)
+			return waiter_kicked(w) ? ECANCELED : 0; /* the word's wake-up: look again */
+		if (n > 0 || errno == EAGAIN) {
+			/* the kick word's wake-up, or a word that moved: the kick is
+			 * seen above; the ring's word, looked at again by the caller */
+			if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
+				return waiter_kicked(w) ? ECANCELED : 0;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == ENOSYS)
+			ring_waitv_missing = 1;
+		return errno; /* ENOSYS, ETIMEDOUT, or EFAULT: the segment was truncated */
+	}
+}
 
 int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_ns) {
 	int64_t deadline = wait_deadline(rel_ns);
 	waiter_enter(w);
 	int r;
+	if (!__atomic_load_n(&ring_waitv_missing, __ATOMIC_RELAXED) && (r = ring_wait_v(w, word, val, deadline)) != ENOSYS) {
+		waiter_leave(w);
+		return r;
+	}
 	for (;;) {
 		if (waiter_kicked(w)) {
 			r = ECANCELED;

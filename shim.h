@@ -393,7 +393,8 @@ int pi_pthread_rwlock_unlock_plain(uintptr_t rw);
 
 /* ==== ring: the futex wait of binding/ring ==== */
 /* pi_ring_wait sleeps on the shared futex word while it holds val, on the
- * signal-kicked waiter w: 0 when woken or when the word no longer holds val
+ * signal-kicked waiter w (futex_waitv on the word and w's kick word; a timed
+ * FUTEX_WAIT_BITSET without futex_waitv): 0 when woken or when the word no longer holds val
  * (the caller looks again), ETIMEDOUT after rel_ns (CLOCK_MONOTONIC; < 0:
  * none), ECANCELED when w is kicked, EFAULT when the word is no longer
  * mapped (the segment was truncated). */
