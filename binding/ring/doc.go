@@ -70,13 +70,14 @@
 // by one goroutine per handle and direction; then it goes through the
 // module's waiter kit (internal/gate): one goroutine per handle and
 // direction sleeps on the direction's futex word in the segment
-// (FUTEX_WAIT_BITSET on CLOCK_MONOTONIC, in C: posixipc.RingWait), the
+// (futex_waitv on it and the waiter's kick word, timed on CLOCK_MONOTONIC
+// only by a deadline, in C: posixipc.RingWait), the
 // others park in Go, and at most gate.MaxInKernel sleepers of the process
 // hold a thread. A waker makes the FUTEX_WAKE system call only when the
 // direction's waiter count says someone sleeps. An idle consumer costs no
 // CPU after its spin budget. Every blocking call takes a context:
-// cancellation and Close reach the sleeper (the kit's signal kick: a timed
-// futex wait ends with EINTR), and a cancelled call took or put nothing.
+// cancellation and Close reach the sleeper (the kit's kick: its kick word
+// ends the wait), and a cancelled call took or put nothing.
 // A deadline too far to represent is no deadline.
 //
 // # Liveness and recovery
