@@ -1189,6 +1189,25 @@ int64_t pi_mq_receive_wait(struct pi_mq_waiter *w, int64_t timeout_ns, char *buf
 #endif
 #define PI_FUTEX2_U32 2        /* FUTEX2_SIZE_U32 (FUTEX_32 in older headers) */
 #define PI_FUTEX2_PRIVATE 128 /* FUTEX2_PRIVATE */
+
+/* waitv_kicked sleeps in futex_waitv on *word while it holds val (wflags:
+ * its futex2 flags besides the size) and on w's kick word while it holds
+ * kv, until the absolute CLOCK_MONOTONIC deadline (< 0: none): the system
+ * call's result (the index of the word woken, or -1 and errno). */
+static long waitv_kicked(struct pi_waiter *w, uint32_t *word, uint32_t val, unsigned wflags, unsigned kv, int64_t deadline) {
+	struct futex_waitv v[2] = {
+		{ .val = val, .uaddr = (uintptr_t)word, .flags = PI_FUTEX2_U32 | wflags },
+		{ .val = kv, .uaddr = (uintptr_t)&w->kword, .flags = PI_FUTEX2_U32 | PI_FUTEX2_PRIVATE },
+	};
+	struct timespec ts, *tsp = NULL;
+	if (deadline >= 0) {
+		ts.tv_sec = deadline / 1000000000;
+		ts.tv_nsec = deadline % 1000000000;
+		tsp = &ts;
+	}
+	return syscall(SYS_futex_waitv, v, 2, 0, tsp, CLOCK_MONOTONIC);
+}
+
 #if (defined(__x86_64__) || defined(__aarch64__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define PI_SEM_WAITER ((uint64_t)1 << 32)
 static int sem_waitv_missing;
@@ -1215,17 +1234,7 @@ static int sem_wait_v(sem_t *sem, struct pi_waiter *w, int64_t deadline) {
 		}
 		if ((r = pi_sem_sane(sem)) != 0)
 			break; /* a peer wrote garbage over it */
-		struct futex_waitv v[2] = {
-			{ .val = 0, .uaddr = (uintptr_t)word, .flags = PI_FUTEX2_U32 | shared_flag },
-			{ .val = kv, .uaddr = (uintptr_t)&w->kword, .flags = PI_FUTEX2_U32 | PI_FUTEX2_PRIVATE },
-		};
-		struct timespec ts, *tsp = NULL;
-		if (deadline >= 0) {
-			ts.tv_sec = deadline / 1000000000;
-			ts.tv_nsec = deadline % 1000000000;
-			tsp = &ts;
-		}
-		if (syscall(SYS_futex_waitv, v, 2, 0, tsp, CLOCK_MONOTONIC) < 0) {
+		if (waitv_kicked(w, word, 0, shared_flag, kv, deadline) < 0) {
 			if (errno == ENOSYS) {
 				sem_waitv_missing = 1;
 				r = ENOSYS;
@@ -1861,18 +1870,7 @@ static int ring_wait_v(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_
 		unsigned kv = __atomic_load_n(&w->kword, __ATOMIC_SEQ_CST);
 		if (waiter_kicked(w))
 			return ECANCELED;
-		/* shared: the wakers are other processes */
-		struct futex_waitv v[2] = {
-			{ .val = val, .uaddr = (uintptr_t)word, .flags = PI_FUTEX2_U32 },
-			{ .val = kv, .uaddr = (uintptr_t)&w->kword, .flags = PI_FUTEX2_U32 | PI_FUTEX2_PRIVATE },
-		};
-		struct timespec ts, *tsp = NULL;
-		if (deadline >= 0) {
-			ts.tv_sec = deadline / 1000000000;
-			ts.tv_nsec = deadline % 1000000000;
-			tsp = &ts;
-		}
-		long n = syscall(SYS_futex_waitv, v, 2, 0, tsp, CLOCK_MONOTONIC);
+		long n = waitv_kicked(w, word, val, 0 /* shared: the wakers are other processes */, kv, deadline);
 		if (n == 0)
 			return waiter_kicked(w) ? ECANCELED : 0; /* the word's wake-up: look again */
 		if (n > 0 || errno == EAGAIN) {

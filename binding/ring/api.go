@@ -313,11 +313,7 @@ func (r *Ring) sendSome(recs [][]byte) (n int, err error) {
 	}
 	for n < len(recs) {
 		var pos uint64
-		if r.g.excl {
-			pos, err = r.sLoanTurn()
-		} else {
-			pos, err = r.qTake(r.hdr64(offTail), 0, r.who, "tail")
-		}
+		pos, err = r.qLoanTurn()
 		if err == nil {
 			p := recs[n]
 			copy(r.payload(pos, r.g.size), p)
@@ -522,7 +518,6 @@ func (r *Ring) receiveSome(bufs [][]byte, recs []Record) (n int, err error) {
 		r.takeTurn(1)
 		defer r.giveTurn(1)
 	}
-	given := false
 	for n < len(bufs) {
 		var pos uint64
 		var k uint32
@@ -531,7 +526,6 @@ func (r *Ring) receiveSome(bufs [][]byte, recs []Record) (n int, err error) {
 			copy(bufs[n], r.payload(pos, k))
 			recs[n] = Record{N: int(k), Seq: pos}
 			err = r.qGive(pos, false)
-			given = given || err == nil
 		}
 		if err != nil {
 			if err == gate.WouldBlock && n > 0 {
@@ -541,7 +535,7 @@ func (r *Ring) receiveSome(bufs [][]byte, recs []Record) (n int, err error) {
 		}
 		n++
 	}
-	if given {
+	if n > 0 { // n counts the records given back
 		r.fence()
 		r.wakeRoom()
 	}

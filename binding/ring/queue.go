@@ -70,17 +70,6 @@ func (r *Ring) qTake(hint *uint64, want uint64, who uint32, what string) (uint64
 	}
 }
 
-// sLoan takes the position at the tail for the one producer of an SPSC
-// ring: the tail is exact (only the producer moves it) and the loan is
-// the move, with no claim on the slot's line, which the consumer is
-// reading: a slot below the tail whose seq is still its position is a loan
-// of the producer that holds the role. WouldBlock when the ring is full.
-func (r *Ring) sLoan() (uint64, error) {
-	r.takeTurn(0)
-	defer r.giveTurn(0)
-	return r.sLoanTurn()
-}
-
 // takeTurn and giveTurn bracket an SPSC handle's taking of slots in
 // direction d (0 producer, 1 consumer): its goroutines take turns.
 func (r *Ring) takeTurn(d int) {
@@ -90,7 +79,12 @@ func (r *Ring) takeTurn(d int) {
 }
 func (r *Ring) giveTurn(d int) { mem.Set32(&r.turn[d], 0) }
 
-// sLoanTurn is sLoan with the turn held.
+// sLoanTurn takes the position at the tail for the one producer of an
+// SPSC ring, with the handle's turn held: the tail is exact (only the
+// producer moves it) and the loan is the move, with no claim on the slot's
+// line, which the consumer is reading: a slot below the tail whose seq is
+// still its position is a loan of the producer that holds the role.
+// WouldBlock when the ring is full.
 func (r *Ring) sLoanTurn() (uint64, error) {
 	tail := r.hdr64(offTail)
 	for walked := uint32(0); ; walked++ {
@@ -115,7 +109,16 @@ func (r *Ring) sLoanTurn() (uint64, error) {
 // ring is full.
 func (r *Ring) qLoan() (uint64, error) {
 	if r.g.excl {
-		return r.sLoan()
+		r.takeTurn(0)
+		defer r.giveTurn(0) // a fault (a truncated segment) must not keep the turn
+	}
+	return r.qLoanTurn()
+}
+
+// qLoanTurn is qLoan with an SPSC handle's turn held.
+func (r *Ring) qLoanTurn() (uint64, error) {
+	if r.g.excl {
+		return r.sLoanTurn()
 	}
 	return r.qTake(r.hdr64(offTail), 0, r.who, "tail")
 }

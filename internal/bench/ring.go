@@ -224,15 +224,15 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 		}
 		return n
 	}
-	// recvC runs a C receiver and send, and returns the bytes and time the
-	// receiver saw (from its first record).
-	recvC := func(k int, send func() error) (int64, time.Duration, error) {
-		return cStreamRecv("ringpeer", []string{"stream-recv", name, strconv.Itoa(k)}, true, k, size, send)
+	// recvC runs a C receiver of the ring rn and send, and returns the bytes and
+	// time the receiver saw (from its first record).
+	recvC := func(rn string, k int, send func() error) (int64, time.Duration, error) {
+		return cStreamRecv("ringpeer", []string{"stream-recv", rn, strconv.Itoa(k)}, true, k, size, send)
 	}
 	cc := func(name string) func(quick bool) (int64, time.Duration, error) {
 		return func(quick bool) (int64, time.Duration, error) {
 			k := count(quick)
-			return cStreamRecv("ringpeer", []string{"stream-recv", name, strconv.Itoa(k)}, true, k, size, func() error {
+			return recvC(name, k, func() error {
 				cmd, err := peer.Command("ringpeer", "stream-send", name, strconv.Itoa(k), strconv.Itoa(size))
 				if err != nil {
 					return err
@@ -253,7 +253,7 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 			}
 			defer w.Close()
 			k := count(quick)
-			return recvC(k, func() error { return send(w, k) })
+			return recvC(name, k, func() error { return send(w, k) })
 		}
 	}
 	cToGo := func(drain func(r *ring.Ring, k int) (time.Duration, error)) func(quick bool) (int64, time.Duration, error) {
