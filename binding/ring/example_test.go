@@ -4,6 +4,7 @@ package ring_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -124,4 +125,44 @@ func ExampleRing_Receive_broadcast() {
 	fmt.Printf("%s (lost %d before it)\n", buf[:rec.N], rec.Lost)
 	// Output:
 	// tick 2 (lost 2 before it)
+}
+
+// An SPSC ring (one producer, one consumer: the fast path) and the batch
+// calls, the way to stream small records: one fence and at most one
+// wake-up per batch.
+func ExampleRing_SendBatch() {
+	name := fmt.Sprintf("/example-ring-batch-%d", os.Getpid())
+	p, err := ring.Create(name, os.O_WRONLY, 0o600, ring.Config{Slots: 16, Size: 64, Mode: ring.SPSC})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ring.Remove(name)
+	defer p.Close()
+	c, err := ring.Open(name, os.O_RDONLY, 0, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	if _, err := ring.Open(name, os.O_WRONLY, 0, nil); errors.Is(err, ring.ErrBusy) {
+		fmt.Println("a second producer: busy")
+	}
+	ctx := context.Background()
+
+	n, err := p.SendBatch(ctx, [][]byte{[]byte("tick 1"), []byte("tick 2"), []byte("tick 3")})
+	fmt.Println("sent", n, err)
+
+	bufs := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 64), make([]byte, 64)}
+	recs := make([]ring.Record, len(bufs))
+	n, err = c.ReceiveBatch(ctx, bufs, recs) // what is there, at least one
+	for i := 0; i < n; i++ {
+		fmt.Printf("%d %s\n", recs[i].Seq, bufs[i][:recs[i].N])
+	}
+	// Output:
+	// a second producer: busy
+	// sent 3 <nil>
+	// 0 tick 1
+	// 1 tick 2
+	// 2 tick 3
 }
