@@ -50,7 +50,9 @@
  * pir_next lends a record to read and pir_release gives it back.
  * pir_send/pir_receive copy; pir_send_batch/pir_receive_batch copy many
  * records per call, with one fence and at most one wake-up for the records
- * that go at once (the way to stream small records).
+ * that go at once (the way to stream small records); pir_loan_batch,
+ * pir_commit_batch, pir_next_batch and pir_release_batch do the same
+ * without the copies.
  *
  * Waiting: spin for the handle's spin budget (spin_ns, 20 us by default),
  * then sleep on a futex word of the segment; a waker makes the FUTEX_WAKE
@@ -1212,8 +1214,7 @@ static inline int pir_try_send_batch(struct pir_ring *r, void *a) {
 				break;
 		} else {
 			uint64_t pos;
-			e = r->cfg.mode == PIR_SPSC ? pir_s_loan(r, &pos) : pir_q_take(r, PIR_U64(r, PIR_O_TAIL), 0, r->who, &pos);
-			if (e != 0)
+			if ((e = pir_q_loan(r, &pos)) != 0)
 				break;
 			memcpy(pir_slot(r, pos) + PIR_S_HEADER, b->bufs[b->done], b->lens[b->done]);
 			if ((e = pir_q_put(r, pos, (uint32_t)b->lens[b->done], 0, 0)) != 0)
@@ -1308,6 +1309,150 @@ static inline int pir_receive_batch(struct pir_ring *r, void *const *bufs, size_
 	struct pir_batch_arg a = { bufs, NULL, recs, count, 0 };
 	int e = pir_wait(r, timeout_ns, 0, pir_try_receive_batch, &a, pir_stuck_data);
 	*got = a.done;
+	return e;
+}
+
+/* ---- zero-copy batches ---- */
+struct pir_zbatch_arg {
+	void *items; /* struct pir_loan or struct pir_view */
+	size_t count, done;
+};
+static inline int pir_try_loan_batch(struct pir_ring *r, void *a) {
+	struct pir_zbatch_arg *b = a;
+	struct pir_loan *l = b->items;
+	int e = 0;
+	if (r->cfg.mode == PIR_BROADCAST) { /* one loan at a time */
+		struct pir_loan_arg x = { &l[0] };
+		if ((e = pir_try_loan(r, &x)) == 0)
+			b->done = 1;
+		return e;
+	}
+	while (b->done < b->count) {
+		uint64_t pos;
+		if ((e = pir_q_loan(r, &pos)) != 0)
+			break;
+		l[b->done].seq = pos;
+		l[b->done].data = pir_slot(r, pos) + PIR_S_HEADER;
+		l[b->done].cap = r->cfg.size;
+		b->done++;
+	}
+	return b->done > 0 && e == EAGAIN ? 0 : e;
+}
+
+/* pir_loan_batch lends up to count slots, loans[0] to loans[*got - 1], in
+ * order, as a pir_loan of each would: it waits (timeout_ns) for the first,
+ * then takes as many more as are free at once. Give them back with
+ * pir_commit_batch (or each with pir_commit or pir_abort). A broadcast
+ * producer has one loan at a time, so there a batch is one loan. */
+static inline int pir_loan_batch(struct pir_ring *r, int64_t timeout_ns, struct pir_loan *loans, size_t count, size_t *got) {
+	*got = 0;
+	if (!r->send)
+		return EBADF;
+	if (count == 0)
+		return 0;
+	struct pir_zbatch_arg a = { loans, count, 0 };
+	int e = pir_wait(r, r->cfg.full == PIR_FAIL ? 0 : timeout_ns, 1, pir_try_loan_batch, &a, pir_stuck_room);
+	*got = a.done;
+	return e;
+}
+
+/* pir_commit_batch publishes loans[i] with its first lens[i] bytes, in
+ * order, as a pir_commit of each would, with one fence and at most one
+ * wake-up for all of them; *done gets how many: all, or those before the
+ * error that stopped it (EOWNERDEAD: a loan taken over; the rest stay out).
+ * A length larger than a slot is EINVAL, and nothing is published. */
+static inline int pir_commit_batch(struct pir_ring *r, struct pir_loan *loans, const size_t *lens, size_t count, size_t *done) {
+	*done = 0;
+	for (size_t i = 0; i < count; i++)
+		if (lens[i] > r->cfg.size)
+			return EINVAL;
+	int e = 0;
+	size_t n = 0;
+	if (r->cfg.mode == PIR_BROADCAST) {
+		for (; n < count; n++)
+			if ((e = pir_commit(r, &loans[n], (uint32_t)lens[n])) != 0)
+				break;
+		*done = n;
+		return e;
+	}
+	for (; n < count; n++)
+		if ((e = pir_q_put(r, loans[n].seq, (uint32_t)lens[n], 0, 0)) != 0)
+			break;
+	if (n > 0) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pir_wake_data(r);
+	}
+	*done = n;
+	return e;
+}
+
+static inline int pir_try_next_batch(struct pir_ring *r, void *a) {
+	struct pir_zbatch_arg *b = a;
+	struct pir_view *v = b->items;
+	int e = 0;
+	if (r->cfg.mode == PIR_BROADCAST) { /* one view at a time */
+		struct pir_next_arg x = { &v[0] };
+		if ((e = pir_try_next(r, &x)) == 0)
+			b->done = 1;
+		return e;
+	}
+	while (b->done < b->count) {
+		uint64_t pos;
+		uint32_t n;
+		if ((e = pir_q_next(r, &pos, &n)) != 0)
+			break;
+		v[b->done].seq = pos;
+		v[b->done].data = pir_slot(r, pos) + PIR_S_HEADER;
+		v[b->done].len = n;
+		v[b->done].lost = 0;
+		b->done++;
+	}
+	return b->done > 0 && e == EAGAIN ? 0 : e;
+}
+
+/* pir_next_batch lends up to count records, views[0] to views[*got - 1],
+ * in order, as a pir_next of each would: it waits (timeout_ns) for the
+ * first, then takes as many more as are there at once. Give them back
+ * with pir_release_batch (or each with pir_release). A broadcast
+ * subscriber has one view at a time, so there a batch is one view. */
+static inline int pir_next_batch(struct pir_ring *r, int64_t timeout_ns, struct pir_view *views, size_t count, size_t *got) {
+	*got = 0;
+	if (!r->recv)
+		return EBADF;
+	if (count == 0)
+		return 0;
+	views[0].lost = 0;
+	struct pir_zbatch_arg a = { views, count, 0 };
+	int e = pir_wait(r, timeout_ns, 0, pir_try_next_batch, &a, pir_stuck_data);
+	*got = a.done;
+	return e;
+}
+
+/* pir_release_batch gives views back, in order, as a pir_release of each
+ * would, with one fence and at most one wake-up for all of them; *done gets
+ * how many: all, or those before the error that stopped it (EOWNERDEAD: a
+ * view taken over; broadcast: EAGAIN for an overwritten view, which is
+ * given back and counted). */
+static inline int pir_release_batch(struct pir_ring *r, struct pir_view *views, size_t count, size_t *done) {
+	int e = 0;
+	size_t n = 0;
+	if (r->cfg.mode == PIR_BROADCAST) {
+		for (; n < count; n++)
+			if ((e = pir_release(r, &views[n])) != 0) {
+				n += e == EAGAIN;
+				break;
+			}
+		*done = n;
+		return e;
+	}
+	for (; n < count; n++)
+		if ((e = pir_q_give(r, views[n].seq, 0)) != 0)
+			break;
+	if (n > 0) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pir_wake_room(r);
+	}
+	*done = n;
 	return e;
 }
 

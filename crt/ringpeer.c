@@ -8,6 +8,9 @@
  *   ringpeer loan-hold NAME                      loan a slot, write "held" into it, print "loaned SEQ", wait forever
  *   ringpeer send-batch NAME COUNT PER           send "cb<i>" COUNT times, PER a pir_send_batch; print "done"
  *   ringpeer recv-batch NAME COUNT PER           print "ready", receive COUNT records by pir_receive_batch of PER, as recv
+ *   ringpeer loan-batch NAME COUNT PER           send "cz<i>" COUNT times by pir_loan_batch/pir_commit_batch of PER; print "done"
+ *   ringpeer next-batch NAME COUNT PER           print "ready", receive COUNT records by pir_next_batch/pir_release_batch of PER, as recv
+ *   ringpeer batch-hold NAME                     loan three slots by one pir_loan_batch, write "held" into each, print "loaned FIRST LAST", wait forever
  *   ringpeer loan-close NAME                     loan two slots, close the handle, print "closed"
  *   ringpeer view-hold NAME                      print "ready", take a record, print "viewing SEQ TEXT", wait forever
  *   ringpeer recv-one NAME                       print "receiving", receive one record with no spin (asleep on the futex), print it
@@ -16,7 +19,7 @@
  *   ringpeer stream-send NAME N SIZE             send N records of SIZE bytes as fast as possible
  *   ringpeer stream-recv NAME N                  print "ready", receive N records; print "N TOTAL_NS" (from the first)
  *
- * loan-hold, view-hold and recv-one are the C victims of the recovery tests
+ * loan-hold, batch-hold, view-hold and recv-one are the C victims of the recovery tests
  * and the fault matrix (internal/testutil/ringvictim has their Go twins).
  *
  * Exit status: 0 ok, 1 error (message on stderr), 75 timeout.
@@ -113,6 +116,46 @@ int main(int argc, char **argv) {
 		pir_close(&r);
 		return 0;
 	}
+	if (strcmp(mode, "loan-batch") == 0 && argc == 5) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		long n = atol(argv[3]), per = atol(argv[4]);
+		struct pir_loan *loans = calloc((size_t)per, sizeof *loans);
+		size_t *lens = calloc((size_t)per, sizeof *lens);
+		for (long i = 0; i < n;) {
+			size_t got, done;
+			size_t want = (size_t)(n - i < per ? n - i : per);
+			check("pir_loan_batch", pir_loan_batch(&r, -1, loans, want, &got));
+			for (size_t j = 0; j < got; j++)
+				lens[j] = (size_t)snprintf(loans[j].data, loans[j].cap, "cz%ld", i + (long)j);
+			check("pir_commit_batch", pir_commit_batch(&r, loans, lens, got, &done));
+			if (done != got)
+				die("pir_commit_batch: short", EIO);
+			i += (long)got;
+		}
+		pir_close(&r);
+		printf("done\n");
+		return 0;
+	}
+	if (strcmp(mode, "next-batch") == 0 && argc == 5) {
+		struct pir_ring r = open_ring(name, O_RDONLY);
+		long n = atol(argv[3]), per = atol(argv[4]);
+		struct pir_view *views = calloc((size_t)per, sizeof *views);
+		printf("ready\n");
+		for (long i = 0; i < n;) {
+			size_t got, done;
+			size_t want = (size_t)(n - i < per ? n - i : per);
+			check("pir_next_batch", pir_next_batch(&r, -1, views, want, &got));
+			for (size_t j = 0; j < got; j++)
+				printf("%llu %llu %.*s\n", (unsigned long long)views[j].seq, (unsigned long long)views[j].lost, (int)views[j].len,
+				       (const char *)views[j].data);
+			check("pir_release_batch", pir_release_batch(&r, views, got, &done));
+			if (done != got)
+				die("pir_release_batch: short", EIO);
+			i += (long)got;
+		}
+		pir_close(&r);
+		return 0;
+	}
 	if (strcmp(mode, "recv") == 0 && argc >= 4) {
 		struct pir_ring r = open_ring(name, O_RDONLY);
 		long n = atol(argv[3]);
@@ -139,6 +182,17 @@ int main(int argc, char **argv) {
 		check("pir_loan", pir_loan(&r, -1, &l));
 		memcpy(l.data, "held", 4);
 		printf("loaned %llu\n", (unsigned long long)l.seq);
+		for (;;)
+			pause();
+	}
+	if (strcmp(mode, "batch-hold") == 0) {
+		struct pir_ring r = open_ring(name, O_WRONLY);
+		struct pir_loan l[3];
+		size_t got;
+		check("pir_loan_batch", pir_loan_batch(&r, -1, l, 3, &got));
+		for (size_t j = 0; j < got; j++)
+			memcpy(l[j].data, "held", 4);
+		printf("loaned %llu %llu\n", (unsigned long long)l[0].seq, (unsigned long long)l[got - 1].seq);
 		for (;;)
 			pause();
 	}

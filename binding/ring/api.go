@@ -320,13 +320,11 @@ func (r *Ring) sendSome(recs [][]byte) (n int, err error) {
 			err = r.qPut(pos, len(p), false, false)
 		}
 		if err != nil {
-			if err == gate.WouldBlock && n > 0 {
-				err = nil
-			}
 			break
 		}
 		n++
 	}
+	err = blockedAfter(n, err)
 	if n > 0 {
 		r.fence()
 		r.wakeData()
@@ -341,10 +339,7 @@ func (r *Ring) sendSome(recs [][]byte) (n int, err error) {
 func eachUntilBlocked(count int, one func(i int) error) (int, error) {
 	for n := 0; n < count; n++ {
 		if err := one(n); err != nil {
-			if err == gate.WouldBlock && n > 0 {
-				err = nil
-			}
-			return n, err
+			return n, blockedAfter(n, err)
 		}
 	}
 	return count, nil
@@ -528,13 +523,11 @@ func (r *Ring) receiveSome(bufs [][]byte, recs []Record) (n int, err error) {
 			err = r.qGive(pos, false)
 		}
 		if err != nil {
-			if err == gate.WouldBlock && n > 0 {
-				err = nil
-			}
 			break
 		}
 		n++
 	}
+	err = blockedAfter(n, err)
 	if n > 0 { // n counts the records given back
 		r.fence()
 		r.wakeRoom()

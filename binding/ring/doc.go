@@ -54,13 +54,22 @@
 // pointer is ever stored in the segment.
 //
 // Batches: SendBatch and ReceiveBatch (C: pir_send_batch,
-// pir_receive_batch) move many records per call, in order, as a Send or
-// Receive of each would: the records there is room for, or that are
-// there, at once go through under one fault guard and one turn of the
-// handle, with one fence and at most one wake-up system call for all of
-// them, instead of one of each per record. They are the way to stream
-// small records: a fence per record is what a record costs when the
-// other side keeps up (see the README's benchmark reading).
+// pir_receive_batch) copy many records per call; LoanBatch with
+// CommitBatch and NextBatch with ReleaseBatch (C: pir_loan_batch,
+// pir_commit_batch, pir_next_batch, pir_release_batch) do the same in
+// place. Each moves its records in order, as a call for each would: the
+// slots free, or the records there, at once go through under one fault
+// guard and one turn of the handle, with one fence and at most one
+// wake-up system call for all of them, instead of one of each per record.
+// A batch's loans and views are ordinary ones (Commit or Release one
+// alone if you like); a broadcast producer or subscriber has one at a
+// time, so there a batch is one. Batches are the way to stream: a Go call
+// on the segment pays the fault guard (debug.SetPanicOnFault and a
+// deferred recover, which turn a truncated segment into an error) and, on
+// an SPSC handle, the turn that lets goroutines share it, and with the
+// other side keeping up those keep one call a record at about half of C's
+// rate for small records (the README's benchmark reading has the
+// figures); a batch pays them once.
 //
 // # Waiting
 //

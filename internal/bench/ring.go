@@ -288,6 +288,8 @@ func benchRingStreams(size int) (configs []benchConfig, stream []benchThroughput
 		{label: "c-go", run: cToGo(func(r *ring.Ring, k int) (time.Duration, error) { return goDrain(ctx, r, k) })},
 		{label: "go-c-b", run: goToC(func(w *ring.Ring, k int) error { return goStreamBatch(ctx, w, size, k) })},
 		{label: "c-go-b", run: cToGo(func(r *ring.Ring, k int) (time.Duration, error) { return goDrainBatch(ctx, r, size, k) })},
+		{label: "go-c-zb", run: goToC(func(w *ring.Ring, k int) error { return goStreamLoans(ctx, w, size, k) })},
+		{label: "c-go-zb", run: cToGo(func(r *ring.Ring, k int) (time.Duration, error) { return goDrainViews(ctx, r, k) })},
 	}
 	if size >= 4096 {
 		qname := fmt.Sprintf("/posixipc-bench-%d-ring-mqstream", os.Getpid())
@@ -416,6 +418,61 @@ func goDrainBatch(ctx context.Context, r *ring.Ring, size, k int) (time.Duration
 		}
 		got += n
 	}
+	return time.Since(t0), nil
+}
+
+// goStreamLoans produces k records of size bytes through LoanBatch, a
+// copy into each loan, CommitBatch, in batches of streamBatch.
+func goStreamLoans(ctx context.Context, w *ring.Ring, size, k int) error {
+	src := make([]byte, size)
+	loans := make([]ring.Loan, streamBatch)
+	lens := make([]int, streamBatch)
+	for i := range lens {
+		lens[i] = size
+	}
+	for i := 0; i < k; {
+		n, err := w.LoanBatch(ctx, loans[:min(streamBatch, k-i)])
+		if err != nil {
+			return err
+		}
+		for j, l := range loans[:n] {
+			src[0] = byte(i + j)
+			copy(l.Bytes(), src)
+		}
+		if _, err := w.CommitBatch(loans[:n], lens[:n]); err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+// goDrainViews consumes k records through NextBatch, a read of each one's
+// last byte, ReleaseBatch, in batches of streamBatch, and returns the time
+// from the first batch.
+func goDrainViews(ctx context.Context, r *ring.Ring, k int) (time.Duration, error) {
+	views := make([]ring.View, streamBatch)
+	var t0 time.Time
+	var sink byte
+	for got := 0; got < k; {
+		n, err := r.NextBatch(ctx, views[:min(streamBatch, k-got)])
+		if err != nil {
+			return 0, err
+		}
+		if got == 0 {
+			t0 = time.Now()
+		}
+		for _, v := range views[:n] {
+			if b := v.Bytes(); len(b) > 0 {
+				sink ^= b[len(b)-1]
+			}
+		}
+		if _, err := r.ReleaseBatch(views[:n]); err != nil {
+			return 0, err
+		}
+		got += n
+	}
+	_ = sink
 	return time.Since(t0), nil
 }
 

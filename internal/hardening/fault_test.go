@@ -74,6 +74,7 @@ func TestFaultMatrix(t *testing.T) {
 		{"writing to a pseudoterminal", faultPtyWriter},
 		{"mid-burst of realtime signals", faultSigSender},
 		{"holding a ring loan", faultRingLoan},
+		{"holding a batch of ring loans", faultRingBatch},
 		{"holding a ring view", faultRingView},
 		{"asleep in a ring receive", faultRingReceive},
 		{"the one producer of an SPSC ring, holding a loan", faultSPSCLoan},
@@ -675,6 +676,29 @@ func faultRingLoan(t *testing.T, victim string) {
 	st, err := ring.Inspect(name)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), st.Reclaimed)
+}
+
+// faultRingBatch: the victim dies holding a batch of three loans (one
+// LoanBatch or pir_loan_batch), written, not committed, behind a record
+// and ahead of a producer blocked on the full ring. The blocked producer
+// goes on, the consumers get the record before the batch and every one
+// after it, never the dead loans.
+func faultRingBatch(t *testing.T, victim string) {
+	name, p := newRing(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.Send(ctx, []byte("r0")))
+	v := startRing(t, victim, "batch-hold", name)
+	v.Expect(t, "loaned 1 3")
+	done := make(chan error, 1)
+	go func() { done <- p.Send(ctx, []byte("r4")) }() // waits for room: r0's slot
+	time.Sleep(20 * time.Millisecond)
+	v.Kill9(t)
+	assert.Equal(t, []string{"r0", "r4"}, drain(t, name, 2))
+	require.NoError(t, <-done)
+	st, err := ring.Inspect(name)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), st.Reclaimed)
 }
 
 // faultRingView: the victim dies holding a view of the oldest record on a

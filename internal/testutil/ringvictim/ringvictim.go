@@ -71,6 +71,24 @@ var Modes = map[string]func(args []string) int{
 		fmt.Println("loaned", l.Seq())
 		select {}
 	},
+	// batch-hold NAME: take three loans in one LoanBatch, write "held"
+	// into each, say "loaned FIRST LAST", wait to be killed.
+	"batch-hold": func(args []string) int {
+		r, err := open(args, os.O_WRONLY)
+		if err != nil {
+			return fail(err)
+		}
+		var loans [3]ring.Loan
+		n, err := r.LoanBatch(context.Background(), loans[:])
+		if err != nil {
+			return fail(err)
+		}
+		for _, l := range loans[:n] {
+			copy(l.Bytes(), "held")
+		}
+		fmt.Println("loaned", loans[0].Seq(), loans[n-1].Seq())
+		select {}
+	},
 	// view-hold NAME: say "ready", take a record, say "viewing SEQ TEXT",
 	// wait to be killed.
 	"view-hold": func(args []string) int {
