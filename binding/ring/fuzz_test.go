@@ -115,3 +115,51 @@ func FuzzSegment(f *testing.F) {
 		})
 	}
 }
+
+// FuzzBatchLengths: CommitBatch with any lengths either publishes every
+// loan of the batch with its length, in order, or refuses with EINVAL and
+// publishes nothing (the loans stay out and commit later).
+func FuzzBatchLengths(f *testing.F) {
+	f.Add([]byte{1, 16, 0}, uint8(0))
+	f.Add([]byte{17}, uint8(1))
+	f.Add([]byte{0xff, 3}, uint8(1))
+	f.Add([]byte{5, 5, 5, 5, 5, 5, 5, 5}, uint8(2))
+	f.Fuzz(func(t *testing.T, raw []byte, mode uint8) {
+		if len(raw) == 0 || len(raw) > 8 {
+			return
+		}
+		m := []ring.Mode{ring.Queue, ring.SPSC, ring.Broadcast}[mode%3]
+		name, p := create(t, os.O_WRONLY, ring.Config{Slots: 8, Size: 16, Mode: m})
+		c := open(t, name, os.O_RDONLY, nil)
+		ctx := context.Background()
+		loans := make([]ring.Loan, len(raw))
+		n, err := p.LoanBatch(ctx, loans)
+		require.NoError(t, err)
+		lens := make([]int, n)
+		bad := false
+		for i := range lens {
+			lens[i] = int(int8(raw[i])) // -128 to 127 against 16-byte slots
+			bad = bad || lens[i] < 0 || lens[i] > 16
+		}
+		done, err := p.CommitBatch(loans[:n], lens)
+		buf := make([]byte, 16)
+		if bad {
+			require.ErrorIs(t, err, syscall.EINVAL)
+			require.Zero(t, done)
+			_, err = c.TryReceive(buf)
+			require.ErrorIs(t, err, syscall.EAGAIN, "a refused batch published something")
+			for i := range lens {
+				lens[i] = 1
+			}
+			done, err = p.CommitBatch(loans[:n], lens)
+		}
+		require.NoError(t, err)
+		require.Equal(t, n, done)
+		for i := range lens {
+			rec, err := c.TryReceive(buf)
+			require.NoError(t, err)
+			require.Equal(t, lens[i], rec.N)
+			require.Equal(t, uint64(i), rec.Seq)
+		}
+	})
+}
