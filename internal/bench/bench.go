@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -361,33 +362,57 @@ func benchOne(p benchPrimitive, rounds, block int, quick bool) ([]Row, []Through
 			rows[i].P50VsCgo = rows[i].P50 / cgoRow.P50
 		}
 	}
-	var tput []ThroughputRow
-	var cMB float64
-	const reps = 3
-	sums := make([]float64, len(stream))
-	for r := 0; r < reps; r++ { // interleaved too
+	// Streams: reps interleaved rounds of every set-up; a row's rate is
+	// its median round, its ratio the median of its rounds' ratios to the
+	// C→C stream of the same round (so a drift of the machine between
+	// rounds falls on both sides of each ratio).
+	reps := 5
+	if quick {
+		reps = 3
+	}
+	mbps := make([][]float64, len(stream))
+	ci := -1
+	for r := 0; r < reps; r++ {
 		for i, s := range stream {
 			fmt.Fprintf(Stderr, "\rbench %-11s stream %d/%d  %-6s", p.name, r+1, reps, s.label)
 			n, d, err := s.run(quick)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", s.label, err)
 			}
-			sums[i] += float64(n) / d.Seconds() / 1e6
+			mbps[i] = append(mbps[i], float64(n)/d.Seconds()/1e6)
+			if s.label == "c-c" {
+				ci = i
+			}
 		}
 	}
+	var tput []ThroughputRow
 	for i, s := range stream {
-		row := ThroughputRow{Primitive: p.name, Config: s.label, MBps: sums[i] / reps}
-		if s.label == "c-c" {
-			cMB = row.MBps
+		row := ThroughputRow{Primitive: p.name, Config: s.label, MBps: median(mbps[i])}
+		if ci >= 0 && i != ci {
+			ratios := make([]float64, reps)
+			for r := range ratios {
+				ratios[r] = mbps[i][r] / mbps[ci][r]
+			}
+			row.VsC = median(ratios)
 		}
 		tput = append(tput, row)
 	}
-	for i := range tput {
-		if cMB > 0 && tput[i].Config != "c-c" {
-			tput[i].VsC = tput[i].MBps / cMB
-		}
-	}
 	return rows, tput, nil
+}
+
+// median returns the middle of v (of an even count, the mean of the two
+// middle ones), leaving v as it is.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	sort.Float64s(v)
+	if m := len(v) / 2; len(v)%2 == 0 {
+		return (v[m-1] + v[m]) / 2
+	} else {
+		return v[m]
+	}
 }
 
 func us(ns float64) string { return strconv.FormatFloat(ns/1000, 'f', 1, 64) }

@@ -28,5 +28,13 @@ func TestHistogramQuantiles(t *testing.T) {
 	assert.Zero(t, empty.quantile(0.5))
 }
 
-// The report runs end to end (tiny sizes) and every primitive it names has
-// the C reference and ratios.
+// TestMedian: the middle value (odd count), the mean of the two middle
+// ones (even), 0 for none; the argument is left unsorted (the streams pair
+// their rounds by index after taking a median).
+func TestMedian(t *testing.T) {
+	v := []float64{5, 1, 3}
+	assert.Equal(t, 3.0, median(v))
+	assert.Equal(t, []float64{5, 1, 3}, v)
+	assert.Equal(t, 2.5, median([]float64{4, 1, 2, 3}))
+	assert.Zero(t, median(nil))
+}
