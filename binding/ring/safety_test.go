@@ -39,7 +39,8 @@ func poke(t *testing.T, name string) *shm.Segment {
 }
 
 // TestTruncatedSegment: a peer that truncates the segment makes every
-// call fail with an error wrapping EFAULT, never a SIGBUS; only the
+// call fail with an error wrapping EFAULT (the batch calls too), never a
+// SIGBUS; only the
 // memory of a loan or view (raw, by design) faults, which
 // debug.SetPanicOnFault turns into a panic the program may recover.
 func TestTruncatedSegment(t *testing.T) {
@@ -49,7 +50,28 @@ func TestTruncatedSegment(t *testing.T) {
 	require.NoError(t, p.Send(ctx, []byte("x")))
 	l, err := p.Loan(ctx)
 	require.NoError(t, err)
+	batch := make([]ring.Loan, 1)
+	n, err := p.LoanBatch(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	views := make([]ring.View, 1)
+	n, err = c.NextBatch(ctx, views)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 	require.NoError(t, os.Truncate(shm.Dir+name, 0))
+
+	_, err = p.LoanBatch(ctx, batch)
+	require.ErrorIs(t, err, syscall.EFAULT)
+	_, err = p.CommitBatch(batch, []int{1})
+	require.ErrorIs(t, err, syscall.EFAULT)
+	_, err = p.SendBatch(ctx, [][]byte{[]byte("z")})
+	require.ErrorIs(t, err, syscall.EFAULT)
+	_, err = c.ReleaseBatch(views)
+	require.ErrorIs(t, err, syscall.EFAULT)
+	_, err = c.ReceiveBatch(ctx, [][]byte{make([]byte, 4096)}, make([]ring.Record, 1))
+	require.ErrorIs(t, err, syscall.EFAULT)
+	_, err = c.NextBatch(ctx, views)
+	require.ErrorIs(t, err, syscall.EFAULT)
 
 	require.ErrorIs(t, p.Send(ctx, []byte("y")), syscall.EFAULT)
 	require.ErrorIs(t, l.Commit(1), syscall.EFAULT)
