@@ -40,8 +40,7 @@ func poke(t *testing.T, name string) *shm.Segment {
 
 // TestTruncatedSegment: a peer that truncates the segment makes every
 // call fail with an error wrapping EFAULT (the batch calls too), never a
-// SIGBUS; only the
-// memory of a loan or view (raw, by design) faults, which
+// SIGBUS; only the memory of a loan or view (raw, by design) faults, which
 // debug.SetPanicOnFault turns into a panic the program may recover.
 func TestTruncatedSegment(t *testing.T) {
 	name, p := create(t, os.O_WRONLY, ring.Config{Slots: 4, Size: 4096})
