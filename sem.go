@@ -106,3 +106,25 @@ func SemGetValue(s Sem) (int, error) {
 func SemWaitCancel(s Sem, w Waiter, relNs int64) error {
 	return errnoErr(C.pi_sem_wait_cancel(s.p, w.w, C.int64_t(relNs)))
 }
+
+// SemWatchBegin (pi_sem_watch_begin) counts the caller in as a waiter of
+// glibc's semaphore algorithm, so that sem_post wakes the value word, and
+// returns that word (in the semaphore's mapping), whether it is a shared
+// futex, and the value after counting in: the kit's idle wait then
+// watches the word (FutexWatch) while the value is 0. ENOSYS where the
+// algorithm is not the one SemWaitCancel knows (the caller polls), EINVAL
+// for a semaphore glibc cannot use. Every successful SemWatchBegin is
+// followed by one SemWatchEnd.
+func SemWatchBegin(s Sem) (word *uint32, shared bool, value uint32, err error) {
+	var w *C.uint32_t
+	var sh C.int
+	var v C.uint32_t
+	if err := errnoErr(C.pi_sem_watch_begin(s.p, &w, &sh, &v)); err != nil {
+		return nil, false, 0, err
+	}
+	return (*uint32)(unsafe.Pointer(w)), sh != 0, uint32(v), nil
+}
+
+// SemWatchEnd (pi_sem_watch_end) counts the caller of SemWatchBegin out,
+// passing on a sem_post's wake-up it may have taken.
+func SemWatchEnd(s Sem) { C.pi_sem_watch_end(s.p) }

@@ -1300,6 +1300,67 @@ int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns) {
 	return r;
 }
 
+/* The idle wait's half of a semaphore wait (pi_futex_watch watches the
+ * word): count in as a waiter of glibc's algorithm, so that sem_post wakes
+ * the value word, and give the word; count out as sem_wait_v leaves. */
+#if (defined(__x86_64__) || defined(__aarch64__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+int pi_sem_watch_begin(sem_t *sem, uint32_t **word, int *shared, uint32_t *value) {
+	if (sem_waitv_missing)
+		return ENOSYS;
+	int r = pi_sem_sane(sem);
+	if (r != 0)
+		return r;
+	struct pi_new_sem *s = (struct pi_new_sem *)sem;
+	*word = (uint32_t *)&s->data;
+	*shared = __atomic_load_n(&s->private, __ATOMIC_RELAXED) != 0;
+	*value = (uint32_t)__atomic_add_fetch(&s->data, PI_SEM_WAITER, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void pi_sem_watch_end(sem_t *sem) {
+	struct pi_new_sem *s = (struct pi_new_sem *)sem;
+	uint64_t d = __atomic_sub_fetch(&s->data, PI_SEM_WAITER, __ATOMIC_RELAXED);
+	/* a sem_post's wake-up may have come to the watch as it ended: pass it on */
+	if ((uint32_t)d > 0 && (d >> 32) > 0) {
+		int priv = __atomic_load_n(&s->private, __ATOMIC_RELAXED) == 0;
+		syscall(SYS_futex, (uint32_t *)&s->data, FUTEX_WAKE | (priv ? FUTEX_PRIVATE_FLAG : 0), 1, NULL, NULL, 0);
+	}
+}
+#else
+int pi_sem_watch_begin(sem_t *sem, uint32_t **word, int *shared, uint32_t *value) {
+	(void)sem, (void)word, (void)shared, (void)value;
+	return ENOSYS;
+}
+void pi_sem_watch_end(sem_t *sem) { (void)sem; }
+#endif
+
+/* ---- the futex watch ----
+ * The kit's idle wait on futex words (internal/gate): one thread of the
+ * process sleeps in futex_waitv on the words of every call that found no
+ * slot in C, and on its waiter's kick word (bumped when the set changes).
+ * In C because futex_waitv has no libc wrapper and its array is C's; it
+ * never reads the words itself (the kernel does: EFAULT for one no longer
+ * mapped).
+ */
+
+int pi_futex_watch(const uint64_t *addrs, const uint32_t *vals, const uint32_t *shared, int n, struct pi_waiter *w) {
+	if (n < 0 || n > PI_WATCH_MAX)
+		return -EINVAL;
+	struct futex_waitv v[PI_WATCH_MAX + 1];
+	for (int i = 0; i < n; i++)
+		v[i] = (struct futex_waitv){ .val = vals[i], .uaddr = addrs[i], .flags = PI_FUTEX2_U32 | (shared[i] ? 0 : PI_FUTEX2_PRIVATE) };
+	unsigned kv = __atomic_load_n(&w->kword, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->cancel, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&w->cancel, 0, __ATOMIC_SEQ_CST);
+		return n; /* kicked before it slept */
+	}
+	v[n] = (struct futex_waitv){ .val = kv, .uaddr = (uintptr_t)&w->kword, .flags = PI_FUTEX2_U32 | PI_FUTEX2_PRIVATE };
+	long r = syscall(SYS_futex_waitv, v, n + 1, 0, NULL, CLOCK_MONOTONIC);
+	if (r < 0)
+		return errno == EINTR ? n : -errno;
+	return (int)r;
+}
+
 /* ---- sysvmsg ----
  * msgsnd and msgrcv on the signal-kicked waiter (never restarted after a
  * signal, so an interrupted call sent or took nothing).

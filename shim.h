@@ -165,6 +165,15 @@ int pi_sem_getvalue(sem_t *sem, int *value);
  * no deadline) until it takes a unit (0), the deadline passes (ETIMEDOUT) or
  * w->cancel or w->closed is set (ECANCELED; no unit taken). */
 int pi_sem_wait_cancel(sem_t *sem, struct pi_waiter *w, int64_t rel_ns);
+/* pi_sem_watch_begin counts the caller in as a waiter of glibc's
+ * semaphore algorithm (so sem_post wakes the value word, as for
+ * pi_sem_wait_cancel) and gives the value word, whether it is a shared
+ * futex, and the value after counting in; ENOSYS where that algorithm is
+ * not the one pi_sem_wait_cancel knows, EINVAL for a semaphore glibc
+ * cannot use. pi_sem_watch_end counts it out (and passes on a wake-up it
+ * may have taken). For the kit's idle wait (pi_futex_watch). */
+int pi_sem_watch_begin(sem_t *sem, uint32_t **word, int *shared, uint32_t *value);
+void pi_sem_watch_end(sem_t *sem);
 
 /* ==== sysvmsg: System V message queues ==== */
 
@@ -399,6 +408,17 @@ int pi_pthread_rwlock_unlock_plain(uintptr_t rw);
  * none), ECANCELED when w is kicked, EFAULT when the word is no longer
  * mapped (the segment was truncated). */
 int pi_ring_wait(struct pi_waiter *w, uint32_t *word, uint32_t val, int64_t rel_ns);
+
+/* ==== the futex watch: the kit's idle wait on futex words ==== */
+
+enum { PI_WATCH_MAX = 127 }; /* futex_waitv takes 128 words: these and the kick word */
+/* pi_futex_watch sleeps in futex_waitv, without a timeout, on the n words
+ * at addrs while each holds vals[i] (shared[i]: a shared futex) and on
+ * w->kword: the index of the word that woke it, n when w was kicked
+ * (w->cancel set: it clears it) or interrupted, or -errno (-EAGAIN: a word
+ * did not hold its value, -EFAULT: a word is not mapped, -ENOSYS: no
+ * futex_waitv). It never reads the words itself. */
+int pi_futex_watch(const uint64_t *addrs, const uint32_t *vals, const uint32_t *shared, int n, struct pi_waiter *w);
 
 /* ==== fifo ==== */
 /* pi_fifo_wait_io is the wait of the one goroutine of a FIFO direction (the

@@ -115,3 +115,32 @@ func (w Waiter) Kick(closing bool) {
 	}
 	C.pi_waiter_kick(w.w, c)
 }
+
+// WatchMax is the most words one FutexWatch watches (futex_waitv's 128,
+// less the kick word).
+const WatchMax = int(C.PI_WATCH_MAX)
+
+// FutexWatch (pi_futex_watch) sleeps in futex_waitv, without a timeout,
+// on the words at addrs while each holds vals[i] (shared[i] != 0: a shared
+// futex) and on w's kick word: the index of the word that woke it,
+// len(addrs) when w was kicked (Kick; its cancel flag is cleared) or the
+// sleep was interrupted, or an error (EAGAIN: a word did not hold its
+// value; EFAULT: a word is not mapped; ENOSYS: no futex_waitv). The
+// addresses are of words in mappings, never of Go memory; it never reads
+// them itself. At most WatchMax words.
+func FutexWatch(addrs []uint64, vals, shared []uint32, w Waiter) (int, error) {
+	n := len(addrs)
+	if len(vals) < n || len(shared) < n || n > WatchMax {
+		return 0, syscall.EINVAL
+	}
+	var pa *C.uint64_t
+	var pv, ps *C.uint32_t
+	if n > 0 {
+		pa, pv, ps = (*C.uint64_t)(&addrs[0]), (*C.uint32_t)(&vals[0]), (*C.uint32_t)(&shared[0])
+	}
+	r := int(C.pi_futex_watch(pa, pv, ps, C.int(n), w.w))
+	if r < 0 {
+		return 0, syscall.Errno(-r)
+	}
+	return r, nil
+}

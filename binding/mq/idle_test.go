@@ -4,13 +4,12 @@ package mq_test
 
 import (
 	"context"
-	"errors"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/posixipc/posixipc/binding/mq"
 	"github.com/posixipc/posixipc/internal/gate"
+	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -94,31 +93,8 @@ func TestIdleWaitersWakeWithoutPolling(t *testing.T) {
 		_, _, err := q.Receive(ctx, buf)
 		require.NoError(t, err)
 	}
-	errs := make(chan error, n)
-	for i, q := range qs {
-		go func() {
-			c := ctx
-			if i%2 == 0 {
-				var cancel context.CancelFunc
-				c, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
-				defer cancel()
-			}
-			_, _, err := q.Receive(c, make([]byte, 16))
-			errs <- err
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
-	for i, q := range qs {
-		if i%2 == 1 {
-			q.Close()
-		}
-	}
-	for range n {
-		select {
-		case err := <-errs:
-			assert.True(t, errors.Is(err, os.ErrClosed) || errors.Is(err, mq.ErrDeadline), "%v", err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("a deadline or Close did not end a wait")
-		}
-	}
+	testutil.EndWaits(t, ctx, n, func(c context.Context, i int) error {
+		_, _, err := qs[i].Receive(c, make([]byte, 16))
+		return err
+	}, func(i int) { qs[i].Close() }, mq.ErrDeadline)
 }

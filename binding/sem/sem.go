@@ -15,9 +15,13 @@
 // through the module's waiter kit (internal/gate): at most one goroutine
 // per handle waits inside C, the others park in Go, where they cost no OS thread; and at most
 // gate.MaxInKernel (16) waiters of the whole process, over every handle and
-// facility, are inside C at once (the rest poll sem_trywait every 1 to
-// 25 ms), so thousands of blocked goroutines on thousands of handles cost a
-// bounded number of threads.
+// facility, are inside C at once, so thousands of blocked goroutines on
+// thousands of handles cost a bounded number of threads. A Wait that finds
+// no slot waits in the process's futex watch (gate.FutexWait): counted in
+// glibc's waiter count like a wait in C, its semaphore's value word is one
+// of up to posixipc.WatchMax (127) words that one thread of the process
+// sleeps on in futex_waitv, so a post wakes it at once; past those (or
+// without futex_waitv) it polls sem_trywait every 1 to 25 ms.
 //
 // The wait inside C is glibc's own semaphore algorithm on the sem_t's
 // words (registered in its waiter count, so any sem_post, C's too, wakes
@@ -149,7 +153,9 @@ func releaseRaw(raw posixipc.Sem, seg *shm.Segment) {
 // newSem makes the handle; on failure it releases raw (sem_close, or the
 // segment's pin), so the caller has nothing to undo.
 func newSem(op, nm string, raw posixipc.Sem, seg *shm.Segment) (*Sem, error) {
-	s := &Sem{name: nm, raw: raw, seg: seg, k: gate.NewWaiters(true)}
+	k := gate.NewWaiters(true)
+	k.SetIdle(idler{raw, k}.wait, nil)
+	s := &Sem{name: nm, raw: raw, seg: seg, k: k}
 	s.errAgain = &fs.PathError{Op: "sem_trywait", Path: nm, Err: syscall.EAGAIN}
 	s.errClosed = &fs.PathError{Op: "sem", Path: nm, Err: os.ErrClosed}
 	s.cleanup = runtime.AddCleanup(s, dropSem, semRes{raw, seg, s.k})
@@ -309,6 +315,29 @@ func (s *Sem) Wait(ctx context.Context) error {
 		return s.errClosed
 	}
 	return &fs.PathError{Op: "sem_clockwait", Path: s.name, Err: err}
+}
+
+// An idler is the kit's wait for a Wait that finds none of the process's
+// gate.MaxInKernel slots in C (gate.Kit.SetIdle): counted in as a waiter
+// of the semaphore, so that a post wakes its value word, it waits in the
+// process's futex watch (one thread for all such waits: gate.FutexWait)
+// until the value moves from 0; the kit then tries again. It holds no
+// reference to the Sem (its cleanup must be able to run).
+type idler struct {
+	raw posixipc.Sem
+	k   *gate.Waiters
+}
+
+func (d idler) wait(ctx context.Context, key uint64) error {
+	word, shared, v, err := posixipc.SemWatchBegin(d.raw)
+	if err != nil {
+		return err // the kit polls (and its try reports a broken semaphore)
+	}
+	if v == 0 {
+		err = d.k.FutexWait(ctx, word, 0, shared)
+	}
+	posixipc.SemWatchEnd(d.raw)
+	return err
 }
 
 // try is Wait's fast path (sem_trywait).

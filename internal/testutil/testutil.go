@@ -209,3 +209,38 @@ func ThreadBound(t testing.TB, n, max int, block func(ctx context.Context, i int
 		t.Errorf("%d of %d waiters returned context.Canceled", got, n)
 	}
 }
+
+// EndWaits starts n waits, wait(ctx, i), the even ones under a 100 ms
+// deadline, and closes the odd ones' handles (closeOne(i)) 50 ms in: each
+// must end within 5 s with an error wrapping os.ErrClosed or deadline (a
+// process's waits past its slots in C included, whose idle waits must end
+// too).
+func EndWaits(t *testing.T, ctx context.Context, n int, wait func(ctx context.Context, i int) error, closeOne func(i int), deadline error) {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			c := ctx
+			if i%2 == 0 {
+				var cancel context.CancelFunc
+				c, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+				defer cancel()
+			}
+			errs <- wait(c, i)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	for i := 1; i < n; i += 2 {
+		closeOne(i)
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, deadline) {
+				t.Errorf("a wait ended with %v, not a deadline or Close", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a deadline or Close did not end a wait")
+		}
+	}
+}
