@@ -82,7 +82,13 @@
 // (futex_waitv on it and the waiter's kick word, timed on CLOCK_MONOTONIC
 // only by a deadline, in C: posixipc.RingWait), the
 // others park in Go, and at most gate.MaxInKernel sleepers of the process
-// hold a thread. A waker makes the FUTEX_WAKE system call only when the
+// hold a thread; past those, a sleeper counts itself in the same way and
+// waits in the process's futex watch (gate.FutexWait: one thread sleeps in
+// futex_waitv on the words of up to 127 such waits), except a broadcast
+// producer waiting for room and a wait for a slot another participant
+// holds (whose death only the sliced sleep in C sees): those poll with the
+// kit's 1 to 25 ms backoff until a slot is free. A waker makes the
+// FUTEX_WAKE system call only when the
 // direction's waiter count says someone sleeps. An idle consumer costs no
 // CPU after its spin budget. Every blocking call takes a context:
 // cancellation and Close reach the sleeper (the kit's kick: its kick word

@@ -3,6 +3,7 @@
 package ring
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/posixipc/posixipc"
 	"github.com/posixipc/posixipc/binding/shm"
@@ -259,6 +261,13 @@ func Open(name string, flag int, perm os.FileMode, cfg *Config) (*Ring, error) {
 		return fail(err)
 	}
 	r.k = gate.NewWaiters(true)
+	wr := weak.Make(r) // the kit must not keep the handle alive (its cleanup)
+	r.k.SetIdle(func(ctx context.Context, key uint64) error {
+		if r := wr.Value(); r != nil {
+			return r.idle(ctx, key)
+		}
+		return os.ErrInvalid
+	}, nil)
 	r.res = &ringRes{k: r.k, seg: r.seg, fd: r.fd}
 	runtime.AddCleanup(r, dropRing, r.res)
 	return r, nil

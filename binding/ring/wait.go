@@ -131,29 +131,48 @@ func (r *Ring) sleep(kw posixipc.Waiter, rel int64, w *waitFor) (err error) {
 	if rel >= 0 {
 		end = time.Now().Add(time.Duration(rel))
 	}
-	word, count, flag := r.hdr32(offDataWord), r.hdr32(offDataWait), uint32(waitData)
-	if w.key == keyRoom {
-		word, count, flag = r.hdr32(offRoomWord), r.hdr32(offRoomWait), waitRoom
-	}
-	mine := r.ent32(r.self, entWaiting)
+	sl := r.sleeperOf(w.key)
 	for {
-		err = r.sleepOnce(kw, word, count, mine, flag, end, w)
+		err = r.sleepOnce(kw, sl, end, w)
 		if err != gate.WouldBlock {
 			return err
 		}
 	}
 }
 
+// A sleeper is where a participant sleeps in one direction: the futex
+// word, the waiter count that tells wakers someone sleeps, and its entry's
+// flag of the direction (a reaper takes a dead one's counts back).
+type sleeper struct {
+	word, count, mine *uint32
+	flag              uint32
+}
+
+// sleeperOf returns this participant's sleeper of key's direction.
+func (r *Ring) sleeperOf(key uint64) sleeper {
+	if key == keyRoom {
+		return sleeper{r.hdr32(offRoomWord), r.hdr32(offRoomWait), r.ent32(r.self, entWaiting), waitRoom}
+	}
+	return sleeper{r.hdr32(offDataWord), r.hdr32(offDataWait), r.ent32(r.self, entWaiting), waitData}
+}
+
+// in counts the participant in as a sleeper (before it looks once more,
+// so that a waker after the look sees the count); out counts it out.
+func (s sleeper) in() {
+	mem.Add32(s.count, 1)
+	setBits(s.mine, s.flag)
+}
+func (s sleeper) out() {
+	clearBits(s.mine, s.flag)
+	mem.Add32(s.count, ^uint32(0))
+}
+
 // sleepOnce counts itself in, tries once more, sleeps once.
-func (r *Ring) sleepOnce(kw posixipc.Waiter, word, count, mine *uint32, flag uint32, end time.Time, w *waitFor) (err error) {
+func (r *Ring) sleepOnce(kw posixipc.Waiter, sl sleeper, end time.Time, w *waitFor) (err error) {
 	defer catch(&err, debug.SetPanicOnFault(true))
-	mem.Add32(count, 1)
-	setBits(mine, flag)
-	defer func() {
-		clearBits(mine, flag)
-		mem.Add32(count, ^uint32(0))
-	}()
-	v := mem.Load32(word)
+	sl.in()
+	defer sl.out()
+	v := mem.Load32(sl.word)
 	if err := w.try(); err != gate.WouldBlock {
 		return err
 	}
@@ -167,7 +186,7 @@ func (r *Ring) sleepOnce(kw posixipc.Waiter, word, count, mine *uint32, flag uin
 	if w.stuck(false) && (slice < 0 || slice > int64(recoverSlice)) {
 		slice, sliced = int64(recoverSlice), true
 	}
-	switch err := posixipc.RingWait(kw, word, v, slice); err {
+	switch err := posixipc.RingWait(kw, sl.word, v, slice); err {
 	case nil:
 		return gate.WouldBlock
 	case syscall.ETIMEDOUT:
@@ -177,10 +196,51 @@ func (r *Ring) sleepOnce(kw posixipc.Waiter, word, count, mine *uint32, flag uin
 		}
 		return err
 	case syscall.EFAULT:
-		return &shm.FaultError{Addr: uintptr(unsafe.Pointer(word))}
+		return &shm.FaultError{Addr: uintptr(unsafe.Pointer(sl.word))}
 	default:
 		return err
 	}
+}
+
+// idle is the kit's wait for a call that finds none of the process's
+// gate.MaxInKernel slots in C (gate.Kit.SetIdle): counted in as a sleeper
+// of its direction, as sleepOnce is, it waits in the process's futex
+// watch (gate.FutexWait: one thread for all such waits) on the
+// direction's word until a waker bumps it; the kit then tries again. Not
+// while what it waits for is held by another participant (whose death
+// only a sliced sleep in C sees), nor for a broadcast producer (its room
+// is every subscriber's cursor): those poll, as without it.
+func (r *Ring) idle(ctx context.Context, key uint64) (err error) {
+	if key == keyRoom && r.g.mode == uint32(Broadcast) {
+		return os.ErrInvalid
+	}
+	defer catch(&err, debug.SetPanicOnFault(true))
+	sl := r.sleeperOf(key)
+	sl.in()
+	defer sl.out()
+	v := mem.Load32(sl.word)
+	if r.ready(key) {
+		return nil // (counted in first: a waker after this look sees the count)
+	}
+	if key == keyData && r.g.mode != uint32(Broadcast) && r.qStuckConsumer(false) ||
+		key == keyRoom && r.qStuckProducer(false) {
+		return os.ErrInvalid
+	}
+	return r.k.FutexWait(ctx, sl.word, v, true)
+}
+
+// ready reports whether the call of key may proceed now (a look without
+// taking: the kit's try decides).
+func (r *Ring) ready(key uint64) bool {
+	if r.g.mode == uint32(Broadcast) { // a subscriber's (a producer's room is not looked at here)
+		return mem.Load64(r.ent64(r.self, entCursor)) < mem.Load64(r.hdr64(offTail))
+	}
+	hint, want := r.hdr64(offHead), uint64(1)
+	if key == keyRoom {
+		hint, want = r.hdr64(offTail), 0
+	}
+	pos := mem.Load64(hint)
+	return int64(mem.Load64(u64(r.slot(pos), slotSeq))-(pos+want)) >= 0
 }
 
 func setBits(p *uint32, b uint32) {

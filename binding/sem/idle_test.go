@@ -58,10 +58,7 @@ func TestIdleWaitersWakeWithoutPolling(t *testing.T) {
 	for i, s := range ss {
 		go func() { res <- got{i, s.Wait(ctx)} }()
 	}
-	time.Sleep(300 * time.Millisecond) // the kit's backoff would try ~12 times in this
-	idle := gate.IdleWaits() - before
-	assert.GreaterOrEqual(t, idle, int64(extra), "the waits without a slot wait in the futex watch")
-	assert.LessOrEqual(t, idle, int64(2*extra), "an idle wait is not a polling loop")
+	idle := testutil.IdleOnce(t, gate.IdleWaits, before, extra, "the futex watch")
 	t0 := time.Now()
 	for i, s := range ss {
 		if i%2 == 0 {

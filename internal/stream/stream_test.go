@@ -10,6 +10,7 @@ import (
 
 	"github.com/posixipc/posixipc/internal/gate"
 	"github.com/posixipc/posixipc/internal/stream"
+	"github.com/posixipc/posixipc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -54,10 +55,7 @@ func TestIdleWaitersWakeWithoutPolling(t *testing.T) {
 			res <- got{i, b[0], err}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // a poller would try ~12 times in this
-	idle := stream.IdleWaits() - before
-	assert.GreaterOrEqual(t, idle, int64(extra), "the readers without a slot wait in the poller")
-	assert.LessOrEqual(t, idle, int64(2*extra), "an idle wait is not a polling loop")
+	testutil.IdleOnce(t, stream.IdleWaits, before, extra, "the poller")
 	select {
 	case g := <-res:
 		t.Fatalf("reader %d returned with nothing written: %v", g.i, g.err)

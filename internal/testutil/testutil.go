@@ -244,3 +244,21 @@ func EndWaits(t *testing.T, ctx context.Context, n int, wait func(ctx context.Co
 		}
 	}
 }
+
+// IdleOnce waits 300 ms (the waiter kit's 1 to 25 ms backoff would try
+// about 12 times in it) and checks that idle(), a count of idle waits,
+// moved from before by extra to 2*extra: the waits without a slot in C
+// (extra of them) each waited about once where they wait (what), not in
+// a polling loop. It returns the count.
+func IdleOnce(t *testing.T, idle func() int64, before int64, extra int, what string) int64 {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	n := idle() - before
+	if n < int64(extra) {
+		t.Errorf("%d idle waits of %d waits without a slot: they do not wait in %s", n, extra, what)
+	}
+	if n > int64(2*extra) {
+		t.Errorf("%d idle waits of %d waits without a slot in 300 ms: a polling loop, not a wait in %s", n, extra, what)
+	}
+	return n
+}
