@@ -3,7 +3,7 @@
 package gate
 
 // The futex watch: the idle wait (SetIdle) of kits whose calls wait on a
-// futex word in shared memory (semaphores). A call that finds none of the
+// futex word in shared memory (semaphores, rings). A call that finds none of the
 // process's MaxInKernel slots in C registers its word and the value it
 // waits to see change with the process's one watcher goroutine, which
 // sleeps in futex_waitv (posixipc.FutexWatch) on every registered word
@@ -16,7 +16,8 @@ package gate
 // it has left (a sem_post wakes one waiter, and the watcher's sleep on the
 // word lasts until it is kicked to re-arm): the watcher passes every such
 // wake-up on to the word's other sleepers, as a glibc waiter that gives up
-// does.
+// does. One thread holds the watch while any word is watched; the watcher
+// goroutine ends when none is.
 
 import (
 	"context"
