@@ -3,9 +3,9 @@
 package gate
 
 // The futex watch: the idle wait (SetIdle) of kits whose calls wait on a
-// futex word in shared memory (semaphores, rings). A call that finds none of the
-// process's MaxInKernel slots in C registers its word and the value it
-// waits to see change with the process's one watcher goroutine, which
+// futex word in shared memory (semaphores, rings). A call that finds none
+// of the process's MaxInKernel slots in C registers its word and the value
+// it waits to see change with the process's one watcher goroutine, which
 // sleeps in futex_waitv (posixipc.FutexWatch) on every registered word
 // and its own kick word, and wakes a call when its word is woken or no
 // longer holds the value; the call then tries again. So MaxInKernel calls
