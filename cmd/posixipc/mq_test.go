@@ -152,6 +152,7 @@ func TestCLIDemo(t *testing.T) {
 	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, `C   <- queue   prio 9  "URGENT: disk full"`)
 	assert.Contains(t, r.stdout, "Go was notified")
+	assert.Contains(t, r.stdout, "32 at a time (NextBatch, ReleaseBatch")
 	assert.Contains(t, r.stdout, "demo finished")
 }
 
