@@ -120,30 +120,25 @@ func (r *Ring) fill() error {
 	mem.Store32(r.ent32(e, entWaiting), 0)
 	mem.Store64(r.ent64(e, entLost), 0)
 	mem.Store64(r.ent64(e, entCount), 0)
-	if r.g.excl {
-		if r.send {
-			took, err := r.claimRole(offProducer, "producer")
-			if err != nil {
-				return err
-			}
-			if took { // before our first loan: what is loaned is the dead one's
-				r.sReclaimLoans(mem.Load64(r.hdr64(offTail)))
-			}
+	if r.send && r.g.mode != uint32(Queue) { // the one producer of a broadcast or SPSC ring
+		took, err := r.claimRole(offProducer, "producer")
+		if err != nil {
+			return err
 		}
-		if r.recv {
-			if _, err := r.claimRole(offConsumer, "consumer"); err != nil {
-				if r.send {
-					mem.CAS32(r.hdr32(offProducer), r.who, 0)
-				}
-				return err
+		if took && r.g.excl { // before our first loan: what is loaned is the dead one's
+			r.sReclaimLoans(mem.Load64(r.hdr64(offTail)))
+		}
+	}
+	if r.recv && r.g.excl { // the one consumer of an SPSC ring
+		if _, err := r.claimRole(offConsumer, "consumer"); err != nil {
+			if r.send {
+				mem.CAS32(r.hdr32(offProducer), r.who, 0)
 			}
+			return err
 		}
 	}
 	if r.g.mode == uint32(Broadcast) {
 		if r.send {
-			if _, err := r.claimRole(offProducer, "producer"); err != nil {
-				return err
-			}
 			r.gen = mem.Load32(r.hdr32(offSubGen)) - 1 // compute the limit at the first loan
 		} else {
 			mem.Store64(r.ent64(e, entCursor), mem.Load64(r.hdr64(offTail)))
