@@ -753,6 +753,22 @@ static inline int pir_q_give(struct pir_ring *r, uint64_t pos, int fenced) {
 	return 0;
 }
 
+/* pir_puts_done and pir_gives_done end a batch of n unfenced puts or
+ * gives: one fence, then the one wake-up of the other side (nothing for
+ * n = 0). */
+static inline void pir_puts_done(struct pir_ring *r, size_t n) {
+	if (n > 0) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pir_wake_data(r);
+	}
+}
+static inline void pir_gives_done(struct pir_ring *r, size_t n) {
+	if (n > 0) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pir_wake_room(r);
+	}
+}
+
 static inline int pir_q_release(struct pir_ring *r, uint64_t pos) {
 	int e = pir_q_give(r, pos, 1);
 	if (e == 0)
@@ -785,27 +801,26 @@ static inline int pir_q_next(struct pir_ring *r, uint64_t *out, uint32_t *len) {
 /* The stuck checks: does the slot waited for have a holder whose life is
  * in doubt? With recover, take it over when the holder is dead. */
 static inline int pir_q_stuck_consumer(struct pir_ring *r, int recover) {
+	uint64_t pos = atomic_load(PIR_U64(r, PIR_O_HEAD));
+	unsigned char *s = pir_slot(r, pos);
+	uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
+	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos)
+		return 0; /* empty (or a hint that lags: the next try walks it) */
 	if (r->cfg.mode == PIR_SPSC) {
-		/* the slot at the head is a loan when its seq is its position and
-		 * the tail has passed it: the loan of the producer that holds the
-		 * role (one that takes a dead one's role takes its loans over
-		 * first), taken over when no live producer holds the role */
-		uint64_t pos = atomic_load(PIR_U64(r, PIR_O_HEAD));
-		unsigned char *s = pir_slot(r, pos);
-		uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
-		if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos || (int64_t)(atomic_load(PIR_U64(r, PIR_O_TAIL)) - pos) <= 0)
+		/* the slot at the head is a loan when the tail has passed it: the
+		 * loan of the producer that holds the role (one that takes a dead
+		 * one's role takes its loans over first), taken over when no live
+		 * producer holds the role */
+		if ((int64_t)(atomic_load(PIR_U64(r, PIR_O_TAIL)) - pos) <= 0)
 			return 0;
 		uint32_t p = atomic_load(PIR_U32(r, PIR_O_PRODUCER));
 		if (recover && p <= r->cfg.participants && (p == 0 || !pir_alive(r, p - 1)))
 			pir_take_loan(r, pos, c);
 		return 1;
 	}
-	uint64_t pos = atomic_load(PIR_U64(r, PIR_O_HEAD));
-	unsigned char *s = pir_slot(r, pos);
-	uint64_t c = atomic_load(PIR_S64(s, PIR_S_CLAIM));
 	uint32_t who = (uint32_t)c;
-	if (atomic_load(PIR_S64(s, PIR_S_SEQ)) != pos || !pir_taken(c, pos) || (who & PIR_WHO_CONSUMER))
-		return 0; /* empty (or a hint that lags: the next try walks it) */
+	if (!pir_taken(c, pos) || (who & PIR_WHO_CONSUMER))
+		return 0;
 	if (recover && who != PIR_WHO_DEAD && who <= r->cfg.participants && !pir_alive(r, who - 1))
 		pir_take_loan(r, pos, c);
 	return 1;
@@ -1007,6 +1022,19 @@ static inline int pir_wait(struct pir_ring *r, int64_t timeout_ns, int room, pir
 }
 
 /* ---- the operations ---- */
+/* pir_lend_loan and pir_lend_view describe the slot of pos as a loan, or
+ * as a view of its n bytes. */
+static inline void pir_lend_loan(struct pir_ring *r, uint64_t pos, struct pir_loan *l) {
+	l->seq = pos;
+	l->data = pir_slot(r, pos) + PIR_S_HEADER;
+	l->cap = r->cfg.size;
+}
+static inline void pir_lend_view(struct pir_ring *r, uint64_t pos, uint32_t n, struct pir_view *v) {
+	v->seq = pos;
+	v->data = pir_slot(r, pos) + PIR_S_HEADER;
+	v->len = n;
+}
+
 struct pir_loan_arg { struct pir_loan *l; };
 static inline int pir_try_loan(struct pir_ring *r, void *a) {
 	struct pir_loan *l = ((struct pir_loan_arg *)a)->l;
@@ -1020,11 +1048,8 @@ static inline int pir_try_loan(struct pir_ring *r, void *a) {
 		if ((e = pir_b_loan(r, &pos)) == 0)
 			r->loan_out = 1;
 	}
-	if (e == 0) {
-		l->seq = pos;
-		l->data = pir_slot(r, pos) + PIR_S_HEADER;
-		l->cap = r->cfg.size;
-	}
+	if (e == 0)
+		pir_lend_loan(r, pos, l);
 	return e;
 }
 static inline int pir_stuck_room(struct pir_ring *r, int recover) {
@@ -1085,11 +1110,8 @@ static inline int pir_try_next(struct pir_ring *r, void *a) {
 		if (e == 0)
 			r->view_out = 1;
 	}
-	if (e == 0) {
-		v->seq = pos;
-		v->data = pir_slot(r, pos) + PIR_S_HEADER;
-		v->len = n;
-	}
+	if (e == 0)
+		pir_lend_view(r, pos, n, v);
 	return e;
 }
 
@@ -1222,10 +1244,8 @@ static inline int pir_try_send_batch(struct pir_ring *r, void *a) {
 		}
 		b->done++;
 	}
-	if (b->done > start && r->cfg.mode != PIR_BROADCAST) {
-		atomic_thread_fence(memory_order_seq_cst);
-		pir_wake_data(r);
-	}
+	if (r->cfg.mode != PIR_BROADCAST)
+		pir_puts_done(r, b->done - start);
 	return b->done > start && e == EAGAIN ? 0 : e;
 }
 
@@ -1260,7 +1280,7 @@ static inline int pir_send_batch(struct pir_ring *r, const void *const *recs, co
 
 static inline int pir_try_receive_batch(struct pir_ring *r, void *a) {
 	struct pir_batch_arg *b = a;
-	int e = 0, given = 0;
+	int e = 0;
 	while (b->done < b->count) {
 		struct pir_view *v = &b->recs[b->done];
 		if (r->cfg.mode == PIR_BROADCAST) {
@@ -1281,14 +1301,11 @@ static inline int pir_try_receive_batch(struct pir_ring *r, void *a) {
 			v->data = b->bufs[b->done];
 			if ((e = pir_q_give(r, pos, 0)) != 0)
 				break;
-			given = 1;
 		}
 		b->done++;
 	}
-	if (given) {
-		atomic_thread_fence(memory_order_seq_cst);
-		pir_wake_room(r);
-	}
+	if (r->cfg.mode != PIR_BROADCAST)
+		pir_gives_done(r, b->done); /* done counts the records given back */
 	return b->done > 0 && e == EAGAIN ? 0 : e;
 }
 
@@ -1331,9 +1348,7 @@ static inline int pir_try_loan_batch(struct pir_ring *r, void *a) {
 		uint64_t pos;
 		if ((e = pir_q_loan(r, &pos)) != 0)
 			break;
-		l[b->done].seq = pos;
-		l[b->done].data = pir_slot(r, pos) + PIR_S_HEADER;
-		l[b->done].cap = r->cfg.size;
+		pir_lend_loan(r, pos, &l[b->done]);
 		b->done++;
 	}
 	return b->done > 0 && e == EAGAIN ? 0 : e;
@@ -1378,10 +1393,7 @@ static inline int pir_commit_batch(struct pir_ring *r, struct pir_loan *loans, c
 	for (; n < count; n++)
 		if ((e = pir_q_put(r, loans[n].seq, (uint32_t)lens[n], 0, 0)) != 0)
 			break;
-	if (n > 0) {
-		atomic_thread_fence(memory_order_seq_cst);
-		pir_wake_data(r);
-	}
+	pir_puts_done(r, n);
 	*done = n;
 	return e;
 }
@@ -1401,9 +1413,7 @@ static inline int pir_try_next_batch(struct pir_ring *r, void *a) {
 		uint32_t n;
 		if ((e = pir_q_next(r, &pos, &n)) != 0)
 			break;
-		v[b->done].seq = pos;
-		v[b->done].data = pir_slot(r, pos) + PIR_S_HEADER;
-		v[b->done].len = n;
+		pir_lend_view(r, pos, n, &v[b->done]);
 		v[b->done].lost = 0;
 		b->done++;
 	}
@@ -1448,10 +1458,7 @@ static inline int pir_release_batch(struct pir_ring *r, struct pir_view *views, 
 	for (; n < count; n++)
 		if ((e = pir_q_give(r, views[n].seq, 0)) != 0)
 			break;
-	if (n > 0) {
-		atomic_thread_fence(memory_order_seq_cst);
-		pir_wake_room(r);
-	}
+	pir_gives_done(r, n);
 	*done = n;
 	return e;
 }

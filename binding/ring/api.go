@@ -324,12 +324,8 @@ func (r *Ring) sendSome(recs [][]byte) (n int, err error) {
 		}
 		n++
 	}
-	err = blockedAfter(n, err)
-	if n > 0 {
-		r.fence()
-		r.wakeData()
-	}
-	return n, err
+	r.putsDone(n)
+	return n, blockedAfter(n, err)
 }
 
 // eachUntilBlocked calls one(0), one(1), ... up to count calls, until one
@@ -527,12 +523,8 @@ func (r *Ring) receiveSome(bufs [][]byte, recs []Record) (n int, err error) {
 		}
 		n++
 	}
-	err = blockedAfter(n, err)
-	if n > 0 { // n counts the records given back
-		r.fence()
-		r.wakeRoom()
-	}
-	return n, err
+	r.givesDone(n) // n counts the records given back
+	return n, blockedAfter(n, err)
 }
 
 func (r *Ring) checkReceive(buf []byte) error {

@@ -139,6 +139,22 @@ func (r *Ring) qCommit(pos uint64, n int, skip bool) error {
 // and looking again).
 func (r *Ring) fence() { mem.Add32(&r.fenceWord, 0) }
 
+// putsDone and givesDone end a batch of n unfenced puts (qPut) or gives
+// (qGive): one fence, then the one wake-up of the other side (nothing for
+// n = 0).
+func (r *Ring) putsDone(n int) {
+	if n > 0 {
+		r.fence()
+		r.wakeData()
+	}
+}
+func (r *Ring) givesDone(n int) {
+	if n > 0 {
+		r.fence()
+		r.wakeRoom()
+	}
+}
+
 // qPut publishes the loan of position pos; fenced: by a sequentially
 // consistent store, ordered before the waiter count is read (a batch puts
 // unfenced and ends with one fence and one wake-up for all its records).
@@ -227,36 +243,31 @@ func (r *Ring) qGive(pos uint64, fenced bool) error {
 
 // qStuckConsumer reports whether the head waits for a slot that a
 // producer took and has not committed; after a wait slice it takes the
-// slot over when its holder is dead.
+// slot over when its holder is dead. In SPSC mode the slot is such a loan
+// when the tail has passed it (the producer writes no claim), and it is
+// the loan of the producer that holds the role (one that takes the role
+// over from a dead one first takes over the dead one's loans), so it is
+// taken over when no live producer holds the role.
 func (r *Ring) qStuckConsumer(recover bool) bool {
-	if r.g.excl {
-		return r.sStuckConsumer(recover)
-	}
 	pos := mem.Load64(r.hdr64(offHead))
 	s := r.slot(pos)
 	c := mem.Load64(u64(s, slotClaim))
-	if mem.Load64(u64(s, slotSeq)) != pos || !taken(c, pos) || uint32(c)&whoConsumer != 0 {
+	if mem.Load64(u64(s, slotSeq)) != pos {
 		return false // empty (or a hint that lags: the next try walks it)
 	}
+	if r.g.excl {
+		if int64(mem.Load64(r.hdr64(offTail))-pos) <= 0 {
+			return false // a head that lags
+		}
+		if p := mem.Load32(r.hdr32(offProducer)); recover && p <= r.g.parts && (p == 0 || !r.alive(p-1)) {
+			r.takeLoan(pos, c)
+		}
+		return true
+	}
+	if !taken(c, pos) || uint32(c)&whoConsumer != 0 {
+		return false
+	}
 	if who := uint32(c); recover && who != whoDead && who <= r.g.parts && !r.alive(who-1) {
-		r.takeLoan(pos, c)
-	}
-	return true
-}
-
-// sStuckConsumer is qStuckConsumer for SPSC: the slot at the head is a
-// loan when its seq is its position and the tail has passed it; it is the
-// loan of the producer that holds the role (one that takes the role over
-// from a dead one first takes over the dead one's loans), so it is taken
-// over when no live producer holds the role.
-func (r *Ring) sStuckConsumer(recover bool) bool {
-	pos := mem.Load64(r.hdr64(offHead))
-	s := r.slot(pos)
-	c := mem.Load64(u64(s, slotClaim))
-	if mem.Load64(u64(s, slotSeq)) != pos || int64(mem.Load64(r.hdr64(offTail))-pos) <= 0 {
-		return false // empty (or a head that lags: the next try walks it)
-	}
-	if p := mem.Load32(r.hdr32(offProducer)); recover && p <= r.g.parts && (p == 0 || !r.alive(p-1)) {
 		r.takeLoan(pos, c)
 	}
 	return true

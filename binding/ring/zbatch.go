@@ -121,10 +121,7 @@ func (r *Ring) commitSome(loans []Loan, lens []int) (n int, err error) {
 		}
 		n++
 	}
-	if n > 0 {
-		r.fence()
-		r.wakeData()
-	}
+	r.putsDone(n)
 	return n, err
 }
 
@@ -226,10 +223,7 @@ func (r *Ring) releaseSome(views []View) (n int, err error) {
 		}
 		n++
 	}
-	if n > 0 {
-		r.fence()
-		r.wakeRoom()
-	}
+	r.givesDone(n)
 	return n, err
 }
 
