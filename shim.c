@@ -1212,6 +1212,16 @@ static long waitv_kicked(struct pi_waiter *w, uint32_t *word, uint32_t val, unsi
 #define PI_SEM_WAITER ((uint64_t)1 << 32)
 static int sem_waitv_missing;
 
+/* sem_count_out stops being a waiter of s without a unit. A sem_post's
+ * wake-up may have come to this waiter as it gave up: pass it on. */
+static void sem_count_out(struct pi_new_sem *s) {
+	uint64_t d = __atomic_sub_fetch(&s->data, PI_SEM_WAITER, __ATOMIC_RELAXED);
+	if ((uint32_t)d > 0 && (d >> 32) > 0) {
+		int priv = __atomic_load_n(&s->private, __ATOMIC_RELAXED) == 0;
+		syscall(SYS_futex, (uint32_t *)&s->data, FUTEX_WAKE | (priv ? FUTEX_PRIVATE_FLAG : 0), 1, NULL, NULL, 0);
+	}
+}
+
 static int sem_wait_v(sem_t *sem, struct pi_waiter *w, int64_t deadline) {
 	struct pi_new_sem *s = (struct pi_new_sem *)sem;
 	uint32_t *word = (uint32_t *)&s->data; /* the value: the low half on little-endian */
@@ -1251,11 +1261,7 @@ static int sem_wait_v(sem_t *sem, struct pi_waiter *w, int64_t deadline) {
 		}
 		d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
 	}
-	/* Leaving without a unit: stop being a waiter. A sem_post's wake-up
-	 * may have come to this wait as it gave up: pass it on. */
-	d = __atomic_sub_fetch(&s->data, PI_SEM_WAITER, __ATOMIC_RELAXED);
-	if ((uint32_t)d > 0 && (d >> 32) > 0)
-		syscall(SYS_futex, word, FUTEX_WAKE | (shared_flag & FUTEX_PRIVATE_FLAG), 1, NULL, NULL, 0);
+	sem_count_out(s); /* leaving without a unit */
 	return r;
 }
 #else
@@ -1317,15 +1323,7 @@ int pi_sem_watch_begin(sem_t *sem, uint32_t **word, int *shared, uint32_t *value
 	return 0;
 }
 
-void pi_sem_watch_end(sem_t *sem) {
-	struct pi_new_sem *s = (struct pi_new_sem *)sem;
-	uint64_t d = __atomic_sub_fetch(&s->data, PI_SEM_WAITER, __ATOMIC_RELAXED);
-	/* a sem_post's wake-up may have come to the watch as it ended: pass it on */
-	if ((uint32_t)d > 0 && (d >> 32) > 0) {
-		int priv = __atomic_load_n(&s->private, __ATOMIC_RELAXED) == 0;
-		syscall(SYS_futex, (uint32_t *)&s->data, FUTEX_WAKE | (priv ? FUTEX_PRIVATE_FLAG : 0), 1, NULL, NULL, 0);
-	}
-}
+void pi_sem_watch_end(sem_t *sem) { sem_count_out((struct pi_new_sem *)sem); }
 #else
 int pi_sem_watch_begin(sem_t *sem, uint32_t **word, int *shared, uint32_t *value) {
 	(void)sem, (void)word, (void)shared, (void)value;
