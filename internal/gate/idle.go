@@ -51,9 +51,10 @@ func PollerWait(ctx context.Context, f *os.File, rc syscall.RawConn, write bool)
 // WakePoller ends the PollerWaits on f (the kit's idle wake, for Close).
 func WakePoller(f *os.File) { f.SetDeadline(time.Unix(1, 0)) }
 
-// idleWaits counts the PollerWaits of the process (IdleWaits).
+// idleWaits counts the PollerWaits and FutexWaits of the process
+// (IdleWaits).
 var idleWaits atomic.Int64
 
 // IdleWaits reports how many times a call of the process has waited in
-// the runtime poller for want of a slot (for tests).
+// the runtime poller or the futex watch for want of a slot (for tests).
 func IdleWaits() int64 { return idleWaits.Load() }

@@ -18,7 +18,7 @@ import (
 // through a Kit (Do, Block) at once: each of those holds an
 // OS thread. The others wait where their kit has an idle wait (SetIdle):
 // in the Go runtime's poller (PollerWait: the byte streams and mq) or in
-// the process's futex watch (FutexWait: semaphores); else they poll their
+// the process's futex watch (FutexWait: semaphores, rings); else they poll their
 // non-blocking call with a backoff from 1 to 25 ms, until a slot is free
 // or their call succeeds; so 1,000 blocked goroutines on
 // 1,000 handles cost at most this many threads, not 1,000.
